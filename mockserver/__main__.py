@@ -1,0 +1,77 @@
+"""``python -m mockserver``: serve the fake Ollama (127.0.0.1:11434 by default)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mockserver.config import Settings
+from mockserver.engine.catalog import KNOWN_MODELS, TABLE_MODELS, unavailable_models
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m mockserver",
+        description="A fake Ollama with engine-exact token counts (OpenAI /v1 and native /api).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=11434, help="port (default 11434)")
+    parser.add_argument(
+        "--models",
+        default=",".join(TABLE_MODELS),
+        help="comma-separated models the fake 'has pulled' (default: the Post 1 table); "
+        f"known: {', '.join(card.name for card in KNOWN_MODELS)}",
+    )
+    parser.add_argument("--seed", type=int, help="make ids and timestamps repeatable")
+    parser.add_argument(
+        "--num-ctx", type=int, default=0, help="context window (default OLLAMA_CONTEXT_LENGTH or 4096)"
+    )
+    parser.add_argument("--date", dest="current_date", help="the server's date, YYYY-MM-DD")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    models = tuple(name.strip() for name in args.models.split(",") if name.strip())
+    return Settings(
+        host=args.host,
+        port=args.port,
+        models=models,
+        seed=args.seed,
+        num_ctx=args.num_ctx,
+        current_date=args.current_date,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    from mockserver.app import create_app
+
+    args = parse_args(argv)
+    try:
+        settings = settings_from(args)
+        app = create_app(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    skipped = unavailable_models(settings.models)
+    if skipped:
+        print(
+            f"note: not serving {', '.join(skipped)}: exact token counting for that family "
+            "is not implemented yet",
+            file=sys.stderr,
+        )
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: binding to {settings.host} exposes the fake beyond this machine",
+            file=sys.stderr,
+        )
+    served = ", ".join(card.name for card in app.state.engine.catalog) or "no models"
+    print(f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Settings of one fake server, from the command line or the test fixtures."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from mockserver.engine.catalog import TABLE_MODELS
+from mockserver.engine.engine import DEFAULT_NUM_CTX
+
+
+def _env_num_ctx() -> int:
+    value = os.environ.get("OLLAMA_CONTEXT_LENGTH", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_NUM_CTX
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 11434
+    models: tuple[str, ...] = TABLE_MODELS
+    seed: int | None = None
+    num_ctx: int = 0  # 0: OLLAMA_CONTEXT_LENGTH, else Ollama's default
+    current_date: str | None = None
+
+    @property
+    def effective_num_ctx(self) -> int:
+        return self.num_ctx or _env_num_ctx()

@@ -1,0 +1,1 @@
+"""The fake's engine: catalog -> template -> tokenizer -> generator. No wire formats here."""

@@ -1,0 +1,84 @@
+"""The engine's view of a chat request: plain, wire-independent, immutable.
+
+Both API surfaces (OpenAI ``/v1`` and Ollama's native ``/api``) translate their JSON into these
+types; the engine never sees a wire format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# What the client asked of reasoning: None = the model's default, False = off,
+# True = on at the default level, or an effort level.
+Think = bool | Literal["low", "medium", "high", "max"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str = ""
+    thinking: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_name: str = ""
+    images: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Sampling and runtime options, as Ollama's native ``options`` names them."""
+
+    num_predict: int | None = None
+    num_ctx: int | None = None
+    seed: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[dict[str, Any], ...] = ()
+    think: Think = None
+    options: Options = field(default_factory=Options)
+    render_only: bool = False
+
+
+def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:
+    """Ollama's template pre-processing (``template/template.go`` collate).
+
+    Returns the system text (every system message joined with a blank line) and the
+    messages with consecutive same-role messages (except ``tool``) merged with a blank line.
+    System messages stay in the list; templates skip them in the loop.
+    """
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    merged: list[Message] = []
+    for message in messages:
+        previous = merged[-1] if merged else None
+        if previous is not None and previous.role == message.role and message.role != "tool":
+            merged[-1] = Message(
+                role=message.role,
+                content=_join(previous.content, message.content),
+                thinking=_join(previous.thinking, message.thinking),
+                tool_calls=previous.tool_calls + message.tool_calls,
+                tool_name=previous.tool_name or message.tool_name,
+                images=previous.images + message.images,
+            )
+        else:
+            merged.append(message)
+    return system, merged
+
+
+def _join(first: str, second: str) -> str:
+    if first and second:
+        return f"{first}\n\n{second}"
+    return first or second

@@ -1,0 +1,98 @@
+"""Model families: one vocabulary, one chat template, one way of framing output.
+
+A family is everything the engine needs to count like Ollama: the tokenizer (loaded lazily,
+once, on first use), whether the tokenizer adds BOS, the registry template, the model's default
+system prompt, its capabilities, and how its generated tokens are framed (so that
+``completion_tokens`` counts every token the model emits, control tokens included).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mockserver.engine.chat import ToolCall
+from mockserver.engine.templates import Conversation, harmony
+from mockserver.engine.templates.gojson import go_json
+from mockserver.engine.tokenizers import HarmonyTokenizer, Tokenizer
+
+# A stretch of generated output: "reasoning" and "content" reach the client,
+# "control" tokens (channel markers, end-of-turn) are counted but never shown.
+Segment = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """What the fake decided the model says, before framing and tokenizing."""
+
+    content: str
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(eq=False)
+class Family:
+    name: str
+    load_tokenizer: Callable[[], Tokenizer]
+    render: Callable[[Conversation], str]
+    frame: Callable[[Output], list[Segment]]
+    bos: bool
+    default_system: str = ""
+    thinking: bool = False
+    _tokenizer: Tokenizer | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The family's tokenizer, loaded on first use and kept."""
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = self.load_tokenizer()
+        return self._tokenizer
+
+    @property
+    def loaded(self) -> bool:
+        return self._tokenizer is not None
+
+    def count(self, prompt: str) -> int:
+        """Prompt tokens as Ollama reports them: BOS (if the model adds one) + the prompt."""
+        return len(self.tokenizer.encode(prompt)) + (1 if self.bos else 0)
+
+
+def _frame_harmony(output: Output) -> list[Segment]:
+    """gpt-oss emits its analysis channel, then the final channel (or a tool call)."""
+    segments: list[Segment] = []
+    if output.reasoning:
+        segments += [
+            ("control", "<|channel|>analysis<|message|>"),
+            ("reasoning", output.reasoning),
+            ("control", "<|end|><|start|>assistant"),
+        ]
+    if output.tool_calls:
+        for call in output.tool_calls:
+            segments += [
+                ("control", f"<|channel|>commentary to=functions.{call.name} <|constrain|>json"),
+                ("control", f"<|message|>{go_json(call.arguments)}<|call|>"),
+            ]
+        return segments
+    return [
+        *segments,
+        ("control", "<|channel|>final<|message|>"),
+        ("content", output.content),
+        ("control", "<|return|>"),
+    ]
+
+
+GPT_OSS = Family(
+    name="gptoss",
+    load_tokenizer=HarmonyTokenizer,
+    render=harmony.render,
+    frame=_frame_harmony,
+    bos=False,
+    thinking=True,
+)
+
+# Families whose exact counting is implemented; the catalog serves only their models.
+FAMILIES: dict[str, Family] = {family.name: family for family in (GPT_OSS,)}

@@ -1,0 +1,44 @@
+"""Ids and timestamps: random like Ollama's, or repeatable under ``--seed``.
+
+Ollama's completion ids are ``chatcmpl-<rand.Intn(999)>`` and tool-call ids ``call_`` + 8
+characters of ``[a-z0-9]``. With a seed, both come from a generator seeded by sha256(seed,
+request body) and the clock is frozen, so the same request gives the same bytes in any process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+import time
+
+FROZEN_CLOCK = 1767225600  # 2026-01-01T00:00:00Z
+_CALL_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class RequestIdentity:
+    def __init__(self, seed: int | None, body: bytes) -> None:
+        if seed is None:
+            self._rng: random.Random = random.SystemRandom()
+            self._now = time.time()
+        else:
+            digest = hashlib.sha256(f"{seed}\0".encode() + body).digest()
+            self._rng = random.Random(int.from_bytes(digest[:16], "big"))
+            self._now = float(FROZEN_CLOCK)
+
+    @property
+    def created(self) -> int:
+        return int(self._now)
+
+    @property
+    def now(self) -> float:
+        return self._now
+
+    def completion_id(self, prefix: str = "chatcmpl") -> str:
+        return f"{prefix}-{self._rng.randrange(999)}"
+
+    def call_ids(self, count: int) -> list[str]:
+        return [
+            "call_" + "".join(self._rng.choice(_CALL_ID_ALPHABET) for _ in range(8))
+            for _ in range(count)
+        ]

@@ -1,0 +1,79 @@
+"""Run the fake in a background thread on a free loopback port.
+
+Used by ``python -m lab run --target mock``, by the test suite and by the pytest plugin: one way
+to start and stop the fake in-process, on real sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import socket
+import threading
+from collections.abc import Iterator
+
+import uvicorn
+
+from mockserver.app import create_app
+from mockserver.config import Settings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class BackgroundServer:
+    """A uvicorn server for the fake, started and stopped from another thread."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        if settings.port == 0 or settings.port == Settings.port:
+            settings = dataclasses.replace(settings, port=free_port(settings.host))
+        self.settings = settings
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="portway-fake", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the native API, e.g. ``http://127.0.0.1:53117``."""
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def openai_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def start(self, timeout: float = 10.0) -> BackgroundServer:
+        self._thread.start()
+        waited = 0.0
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the fake could not start on {self.url}")
+            if waited > timeout:
+                raise RuntimeError(f"the fake did not start within {timeout:.0f} s")
+            threading.Event().wait(0.01)
+            waited += 0.01
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def serving(settings: Settings | None = None) -> Iterator[BackgroundServer]:
+    """``with serving() as fake: ... fake.openai_url ...``"""
+    server = BackgroundServer(settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()

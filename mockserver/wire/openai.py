@@ -1,0 +1,351 @@
+"""The OpenAI wire format, as Ollama's OpenAI layer speaks it.
+
+Request models mirror ``openai.ChatCompletionRequest`` (unknown fields ignored, ``null`` means
+unset, JSON types checked strictly as Go does); ``to_chat_request`` is Ollama's
+``FromChatRequest``; the ``*_body`` / ``*_chunk`` functions build responses field for field in
+Ollama's serialisation order (``openai/openai.go``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
+from mockserver.engine.engine import ChatResult, Completion
+from mockserver.errors import OllamaError
+
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+
+
+def _go(go_type: str) -> dict[str, Any]:
+    """The Go type Ollama decodes this field into (used in its decoding error messages)."""
+    return {"x-go-type": go_type}
+
+
+class FunctionCall(BaseModel):
+    model_config = _STRICT
+    name: str | None = Field(None, json_schema_extra=_go("string"))
+    arguments: Any = None
+
+
+class ToolCallIn(BaseModel):
+    model_config = _STRICT
+    id: str | None = Field(None, json_schema_extra=_go("string"))
+    index: int | None = Field(None, json_schema_extra=_go("int"))
+    type: str | None = Field(None, json_schema_extra=_go("string"))
+    function: FunctionCall | None = Field(None, json_schema_extra=_go("openai.Function"))
+
+
+class MessageIn(BaseModel):
+    model_config = _STRICT
+    role: str | None = Field(None, json_schema_extra=_go("string"))
+    content: Any = None
+    reasoning: str | None = Field(None, json_schema_extra=_go("string"))
+    tool_calls: list[ToolCallIn] | None = Field(
+        None, json_schema_extra=_go("[]openai.ToolCall")
+    )
+    name: str | None = Field(None, json_schema_extra=_go("string"))
+    tool_call_id: str | None = Field(None, json_schema_extra=_go("string"))
+
+
+class StreamOptions(BaseModel):
+    model_config = _STRICT
+    include_usage: bool | None = Field(None, json_schema_extra=_go("bool"))
+
+
+class ReasoningIn(BaseModel):
+    model_config = _STRICT
+    effort: str | None = Field(None, json_schema_extra=_go("string"))
+
+
+class ChatCompletionRequest(BaseModel):
+    """``POST /v1/chat/completions`` body, as Ollama decodes it."""
+
+    model_config = _STRICT
+    model: str | None = Field(None, json_schema_extra=_go("string"))
+    messages: list[MessageIn] | None = Field(
+        None, json_schema_extra=_go("[]openai.Message")
+    )
+    stream: bool | None = Field(None, json_schema_extra=_go("bool"))
+    stream_options: StreamOptions | None = Field(
+        None, json_schema_extra=_go("openai.StreamOptions")
+    )
+    max_tokens: int | None = Field(None, json_schema_extra=_go("int"))
+    seed: int | None = Field(None, json_schema_extra=_go("int"))
+    stop: Any = None
+    temperature: float | None = Field(None, json_schema_extra=_go("float64"))
+    top_p: float | None = Field(None, json_schema_extra=_go("float64"))
+    frequency_penalty: float | None = Field(None, json_schema_extra=_go("float64"))
+    presence_penalty: float | None = Field(None, json_schema_extra=_go("float64"))
+    tools: list[dict[str, Any]] | None = Field(None, json_schema_extra=_go("[]api.Tool"))
+    reasoning_effort: str | None = Field(None, json_schema_extra=_go("string"))
+    reasoning: ReasoningIn | None = Field(
+        None, json_schema_extra=_go("openai.Reasoning")
+    )
+    debug_render_only: bool | None = Field(
+        None, alias="_debug_render_only", json_schema_extra=_go("bool")
+    )
+
+
+# --- request conversion (Ollama's FromChatRequest) -------------------------------------------
+
+_EFFORTS = {
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "max": "max",
+    "xhigh": "max",
+    "ultra": "max",
+}
+_IMAGE_URL = re.compile(r"^data:(image/(jpeg|jpg|png|webp))?;base64,", re.IGNORECASE)
+
+
+def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
+    if not body.messages:
+        raise _invalid("[] is too short - 'messages'")
+    messages: list[Message] = []
+    for message in body.messages:
+        messages.extend(_convert_message(message, messages))
+    stop = body.stop
+    if isinstance(stop, str):
+        stops: tuple[str, ...] = (stop,)
+    elif isinstance(stop, list):
+        stops = tuple(s for s in stop if isinstance(s, str))
+    else:
+        stops = ()
+    return ChatRequest(
+        model=body.model or "",
+        messages=tuple(messages),
+        tools=tuple(body.tools or ()),
+        think=_think(body),
+        options=Options(
+            num_predict=body.max_tokens,
+            seed=body.seed,
+            temperature=1.0 if body.temperature is None else body.temperature,
+            top_p=1.0 if body.top_p is None else body.top_p,
+            stop=stops,
+        ),
+        render_only=bool(body.debug_render_only),
+    )
+
+
+def _think(body: ChatCompletionRequest) -> Any:
+    effort = body.reasoning.effort if body.reasoning and body.reasoning.effort else None
+    effort = effort or body.reasoning_effort
+    if not effort:
+        return None
+    if effort not in _EFFORTS:
+        raise _invalid(
+            f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", '
+            '"high", "xhigh", "ultra", "max", or "none")'
+        )
+    return _EFFORTS[effort]
+
+
+def _convert_message(message: MessageIn, earlier: list[Message]) -> list[Message]:
+    role = (message.role or "").lower()
+    calls = tuple(_convert_tool_call(call) for call in message.tool_calls or ())
+    tool_name = message.name or ""
+    if role == "tool" and not tool_name and message.tool_call_id:
+        tool_name = next(
+            (c.name for m in earlier for c in m.tool_calls if c.id == message.tool_call_id), ""
+        )
+    base = {"role": role, "thinking": message.reasoning or "", "tool_name": tool_name}
+    content = message.content
+    if isinstance(content, str):
+        return [Message(content=content, tool_calls=calls, **base)]
+    if content is None:
+        if calls:
+            return [Message(content="", tool_calls=calls, **base)]
+        raise _invalid("invalid message content type: <nil>")
+    if isinstance(content, list):
+        return _convert_parts(content, calls, base)
+    raise _invalid(f"invalid message content type: {_go_kind(content)}")
+
+
+def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list[Message]:
+    out: list[Message] = []
+    for part in parts:
+        if not isinstance(part, dict):
+            raise _invalid("invalid message format")
+        kind = part.get("type")
+        if kind == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise _invalid("invalid message format")
+            out.append(Message(content=text, **base))
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str):
+                raise _invalid("invalid message format")
+            if url.startswith(("http://", "https://")):
+                raise _invalid(
+                    "image URLs are not currently supported, please use base64 encoded data "
+                    "instead"
+                )
+            if not _IMAGE_URL.match(url):
+                raise _invalid("invalid image input")
+            out.append(Message(images=1, **base))
+        else:
+            raise _invalid("invalid message format")
+    if calls:
+        out.append(Message(tool_calls=calls, **base))
+    return out
+
+
+def _convert_tool_call(call: ToolCallIn) -> ToolCall:
+    function = call.function or FunctionCall()
+    arguments = function.arguments
+    if not isinstance(arguments, str):
+        raise _invalid("invalid tool call arguments")
+    try:
+        parsed = json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError:
+        raise _invalid("invalid tool call arguments") from None
+    if not isinstance(parsed, dict):
+        raise _invalid("invalid tool call arguments")
+    return ToolCall(name=function.name or "", arguments=parsed, id=call.id or "")
+
+
+def _go_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "float64"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    return type(value).__name__
+
+
+def _invalid(message: str) -> OllamaError:
+    return OllamaError(400, message, from_middleware=True)
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+def tool_call_json(call: ToolCall, index: int, call_id: str) -> dict[str, Any]:
+    from mockserver.wire.gojson import dumps
+
+    return {
+        "id": call_id,
+        "index": index,
+        "type": "function",
+        "function": {"name": call.name, "arguments": dumps(call.arguments).decode()},
+    }
+
+
+def usage(result: ChatResult) -> dict[str, int]:
+    prompt = result.prompt.tokens
+    completion = result.completion.eval_count if result.completion else 0
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def completion_body(
+    result: ChatResult, *, model: str, completion_id: str, created: int, call_ids: list[str]
+) -> dict[str, Any]:
+    completion = result.completion
+    if completion is None:  # _debug_render_only
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [
+                {"index": 0, "message": {"role": "", "content": ""}, "finish_reason": None}
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "_debug_info": {"rendered_template": result.prompt.text, "image_count": 0},
+        }
+    message: dict[str, Any] = {"role": "assistant", "content": completion.content}
+    if completion.reasoning:
+        message["reasoning"] = completion.reasoning
+    if completion.tool_calls:
+        message["tool_calls"] = [
+            tool_call_json(call, i, call_ids[i]) for i, call in enumerate(completion.tool_calls)
+        ]
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_ollama",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(completion)}],
+        "usage": usage(result),
+    }
+
+
+def finish_reason(completion: Completion) -> str:
+    if completion.tool_calls and completion.done_reason == "stop":
+        return "tool_calls"
+    return completion.done_reason or "stop"
+
+
+def stream_chunks(
+    result: ChatResult,
+    *,
+    model: str,
+    completion_id: str,
+    created: int,
+    include_usage: bool,
+    call_ids: list[str],
+):
+    """The chunk objects of a stream, in order (current Ollama, v0.32.6+)."""
+    completion = result.completion or Completion()
+
+    def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_ollama",
+            "choices": choices,
+        }
+
+    first = True
+    for piece in completion.reasoning_pieces:
+        delta: dict[str, Any] = {"role": "assistant"} if first else {}
+        delta["content"] = ""
+        delta["reasoning"] = piece
+        first = False
+        yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
+    for piece in completion.content_pieces:
+        delta = {"role": "assistant"} if first else {}
+        delta["content"] = piece
+        first = False
+        yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
+    if completion.tool_calls:
+        delta = {"role": "assistant"} if first else {}
+        delta["tool_calls"] = [
+            tool_call_json(call, i, call_ids[i]) for i, call in enumerate(completion.tool_calls)
+        ]
+        first = False
+        yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
+    if first:  # an entirely empty completion still opens with the role
+        yield chunk(
+            [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+        )
+    finish = chunk([{"index": 0, "delta": {}, "finish_reason": finish_reason(completion)}])
+    yield finish
+    if include_usage:
+        yield {**finish, "choices": [], "usage": usage(result)}
+
+
+def error_body(error: OllamaError) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": error.message,
+            "type": error.openai_type,
+            "param": None,
+            "code": None,
+        }
+    }

@@ -1,0 +1,26 @@
+"""Shared fixtures: the fake on a real loopback socket, and SDK clients pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from mockserver.config import Settings
+from mockserver.server import BackgroundServer, serving
+
+# The date of the public gpt-oss reference case G1; fixed so that counts are reproducible.
+REFERENCE_DATE = "2026-03-23"
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[BackgroundServer]:
+    """One fake for the whole session, every table model pulled, date pinned."""
+    with serving(Settings(port=0, current_date=REFERENCE_DATE, seed=7)) as server:
+        yield server
+
+
+@pytest.fixture
+def client(fake: BackgroundServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=fake.openai_url, api_key="ollama", max_retries=0)
