@@ -1,0 +1,47 @@
+"""Portway Lab's jobs. `nox -s mock` is the main one; `nox -s tests` is what CI runs."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["mock", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def mock(session: nox.Session) -> None:
+    """Run the lab's experiments against the bundled fake Ollama (no GPU, no Ollama needed)."""
+    session.install(".")
+    session.run("python", "-m", "lab", "run", "--target", "mock", *session.posargs)
+
+
+@nox.session
+def real(session: nox.Session) -> None:
+    """The same experiments against a real Ollama (honours MODEL and OLLAMA_HOST)."""
+    session.install(".")
+    session.run("python", "-m", "lab", "run", "--target", "ollama", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite: unit tests, the fake over real sockets, fidelity cases."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", "-q", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, as the project is kept."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def fake(session: nox.Session) -> None:
+    """Serve the fake Ollama in the foreground on 127.0.0.1:11434 (Ctrl-C to stop)."""
+    session.install(".")
+    session.run("python", "-m", "mockserver", *session.posargs, env=dict(os.environ))
