@@ -24,7 +24,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, help="make ids and timestamps repeatable")
     parser.add_argument(
-        "--num-ctx", type=int, default=0, help="context window (default OLLAMA_CONTEXT_LENGTH or 4096)"
+        "--num-ctx",
+        type=int,
+        default=0,
+        help="context window (default OLLAMA_CONTEXT_LENGTH or 4096)",
     )
     parser.add_argument("--date", dest="current_date", help="the server's date, YYYY-MM-DD")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
@@ -68,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     served = ", ".join(card.name for card in app.state.engine.catalog) or "no models"
-    print(f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr)
+    print(
+        f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
     return 0
 

@@ -29,7 +29,7 @@ class BackgroundServer:
 
     def __init__(self, settings: Settings | None = None) -> None:
         settings = settings or Settings()
-        if settings.port == 0 or settings.port == Settings.port:
+        if settings.port == 0:
             settings = dataclasses.replace(settings, port=free_port(settings.host))
         self.settings = settings
         self.app = create_app(settings)

@@ -62,9 +62,7 @@ async def chat_completions(request: Request) -> Response:
             include_usage=include_usage,
             call_ids=call_ids,
         )
-        return StreamingResponse(
-            _sse(chunks), headers={"Content-Type": "text/event-stream"}
-        )
+        return StreamingResponse(_sse(chunks), headers={"Content-Type": "text/event-stream"})
     return GoJSONResponse(
         wire.completion_body(
             result,

@@ -23,7 +23,9 @@ def parse_json(body: bytes, *, from_middleware: bool) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise OllamaError(400, _json_syntax_message(body, exc), from_middleware=from_middleware) from None
+        raise OllamaError(
+            400, _json_syntax_message(body, exc), from_middleware=from_middleware
+        ) from None
 
 
 def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: bool) -> Model:

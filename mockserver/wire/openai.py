@@ -45,9 +45,7 @@ class MessageIn(BaseModel):
     role: str | None = Field(None, json_schema_extra=_go("string"))
     content: Any = None
     reasoning: str | None = Field(None, json_schema_extra=_go("string"))
-    tool_calls: list[ToolCallIn] | None = Field(
-        None, json_schema_extra=_go("[]openai.ToolCall")
-    )
+    tool_calls: list[ToolCallIn] | None = Field(None, json_schema_extra=_go("[]openai.ToolCall"))
     name: str | None = Field(None, json_schema_extra=_go("string"))
     tool_call_id: str | None = Field(None, json_schema_extra=_go("string"))
 
@@ -67,9 +65,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = _STRICT
     model: str | None = Field(None, json_schema_extra=_go("string"))
-    messages: list[MessageIn] | None = Field(
-        None, json_schema_extra=_go("[]openai.Message")
-    )
+    messages: list[MessageIn] | None = Field(None, json_schema_extra=_go("[]openai.Message"))
     stream: bool | None = Field(None, json_schema_extra=_go("bool"))
     stream_options: StreamOptions | None = Field(
         None, json_schema_extra=_go("openai.StreamOptions")
@@ -83,9 +79,7 @@ class ChatCompletionRequest(BaseModel):
     presence_penalty: float | None = Field(None, json_schema_extra=_go("float64"))
     tools: list[dict[str, Any]] | None = Field(None, json_schema_extra=_go("[]api.Tool"))
     reasoning_effort: str | None = Field(None, json_schema_extra=_go("string"))
-    reasoning: ReasoningIn | None = Field(
-        None, json_schema_extra=_go("openai.Reasoning")
-    )
+    reasoning: ReasoningIn | None = Field(None, json_schema_extra=_go("openai.Reasoning"))
     debug_render_only: bool | None = Field(
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
@@ -187,8 +181,7 @@ def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list
                 raise _invalid("invalid message format")
             if url.startswith(("http://", "https://")):
                 raise _invalid(
-                    "image URLs are not currently supported, please use base64 encoded data "
-                    "instead"
+                    "image URLs are not currently supported, please use base64 encoded data instead"
                 )
             if not _IMAGE_URL.match(url):
                 raise _invalid("invalid image input")
@@ -245,7 +238,11 @@ def tool_call_json(call: ToolCall, index: int, call_id: str) -> dict[str, Any]:
 def usage(result: ChatResult) -> dict[str, int]:
     prompt = result.prompt.tokens
     completion = result.completion.eval_count if result.completion else 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def completion_body(
