@@ -30,6 +30,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="context window (default OLLAMA_CONTEXT_LENGTH or 4096)",
     )
     parser.add_argument("--date", dest="current_date", help="the server's date, YYYY-MM-DD")
+    parser.add_argument(
+        "--api-key", help="require `Authorization: Bearer KEY` (401 otherwise), as vLLM does"
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=32 * 1024 * 1024,
+        help="refuse larger request bodies with 413 (default 32 MiB)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="MODE",
+        help="inject a failure: busy (503), error (500), slow-load=SECONDS, disconnect=N "
+        "(cut streams after N frames); repeatable",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 
@@ -43,6 +60,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         num_ctx=args.num_ctx,
         current_date=args.current_date,
+        api_key=args.api_key,
+        max_body_bytes=args.max_body_bytes,
+        faults=tuple(args.fault),
     )
 
 

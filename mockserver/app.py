@@ -12,6 +12,8 @@ from mockserver.config import Settings
 from mockserver.engine.catalog import Catalog
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
+from mockserver.faults import Faults, InjectFaults
+from mockserver.guards import LimitBody, RequireApiKey
 from mockserver.routes import ollama, openai
 from mockserver.wire.responses import GinTextResponse
 
@@ -36,6 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    faults = Faults.parse(settings.faults)
+    if faults:
+        app.add_middleware(InjectFaults, faults=faults)
+    if settings.api_key:
+        app.add_middleware(RequireApiKey, key=settings.api_key)
+    app.add_middleware(LimitBody, limit=settings.max_body_bytes)
     return app
 
 

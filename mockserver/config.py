@@ -22,6 +22,9 @@ class Settings:
     seed: int | None = None
     num_ctx: int = 0  # 0: OLLAMA_CONTEXT_LENGTH, else Ollama's default
     current_date: str | None = None
+    api_key: str | None = None
+    max_body_bytes: int = 32 * 1024 * 1024
+    faults: tuple[str, ...] = ()
 
     @property
     def effective_num_ctx(self) -> int:
