@@ -13,9 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mockserver.engine.chat import ToolCall
-from mockserver.engine.templates import Conversation, harmony
+from mockserver.engine.chat import Message
+from mockserver.engine.templates import Conversation, gemma, harmony, llama3, mistral, qwen
 from mockserver.engine.templates.gojson import go_json
-from mockserver.engine.tokenizers import HarmonyTokenizer, Tokenizer
+from mockserver.engine.tokenizers import (
+    HarmonyTokenizer,
+    SentencePieceTokenizer,
+    Tokenizer,
+    gemma3_tokenizer,
+    llama3_tokenizer,
+    qwen2_tokenizer,
+)
 
 # A stretch of generated output: "reasoning" and "content" reach the client,
 # "control" tokens (channel markers, end-of-turn) are counted but never shown.
@@ -85,6 +93,65 @@ def _frame_harmony(output: Output) -> list[Segment]:
     ]
 
 
+def _framer(
+    end_of_turn: str, tool_calls: Callable[[Message], str]
+) -> Callable[[Output], list[Segment]]:
+    """Framing of a model that emits its answer then one end-of-turn token.
+
+    Tool calls are emitted in the form the model's template shows them (the form it was
+    trained to produce) and counted, but not shown as content; they replace any text.
+    """
+
+    def frame(output: Output) -> list[Segment]:
+        if output.tool_calls:
+            calls = tool_calls(Message(role="assistant", tool_calls=output.tool_calls))
+            return [("control", calls.lstrip("\n")), ("control", end_of_turn)]
+        return [("content", output.content), ("control", end_of_turn)]
+
+    return frame
+
+
+LLAMA32 = Family(
+    name="llama3.2",
+    load_tokenizer=llama3_tokenizer,
+    render=llama3.render_32,
+    frame=_framer("<|eot_id|>", llama3.tool_call_text),
+    bos=True,
+)
+
+LLAMA31 = Family(
+    name="llama3.1",
+    load_tokenizer=llama3_tokenizer,
+    render=llama3.render_31,
+    frame=_framer("<|eot_id|>", llama3.tool_call_text),
+    bos=True,
+)
+
+QWEN25 = Family(
+    name="qwen2.5",
+    load_tokenizer=qwen2_tokenizer,
+    render=qwen.render,
+    frame=_framer("<|im_end|>", qwen.tool_call_text),
+    bos=False,
+    default_system=qwen.DEFAULT_SYSTEM,
+)
+
+GEMMA3 = Family(
+    name="gemma3",
+    load_tokenizer=gemma3_tokenizer,
+    render=gemma.render,
+    frame=_framer("<end_of_turn>", lambda message: ""),  # no tools capability
+    bos=True,
+)
+
+MISTRAL = Family(
+    name="mistral",
+    load_tokenizer=SentencePieceTokenizer,
+    render=mistral.render,
+    frame=_framer("</s>", mistral.tool_call_text),
+    bos=True,
+)
+
 GPT_OSS = Family(
     name="gptoss",
     load_tokenizer=HarmonyTokenizer,
@@ -95,4 +162,6 @@ GPT_OSS = Family(
 )
 
 # Families whose exact counting is implemented; the catalog serves only their models.
-FAMILIES: dict[str, Family] = {family.name: family for family in (GPT_OSS,)}
+FAMILIES: dict[str, Family] = {
+    family.name: family for family in (LLAMA32, LLAMA31, QWEN25, GEMMA3, MISTRAL, GPT_OSS)
+}

@@ -8,6 +8,10 @@ decides whether BOS counts.
 from __future__ import annotations
 
 import base64
+import functools
+import json
+import re
+from collections.abc import Iterable
 from typing import Protocol
 
 from mockserver.engine.vocab import VocabFile
@@ -91,6 +95,194 @@ class HarmonyTokenizer:
         return _pieces_from_bytes(
             self._encoding.decode_single_token_bytes(token) for token in self.encode(text)
         )
+
+
+# --- Hugging Face tokenizer.json vocabularies (llama3.x, qwen2.5, gemma3) -------------------
+
+LLAMA3 = VocabFile(
+    "llama3.tokenizer.json.xz",
+    "e134af98b985517b4f068e3755ae90d4e9cd2d45d328325dc503f1c6b2d06cc7",
+)
+QWEN = VocabFile(
+    "qwen.tokenizer.json.xz",
+    "aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4",
+)
+GEMMA3 = VocabFile(
+    "gemma3.tokenizer.json.xz",
+    "4667f2089529e8e7657cfb6d1c19910ae71ff5f28aa7ab2ff2763330affad795",
+)
+MISTRAL_V3 = VocabFile(
+    "mistral_instruct_tokenizer_240323.model.v3.xz",
+    "9addc8bdce5988448ae81b729336f43a81262160ae8da760674badab9d4c7d33",
+)
+
+# The shipped Qwen vocabulary is Qwen3's: same byte-level BPE vocab and merges as Qwen2.5, plus
+# four added tokens Qwen2.5 does not have. Dropped at load time so that text like
+# "<think>" is ordinary text for qwen2.5, as it is in Ollama's qwen2.5 GGUF.
+QWEN3_ONLY_TOKENS = frozenset({"<think>", "</think>", "<tool_response>", "</tool_response>"})
+
+def _byte_level_decoder() -> dict[str, int]:
+    """GPT-2's table from the printable characters byte-level BPE vocabularies use to bytes."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    others = [byte for byte in range(256) if byte not in printable]
+    table = {chr(byte): byte for byte in printable}
+    table.update({chr(256 + n): byte for n, byte in enumerate(others)})
+    return table
+
+
+_FALLBACK_BYTE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+class HFTokenizer:
+    """A Hugging Face ``tokenizer.json`` vocabulary on the ``tokenizers`` library.
+
+    ``encode(text, add_special_tokens=False)`` parses every added token (the chat template's
+    control tokens included) as one token and adds no BOS, which is how Ollama tokenizes a
+    rendered prompt. ``byte_level`` says how a token's text maps back to bytes: GPT-2 byte
+    level (llama3, qwen2) or SentencePiece style, ``▁`` for space and ``<0xNN>`` byte
+    fallback (gemma3).
+    """
+
+    def __init__(
+        self,
+        vocab: VocabFile,
+        *,
+        byte_level: bool,
+        drop_added: Iterable[str] = (),
+        drop_normalizer: bool = False,
+    ) -> None:
+        from tokenizers import Tokenizer as HFTokenizerImpl
+
+        text = vocab.read().decode("utf-8")
+        drop = frozenset(drop_added)
+        if drop or drop_normalizer:
+            spec = json.loads(text)
+            spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in drop]
+            if drop_normalizer:
+                spec["normalizer"] = None
+            text = json.dumps(spec, ensure_ascii=False)
+        self._tokenizer = HFTokenizerImpl.from_str(text)
+        self._added = {
+            token_id: token.content
+            for token_id, token in self._tokenizer.get_added_tokens_decoder().items()
+        }
+        self._byte_level = byte_level
+        self._bytes_of: dict[int, bytes] = {}
+
+    def encode(self, text: str) -> list[int]:
+        return self._tokenizer.encode(text, add_special_tokens=False).ids
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes one token stands for (a special token: its text)."""
+        cached = self._bytes_of.get(token_id)
+        if cached is None:
+            cached = self._bytes_of[token_id] = self._token_bytes(token_id)
+        return cached
+
+    def _token_bytes(self, token_id: int) -> bytes:
+        if token_id in self._added:
+            return self._added[token_id].encode("utf-8")
+        token = self._tokenizer.id_to_token(token_id) or ""
+        if self._byte_level:
+            return bytes(_BYTE_LEVEL_DECODER[char] for char in token)
+        return _sentencepiece_bytes(token)
+
+    def pieces(self, text: str) -> list[str]:
+        return _pieces_from_bytes(self.token_bytes(token) for token in self.encode(text))
+
+
+_BYTE_LEVEL_DECODER = _byte_level_decoder()
+
+
+def _sentencepiece_bytes(piece: str) -> bytes:
+    match = _FALLBACK_BYTE.fullmatch(piece)
+    if match:
+        return bytes([int(match.group(1), 16)])
+    return piece.replace("\u2581", " ").encode("utf-8")
+
+
+@functools.cache
+def llama3_tokenizer() -> HFTokenizer:
+    """Llama 3 BPE (128k), the vocabulary of llama3.1 and llama3.2 (loaded once for both)."""
+    return HFTokenizer(LLAMA3, byte_level=True)
+
+
+def qwen2_tokenizer() -> HFTokenizer:
+    """Qwen2/2.5 BPE (151k).
+
+    Two load-time changes to the shipped file: Qwen3's four extra added tokens are dropped,
+    and so is the NFC normalizer, because Ollama's BPE tokenizer (Go engine and llama.cpp
+    alike) does not normalize input. UNVERIFIED for decomposed Unicode input against a real
+    Ollama; identical on NFC text, i.e. nearly all text.
+    """
+    return HFTokenizer(QWEN, byte_level=True, drop_added=QWEN3_ONLY_TOKENS, drop_normalizer=True)
+
+
+def gemma3_tokenizer() -> HFTokenizer:
+    """Gemma 3 SentencePiece-BPE (262k) as a tokenizer.json: no dummy prefix, byte fallback."""
+    return HFTokenizer(GEMMA3, byte_level=False)
+
+
+# SentencePiece piece types (sentencepiece_model.proto ModelProto.SentencePiece.Type).
+_SP_CONTROL = 3
+_SP_USER_DEFINED = 4
+
+
+class SentencePieceTokenizer:
+    """A SentencePiece model (mistral v0.3) tokenized the way Ollama does it.
+
+    Ollama first splits the text on the vocabulary's special pieces (control and user-defined
+    pieces: ``[INST]``, ``</s>``, ``[TOOL_CALLS]``...), each one a single token, then encodes
+    every text fragment on its own with no dummy-prefix space (Ollama's Go SentencePiece adds
+    none; the published mistral counts confirm it). sentencepiece has no run-time switch for the
+    dummy prefix, so it is turned off in the model's normalizer spec at load; whitespace is
+    otherwise kept as typed (this model has ``remove_extra_whitespaces: false``).
+    """
+
+    def __init__(self, vocab: VocabFile = MISTRAL_V3) -> None:
+        import sentencepiece
+        from sentencepiece import sentencepiece_model_pb2
+
+        model = sentencepiece_model_pb2.ModelProto()
+        model.ParseFromString(vocab.read())
+        model.normalizer_spec.add_dummy_prefix = False
+        model.normalizer_spec.remove_extra_whitespaces = False
+        self.specials: dict[str, int] = {
+            piece.piece: index
+            for index, piece in enumerate(model.pieces)
+            if piece.type in (_SP_CONTROL, _SP_USER_DEFINED)
+        }
+        self._processor = sentencepiece.SentencePieceProcessor(
+            model_proto=model.SerializeToString()
+        )
+        longest_first = sorted(self.specials, key=len, reverse=True)
+        self._split = re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
+        self._bytes_of: dict[int, bytes] = {}
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for index, fragment in enumerate(self._split.split(text)):
+            if index % 2:
+                ids.append(self.specials[fragment])
+            elif fragment:
+                ids += self._processor.encode(fragment)
+        return ids
+
+    def token_bytes(self, token_id: int) -> bytes:
+        cached = self._bytes_of.get(token_id)
+        if cached is None:
+            piece = self._processor.id_to_piece(token_id)
+            cached = self._bytes_of[token_id] = (
+                piece.encode("utf-8") if piece in self.specials else _sentencepiece_bytes(piece)
+            )
+        return cached
+
+    def pieces(self, text: str) -> list[str]:
+        return _pieces_from_bytes(self.token_bytes(token) for token in self.encode(text))
 
 
 def _pieces_from_bytes(token_bytes) -> list[str]:

@@ -65,3 +65,13 @@ def _ordered_json(value: Any) -> str:
     """Compact JSON keeping dict order (structs), with Go's HTML escapes."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text.translate(_GO_ESCAPES)
+
+
+def function_json(tool: dict[str, Any]) -> str:
+    """A tool's ``function`` as Ollama's ``api.ToolFunction`` prints (``{{ .Function }}``)."""
+    return _ordered_json(canonical_tool(tool)["function"])
+
+
+def tools_json(tools: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> str:
+    """The whole tool list as Ollama's ``api.Tools`` prints (``{{ $.Tools }}``)."""
+    return _ordered_json([canonical_tool(tool) for tool in tools])

@@ -1,0 +1,69 @@
+"""qwen2.5 (7b and 3b): Ollama's registry template, blob ``eb4402837c78`` (spec §8).
+
+ChatML. A system block only when there is system text or tools (the engine prepends the model's
+default system prompt when the request has none); tool definitions go into the system block;
+tool results are user turns wrapped in ``<tool_response>``. No BOS.
+"""
+
+from __future__ import annotations
+
+from mockserver.engine.chat import Message
+from mockserver.engine.templates import Conversation
+from mockserver.engine.templates.gojson import function_json, go_json
+
+DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+
+_TOOLS_HEAD = (
+    "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+_TOOLS_TAIL = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
+
+
+def render(conversation: Conversation) -> str:
+    out = ""
+    if conversation.system or conversation.tools:
+        out = "<|im_start|>system"
+        if conversation.system:
+            out += "\n" + conversation.system
+        if conversation.tools:
+            out += _TOOLS_HEAD
+            out += "".join(
+                f'\n{{"type": "function", "function": {function_json(tool)}}}'
+                for tool in conversation.tools
+            )
+            out += _TOOLS_TAIL
+        out += "<|im_end|>\n"
+    messages = conversation.messages
+    for index, message in enumerate(messages):
+        last = index == len(messages) - 1
+        if message.role == "user":
+            out += f"<|im_start|>user\n{message.content}<|im_end|>\n"
+        elif message.role == "assistant":
+            out += "<|im_start|>assistant\n"
+            if message.content:
+                out += message.content
+            elif message.tool_calls:
+                out += tool_call_text(message)
+            if not last:
+                out += "<|im_end|>\n"
+        elif message.role == "tool":
+            out += f"<|im_start|>user\n<tool_response>\n{message.content}\n</tool_response>"
+            out += "<|im_end|>\n"
+        # Any last message but an assistant one (a system message too) opens the reply.
+        if last and message.role != "assistant":
+            out += "<|im_start|>assistant\n"
+    return out
+
+
+def tool_call_text(message: Message) -> str:
+    """Assistant tool calls as the template prints them (and the model emits them)."""
+    calls = "".join(
+        f'{{"name": "{call.name}", "arguments": {go_json(call.arguments)}}}\n'
+        for call in message.tool_calls
+    )
+    return f"<tool_call>\n{calls}</tool_call>"
