@@ -12,8 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mockserver.engine.chat import ToolCall
-from mockserver.engine.chat import Message
+from mockserver.engine.chat import Message, ToolCall
 from mockserver.engine.templates import Conversation, gemma, harmony, llama3, mistral, qwen
 from mockserver.engine.templates.gojson import go_json
 from mockserver.engine.tokenizers import (

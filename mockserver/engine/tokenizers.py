@@ -121,6 +121,7 @@ MISTRAL_V3 = VocabFile(
 # "<think>" is ordinary text for qwen2.5, as it is in Ollama's qwen2.5 GGUF.
 QWEN3_ONLY_TOKENS = frozenset({"<think>", "</think>", "<tool_response>", "</tool_response>"})
 
+
 def _byte_level_decoder() -> dict[str, int]:
     """GPT-2's table from the printable characters byte-level BPE vocabularies use to bytes."""
     printable = [

@@ -54,7 +54,11 @@ def _system_block(conversation: Conversation) -> str:
     level = reasoning_level(conversation.think)
     if level is not None:
         lines += ["", f"Reasoning: {level}"]
-    lines += ["", "# Valid channels: analysis, commentary, final. Channel must be included for every message."]
+    lines += [
+        "",
+        "# Valid channels: analysis, commentary, final. "
+        "Channel must be included for every message.",
+    ]
     if conversation.tools:
         lines.append("Calls to these tools must go to the commentary channel: 'functions'.")
     return "<|start|>system<|message|>" + "\n".join(lines) + "<|end|>"
