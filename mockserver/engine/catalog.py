@@ -9,7 +9,7 @@ digests are synthetic (sha256 of the tag) except where the registry's is public.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from mockserver.engine.families import FAMILIES, Family
@@ -47,25 +47,63 @@ class ModelCard:
 
 _TEXT_TOOLS = ("completion", "tools")
 
-# The Post 1 model table first (the default "pulled" set), then other tags of the same families.
-KNOWN_MODELS: tuple[ModelCard, ...] = (
-    ModelCard("llama3.2:3b", "llama3.2", "llama", "3.2B", "Q4_K_M", 2019393189, 131072,
-              _TEXT_TOOLS, "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
-              8, "Fastest; good for testing the contract"),
-    ModelCard("gemma3:4b", "gemma3", "gemma3", "4.3B", "Q4_K_M", 3338801804, 131072,
-              ("completion", "vision"), min_ram_gb=8, note="Google; solid instruction-following"),
-    ModelCard("mistral:7b", "mistral", "llama", "7.2B", "Q4_0", 4113301824, 32768,
-              _TEXT_TOOLS, min_ram_gb=8, note="Classic 7B baseline"),
-    ModelCard("llama3.1:8b", "llama3.1", "llama", "8.0B", "Q4_K_M", 4920753328, 131072,
-              _TEXT_TOOLS, min_ram_gb=9, note="Best quality under 10 GB"),
-    ModelCard("qwen2.5:7b", "qwen2.5", "qwen2", "7.6B", "Q4_K_M", 4683087332, 32768,
-              _TEXT_TOOLS, min_ram_gb=9, note="Strong at instruction + reasoning"),
-    ModelCard("qwen2.5:3b", "qwen2.5", "qwen2", "3.1B", "Q4_K_M", 1929912432, 32768,
-              _TEXT_TOOLS, min_ram_gb=4, note="Small alternative"),
-    ModelCard("gpt-oss:20b", "gptoss", "gptoss", "20.9B", "MXFP4", 13780173734, 131072,
-              ("completion", "tools", "thinking"), min_ram_gb=24, note="The default"),
-)
-TABLE_MODELS: tuple[str, ...] = tuple(card.name for card in KNOWN_MODELS)
+
+def _card(name: str, family: str, arch: str, params: str, quant: str, size: int, ctx: int,
+          capabilities: tuple[str, ...], **extra) -> ModelCard:  # fmt: skip
+    return ModelCard(name, family, arch, params, quant, size, ctx, capabilities, **extra)
+
+
+# The Post 1 model table first (the default "pulled" set).
+_TABLE: tuple[ModelCard, ...] = (
+    _card("llama3.2:3b", "llama3.2", "llama", "3.2B", "Q4_K_M", 2019393189, 131072, _TEXT_TOOLS,
+          digest="a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+          min_ram_gb=8, note="Fastest; good for testing the contract"),
+    _card("gemma3:4b", "gemma3", "gemma3", "4.3B", "Q4_K_M", 3338801804, 131072,
+          ("completion", "vision"), min_ram_gb=8, note="Google; solid instruction-following"),
+    _card("mistral:7b", "mistral", "llama", "7.2B", "Q4_0", 4113301824, 32768, _TEXT_TOOLS,
+          min_ram_gb=8, note="Classic 7B baseline"),
+    _card("llama3.1:8b", "llama3.1", "llama", "8.0B", "Q4_K_M", 4920753328, 131072, _TEXT_TOOLS,
+          min_ram_gb=9, note="Best quality under 10 GB"),
+    _card("qwen2.5:7b", "qwen2.5", "qwen2", "7.6B", "Q4_K_M", 4683087332, 32768, _TEXT_TOOLS,
+          min_ram_gb=9, note="Strong at instruction + reasoning"),
+    _card("qwen2.5:3b", "qwen2.5", "qwen2", "3.1B", "Q4_K_M", 1929912432, 32768, _TEXT_TOOLS,
+          min_ram_gb=4, note="Small alternative"),
+    _card("gpt-oss:20b", "gptoss", "gptoss", "20.9B", "MXFP4", 13780173734, 131072,
+          ("completion", "tools", "thinking"), min_ram_gb=24, note="The default"),
+)  # fmt: skip
+TABLE_MODELS: tuple[str, ...] = tuple(card.name for card in _TABLE)
+
+# Other tags of the same families that users type and published measurements name; known (so
+# ``--models`` can pull them) but not pulled by default. Registry figures; digests synthetic.
+_OTHER_TAGS: tuple[ModelCard, ...] = (
+    _card("llama3.2:1b", "llama3.2", "llama", "1.2B", "Q8_0", 1321098329, 131072, _TEXT_TOOLS,
+          min_ram_gb=4, note="Smallest Llama 3.2"),
+    _card("gemma3:270m", "gemma3", "gemma3", "268.10M", "Q8_0", 291554930, 32768,
+          ("completion",), min_ram_gb=2, note="Tiny text-only Gemma 3"),
+)  # fmt: skip
+
+# Aliases: tags that point at the same blob as a tag above (same digest, same figures).
+_ALIASES: dict[str, str] = {
+    "llama3.2:latest": "llama3.2:3b",
+    "llama3.1:latest": "llama3.1:8b",
+    "qwen2.5:latest": "qwen2.5:7b",
+    "qwen2.5:3b-instruct": "qwen2.5:3b",
+    "gemma3:latest": "gemma3:4b",
+    "mistral:latest": "mistral:7b",
+    "mistral:7b-instruct": "mistral:7b",
+    "gpt-oss:latest": "gpt-oss:20b",
+}
+
+
+def _aliases() -> tuple[ModelCard, ...]:
+    by_name = {card.name: card for card in (*_TABLE, *_OTHER_TAGS)}
+    return tuple(
+        replace(by_name[target], name=alias, digest=by_name[target].full_digest)
+        for alias, target in _ALIASES.items()
+    )
+
+
+KNOWN_MODELS: tuple[ModelCard, ...] = (*_TABLE, *_OTHER_TAGS, *_aliases())
 
 # Release date of the fake's catalog: every model's modified_at (deterministic listings).
 _MODIFIED_AT = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -80,15 +118,14 @@ class Catalog:
 
     def __init__(self, pulled: tuple[str, ...] | None = None) -> None:
         wanted = pulled if pulled is not None else TABLE_MODELS
-        by_name = {card.name: card for card in KNOWN_MODELS}
+        by_name = {card.name.lower(): card for card in KNOWN_MODELS}
         cards: list[ModelCard] = []
         for name in wanted:
-            card = by_name.get(_canonical(name))
+            card = by_name.get(_canonical(name).lower())
             if card is None:
-                raise ValueError(
-                    f"unknown model {name!r}; the fake knows: {', '.join(by_name)}"
-                )
-            if family_of(card) is not None:
+                known = ", ".join(card.name for card in KNOWN_MODELS)
+                raise ValueError(f"unknown model {name!r}; the fake knows: {known}")
+            if family_of(card) is not None and card not in cards:
                 cards.append(card)
         self.cards: tuple[ModelCard, ...] = tuple(cards)
         self._by_name = {card.name.lower(): card for card in cards}
@@ -113,5 +150,5 @@ def _canonical(name: str) -> str:
 
 def unavailable_models(names: tuple[str, ...]) -> list[str]:
     """Known models whose family's exact counting is not implemented yet."""
-    by_name = {card.name: card for card in KNOWN_MODELS}
-    return [n for n in names if (c := by_name.get(_canonical(n))) and family_of(c) is None]
+    by_name = {card.name.lower(): card for card in KNOWN_MODELS}
+    return [n for n in names if (c := by_name.get(_canonical(n).lower())) and family_of(c) is None]
