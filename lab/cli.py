@@ -1,0 +1,176 @@
+"""The command line: ``python -m lab run|models|list``.
+
+``main(argv)`` returns the exit code instead of exiting, so tests call it directly:
+``0`` success, ``2`` setup problem (target not ready, bad arguments), ``1`` an experiment failed
+(the target failed mid-run, or answered against the contract), ``130`` interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from rich.console import Console
+
+from lab import __version__, machine, report
+from lab.errors import EXIT_OK, EXIT_SETUP, SetupError
+from lab.experiment import registered, select
+from lab.modeltable import DEFAULT_MODEL, TABLE
+from lab.runner import RunOptions, run
+from lab.targets import TargetError, resolve
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_API_KEY = "ollama"
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lab",
+        description="Run the OpenAI-compatible stateless contract experiments of Portway Post 1.",
+    )
+    parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    names = ", ".join(e.name for e in registered())
+    run_cmd = commands.add_parser(
+        "run",
+        help="run experiments against a target",
+        description=f"Run experiments (default: all of Post 1). Known: {names}.",
+    )
+    run_cmd.add_argument(
+        "experiments", nargs="*", metavar="EXPERIMENT", help=f"experiments to run ({names})"
+    )
+    run_cmd.add_argument(
+        "--target",
+        default="mock",
+        help="mock (the bundled fake, default), ollama (OLLAMA_HOST, default "
+        "http://localhost:11434), or the base URL of any OpenAI-compatible server",
+    )
+    run_cmd.add_argument(
+        "--model",
+        default=env.get("MODEL") or DEFAULT_MODEL,
+        help=f"model name (default: $MODEL or {DEFAULT_MODEL})",
+    )
+    run_cmd.add_argument(
+        "--api-key",
+        default=env.get("OPENAI_API_KEY") or DEFAULT_API_KEY,
+        help=f"API key (default: $OPENAI_API_KEY or {DEFAULT_API_KEY!r}; Ollama ignores it)",
+    )
+    run_cmd.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=env.get("LAB_TIMEOUT") or DEFAULT_TIMEOUT,
+        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g}; "
+        "a large model's first request loads it into memory)",
+    )
+    run_cmd.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of panels"
+    )
+
+    models_cmd = commands.add_parser(
+        "models", help="the Post 1 model table, marking what fits this machine's RAM"
+    )
+    models_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    list_cmd = commands.add_parser("list", help="list the experiments")
+    list_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the timeout must be more than 0 seconds")
+    return value
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    parser = build_parser(env)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (argparse exits with 2)
+        return exc.code if isinstance(exc.code, int) else EXIT_SETUP
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    if args.command == "models":
+        return _models(out, as_json=args.json)
+    if args.command == "list":
+        return _list(out, as_json=args.json)
+    return _run(args, env, out, err)
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
+    try:
+        timeout = _seconds(str(args.timeout))
+    except argparse.ArgumentTypeError as exc:
+        return _usage_error(err, f"LAB_TIMEOUT: {exc}")
+    try:
+        experiments = select(list(args.experiments))
+    except KeyError as exc:
+        known = ", ".join(e.name for e in registered())
+        return _usage_error(err, f"unknown experiment {exc.args[0]!r}; known: {known}")
+    try:
+        target = resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
+    except TargetError as exc:
+        return _usage_error(err, str(exc))
+    model = args.model.strip()
+    if not model:
+        return _usage_error(err, "--model (or MODEL) is empty")
+    options = RunOptions(
+        experiments=experiments,
+        target=target,
+        model=model,
+        api_key=args.api_key,
+        timeout=timeout,
+        as_json=args.json,
+    )
+    return run(options, out=out, err=err)
+
+
+def _usage_error(err: Console, message: str) -> int:
+    report.error(err, SetupError("Cannot start", message))
+    return EXIT_SETUP
+
+
+def _models(out: Console, *, as_json: bool) -> int:
+    ram_gib = machine.total_ram_gib()
+    if as_json:
+        document = {
+            "ram_gb": round(ram_gib, 1) if ram_gib is not None else None,
+            "default": DEFAULT_MODEL,
+            "models": [row.as_dict(ram_gib) for row in TABLE],
+        }
+        out.file.write(json.dumps(document, indent=2) + "\n")
+        return EXIT_OK
+    out.print(report.models_table(ram_gib))
+    return EXIT_OK
+
+
+def _list(out: Console, *, as_json: bool) -> int:
+    experiments = registered()
+    if as_json:
+        document = [
+            {
+                "name": e.name,
+                "title": e.title,
+                "summary": e.summary,
+                "lesson": e.lesson,
+                "default": e.default,
+            }
+            for e in experiments
+        ]
+        out.file.write(json.dumps(document, indent=2) + "\n")
+        return EXIT_OK
+    out.print(report.experiments_table(experiments))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The :class:`Lab`: what every experiment gets. Client, model, console, target, and ``chat``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from lab.ollama import EngineInfo
+from lab.targets import Target
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One chat completion and how long the target took to answer it."""
+
+    response: ChatCompletion
+    seconds: float
+
+    @property
+    def content(self) -> str:
+        """``choices[0].message.content``, stripped, as the Post 1 demo prints it."""
+        return (self.response.choices[0].message.content or "").strip()
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The whole ``usage`` object as the server sent it (``None`` if it sent none)."""
+        usage = self.response.usage
+        return usage.model_dump(mode="json") if usage is not None else None
+
+
+@dataclass(slots=True)
+class Lab:
+    client: openai.OpenAI
+    model: str
+    console: Console
+    target: Target
+    engine: EngineInfo
+    timeout: float
+    progress: bool = True  # spinner while waiting; off for --json and when not on a terminal
+
+    def chat(
+        self, messages: list[ChatCompletionMessageParam], *, doing: str, **params: Any
+    ) -> Call:
+        """``client.chat.completions.create`` with a spinner and elapsed time while waiting.
+
+        ``doing`` names the call in the spinner ("1-turn request"). SDK errors propagate; the
+        runner turns them into a paragraph.
+        """
+        started = time.monotonic()
+        if not self.progress:
+            response = self.client.chat.completions.create(
+                model=self.model, messages=messages, **params
+            )
+            return Call(response, time.monotonic() - started)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        ) as spinner:
+            spinner.add_task(
+                f"{doing}: waiting for {self.model} (a model's first request loads it into "
+                "memory; that can take a minute)",
+                total=None,
+            )
+            response = self.client.chat.completions.create(
+                model=self.model, messages=messages, **params
+            )
+        return Call(response, time.monotonic() - started)

@@ -1,0 +1,187 @@
+"""Every way a target can fail, as one actionable paragraph and an exit code.
+
+Exit codes: ``0`` success; ``2`` setup (the target is not ready: not running, model not pulled,
+wrong URL, rejected key; fix it and run again); ``1`` failure during an experiment (a timeout,
+a 5xx, a 400, an unexpected result). No traceback reaches the reader for any of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openai
+
+from lab.targets import Target
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SETUP = 2
+EXIT_INTERRUPTED = 130
+
+
+class LabError(Exception):
+    """A problem the reader can act on: a one-line ``title`` and a paragraph ``body``."""
+
+    exit_code = EXIT_FAILED
+    kind = "failure"
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__(title)
+        self.title = title
+        self.body = body
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "message": self.body,
+            "exit_code": self.exit_code,
+        }
+
+
+class SetupError(LabError):
+    """The target is not ready for the experiments; nothing was measured."""
+
+    exit_code = EXIT_SETUP
+    kind = "setup"
+
+
+class RunFailure(LabError):
+    """The target failed while an experiment was running."""
+
+    exit_code = EXIT_FAILED
+    kind = "failure"
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What the error paragraphs need to be specific."""
+
+    target: Target
+    model: str
+    timeout: float
+    is_ollama: bool
+
+
+def start_ollama_advice(target: Target) -> str:
+    return (
+        "Start Ollama with `ollama serve` in another terminal (or open the Ollama app), then "
+        f"check it answers: `curl -s {target.root}/api/tags` must print JSON. "
+        "If it runs elsewhere, set OLLAMA_HOST (e.g. OLLAMA_HOST=192.168.1.20:11434). "
+        "To try the lab without Ollama, use --target mock."
+    )
+
+
+def from_api_error(exc: openai.APIError, ctx: CallContext) -> LabError:
+    """Translate an ``openai`` SDK exception into the paragraph that says what to do."""
+    where = ctx.target.label
+    if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError: it is a subclass
+        return RunFailure(
+            f"No answer from {where} within {ctx.timeout:g} s",
+            f"The request for {ctx.model} timed out. The first request to a large model loads "
+            "it into memory, which can take minutes on a slow disk, and a model bigger than "
+            "the free memory makes the machine swap. Wait and run again, raise the limit "
+            "(--timeout 1200 or LAB_TIMEOUT=1200), or choose a smaller model that fits this "
+            "machine (python -m lab models).",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        advice = (
+            start_ollama_advice(ctx.target)
+            if ctx.target.kind == "ollama" or ctx.is_ollama
+            else "Check the server is running and that --target points at its base URL "
+            "(for example http://localhost:8000/v1)."
+        )
+        return SetupError(
+            f"Cannot connect to {where}",
+            f"The SDK could not reach {ctx.target.openai_url} ({_cause(exc)}). {advice}",
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return _from_status(exc, ctx)
+    return RunFailure(
+        f"Unexpected answer from {where}",
+        f"The SDK could not use the server's answer: {exc}. The server may speak a different "
+        "dialect of the OpenAI API; check that --target is an OpenAI-compatible base URL.",
+    )
+
+
+def _from_status(exc: openai.APIStatusError, ctx: CallContext) -> LabError:
+    status = exc.status_code
+    message = server_message(exc)
+    where = ctx.target.label
+    said = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+    if status == 404 and "not found" in message and ("model" in message or ctx.model in message):
+        if ctx.is_ollama:
+            return SetupError(
+                f"Model {ctx.model} is not pulled on {where}",
+                f"The server answered {said}. Pull it with `ollama pull {ctx.model}`, or run "
+                "the lab with a model you have (`ollama list`; --model NAME or MODEL=NAME). "
+                "python -m lab models shows which models fit this machine.",
+            )
+        return SetupError(
+            f"{where} has no model named {ctx.model}",
+            f"The server answered {said}. Pass a model it serves with --model "
+            f"(GET {ctx.target.openai_url}/models lists them).",
+        )
+    if status == 404:
+        return SetupError(
+            f"{ctx.target.openai_url} is not an OpenAI-compatible base URL",
+            f"POST {ctx.target.openai_url}/chat/completions answered {said}. The base URL "
+            "usually ends in /v1 (for Ollama: http://localhost:11434/v1).",
+        )
+    if status in (401, 403):
+        return SetupError(
+            f"{where} rejected the API key",
+            f"The server answered {said}. Pass the key it expects with --api-key or "
+            "OPENAI_API_KEY (Ollama ignores the key; any non-empty value works there).",
+        )
+    if status == 429:
+        return RunFailure(
+            f"{where} is rate limiting",
+            f"The server answered {said}. Wait a moment and run again.",
+        )
+    if status >= 500:
+        hint = (
+            "Ollama answers 500 when the model cannot be loaded, most often because it needs "
+            "more memory than is free: close other programs or choose a smaller model "
+            "(python -m lab models), and look at the server log (`ollama ps` shows what is "
+            "loaded)."
+            if ctx.is_ollama
+            else "Look at the server's log for the cause."
+        )
+        return RunFailure(f"{where} failed while answering", f"The server answered {said}. {hint}")
+    if status == 400:
+        return RunFailure(
+            f"{where} rejected the request",
+            f"The server answered {said}. The request was a plain chat completion for "
+            f"{ctx.model}; a server that rejects it may not support this model for chat, or "
+            "may expect a different model name (--model).",
+        )
+    return RunFailure(f"{where} answered HTTP {status}", f"The server answered {said}.")
+
+
+def server_message(exc: openai.APIStatusError) -> str:
+    """The ``error.message`` of an OpenAI-shaped error body, else the body's text."""
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+        if isinstance(error, str):
+            return error
+    try:
+        text = exc.response.text.strip()
+    except Exception:  # a response without a readable body
+        text = ""
+    return text[:300]
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason of a connection error, e.g. ``Connection refused``."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    text = str(cause).strip()
+    for marker in ("Connection refused", "Name or service not known", "nodename nor servname"):
+        if marker in text:
+            return marker.lower()
+    return text or type(cause).__name__

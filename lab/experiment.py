@@ -1,0 +1,118 @@
+"""What an experiment is, what it finds, and the registry that lists them.
+
+An :class:`Experiment` is a name, a title, a lesson page and a function ``run(lab) -> Finding``.
+The function makes one call pattern through :meth:`lab.context.Lab.chat` and returns a
+:class:`Finding`: the measured ``data`` (what ``--json`` prints), what to ``show`` (answers and
+small tables, rendered by :mod:`lab.report`) and the ``explanation`` in plain words.
+
+New experiments register themselves with :func:`experiment` and are imported by
+:mod:`lab.experiments`; registration order is the order they run in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from lab.context import Lab
+
+Status = Literal["ok", "not_applicable", "unexpected"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A model's reply, shown in a panel."""
+
+    label: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """A small table: a title, column headings, and rows of already formatted cells."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+Shown = Answer | Facts
+
+
+@dataclass(slots=True)
+class Finding:
+    """The outcome of one experiment.
+
+    ``status`` is ``ok`` when the experiment showed what it is about, ``not_applicable`` when the
+    target cannot show it (``reason`` says why, e.g. "the server reports no usage"), and
+    ``unexpected`` when the target answered but contradicted the contract the experiment checks.
+    """
+
+    data: dict[str, Any]
+    explanation: list[str]
+    show: list[Shown] = field(default_factory=list)
+    status: Status = "ok"
+    reason: str = ""
+
+    @classmethod
+    def not_applicable(cls, reason: str, data: dict[str, Any] | None = None) -> Finding:
+        return cls(data or {}, [f"Not applicable, because {reason}."], [], "not_applicable", reason)
+
+
+Run = Callable[["Lab"], Finding]
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    name: str
+    title: str
+    summary: str  # one sentence: the call pattern and what it shows
+    run: Run
+    default: bool = True  # run when no experiment is named
+
+    @property
+    def lesson(self) -> str:
+        """The lesson page that explains this experiment at length."""
+        return f"docs/lessons/{self.name}.md"
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(
+    name: str, title: str, summary: str, *, default: bool = True
+) -> Callable[[Run], Run]:
+    """Register ``run`` under ``name``: ``@experiment("round_trip", "Round trip", "...")``."""
+
+    def register(run: Run) -> Run:
+        if name in _REGISTRY:
+            raise ValueError(f"experiment {name!r} is registered twice")
+        _REGISTRY[name] = Experiment(name, title, summary, run, default)
+        return run
+
+    return register
+
+
+def registered() -> list[Experiment]:
+    """Every experiment, in the order they run."""
+    import lab.experiments  # noqa: F401  (importing registers them)
+
+    return list(_REGISTRY.values())
+
+
+def select(names: list[str]) -> list[Experiment]:
+    """The named experiments in registry order, or the default set when ``names`` is empty.
+
+    Raises ``KeyError`` naming the first unknown experiment.
+    """
+    everything = registered()
+    if not names:
+        return [e for e in everything if e.default]
+    known = {e.name: e for e in everything}
+    for name in names:
+        if name not in known:
+            raise KeyError(name)
+    wanted = set(names)
+    return [e for e in everything if e.name in wanted]

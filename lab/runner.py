@@ -1,0 +1,101 @@
+"""``lab run``: open the target, check it, run the experiments, report, pick the exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openai
+from rich.console import Console
+
+from lab import preflight, report, targets
+from lab.context import Lab
+from lab.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CallContext,
+    LabError,
+    SetupError,
+    from_api_error,
+)
+from lab.experiment import Experiment, Finding
+from lab.ollama import EngineInfo
+from lab.targets import Target
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    experiments: list[Experiment]
+    target: Target
+    model: str
+    api_key: str
+    timeout: float
+    as_json: bool = False
+
+
+def run(options: RunOptions, *, out: Console, err: Console) -> int:
+    """Run ``options.experiments`` in order; stop at the first target failure."""
+    results: list[tuple[Experiment, Finding]] = []
+    engine: EngineInfo | None = None
+    target = options.target
+    problem: LabError | None = None
+    try:
+        with targets.opened(options.target) as target:
+            engine = preflight.check(target, options.model, api_key=options.api_key)
+            if not options.as_json:
+                report.header(out, target, options.model, engine)
+            with openai.OpenAI(
+                base_url=target.openai_url,
+                api_key=options.api_key,
+                timeout=options.timeout,
+                max_retries=0,  # a retry would hide what the target did, and triple the wait
+            ) as client:
+                lab = Lab(
+                    client=client,
+                    model=options.model,
+                    console=out,
+                    target=target,
+                    engine=engine,
+                    timeout=options.timeout,
+                    progress=out.is_terminal and not options.as_json,
+                )
+                context = CallContext(target, options.model, options.timeout, engine.is_ollama)
+                for experiment in options.experiments:
+                    try:
+                        result = experiment.run(lab)
+                    except openai.APIError as exc:
+                        raise from_api_error(exc, context) from None
+                    results.append((experiment, result))
+                    if not options.as_json:
+                        report.finding(out, experiment, result)
+    except targets.FakeDidNotStart as exc:
+        problem = SetupError(
+            "The bundled fake did not start",
+            f"{exc}. Check that a loopback port can be opened on this machine.",
+        )
+    except LabError as exc:
+        problem = exc
+    except KeyboardInterrupt:
+        err.print("\nInterrupted.")
+        return EXIT_INTERRUPTED
+
+    if problem is not None:
+        exit_code = problem.exit_code
+        report.error(err, problem)
+    elif any(result.status == "unexpected" for _, result in results):
+        exit_code = EXIT_FAILED
+    else:
+        exit_code = EXIT_OK
+    if options.as_json:
+        report.write_json(
+            out,
+            report.run_document(
+                target=target,
+                model=options.model,
+                engine=engine,
+                results=results,
+                problem=problem,
+                exit_code=exit_code,
+            ),
+        )
+    return exit_code
