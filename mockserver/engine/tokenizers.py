@@ -186,7 +186,9 @@ class HFTokenizer:
 
     def _token_bytes(self, token_id: int) -> bytes:
         if token_id in self._added:
-            return self._added[token_id].encode("utf-8")
+            content = self._added[token_id]
+            # Added tokens hold their text as is (gemma3's include runs of "▁" for spaces).
+            return content.encode("utf-8") if self._byte_level else _sentencepiece_bytes(content)
         token = self._tokenizer.id_to_token(token_id) or ""
         if self._byte_level:
             return bytes(_BYTE_LEVEL_DECODER[char] for char in token)

@@ -1,0 +1,122 @@
+"""The shipped vocabularies: checksums, special tokens, pieces, and Ollama's tokenizer quirks."""
+
+from __future__ import annotations
+
+import lzma
+
+import pytest
+
+from mockserver.engine import vocab as vocab_module
+from mockserver.engine.families import FAMILIES
+from mockserver.engine.tokenizers import (
+    GEMMA3,
+    LLAMA3,
+    MISTRAL_V3,
+    O200K_BASE,
+    QWEN,
+    HFTokenizer,
+    SentencePieceTokenizer,
+)
+from mockserver.engine.vocab import VocabFile, VocabularyError
+
+SHIPPED = [O200K_BASE, LLAMA3, QWEN, GEMMA3, MISTRAL_V3]
+
+SPECIALS = {
+    "gptoss": ["<|start|>", "<|message|>", "<|end|>", "<|channel|>", "<|return|>", "<|call|>"],
+    "llama3.2": ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+    "llama3.1": ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+    "qwen2.5": ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "</tool_call>"],
+    "gemma3": ["<bos>", "<start_of_turn>", "<end_of_turn>", "<eos>"],
+    "mistral": ["<s>", "</s>", "[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]",
+                "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]"],
+}  # fmt: skip
+
+TEXTS = [
+    "Hello, world! How's it going?",
+    "  two leading spaces, a\ttab,\n\nblank lines and a trailing space ",
+    "Café naïve — 你好，世界！今日は。Ωμέγα",
+    "emoji 🦀🐇 and a ZWJ sequence 👩‍💻 and flags 🇫🇷",
+    "code: def f(x):\n    return {'a': [1, 2, 3]}  # ok",
+]
+
+
+@pytest.mark.parametrize("vocab", SHIPPED, ids=lambda v: v.filename)
+def test_shipped_vocabulary_matches_checksum(vocab: VocabFile) -> None:
+    assert vocab.read()  # raises VocabularyError on a mismatch
+
+
+def test_corrupted_vocabulary_fails_loudly(tmp_path, monkeypatch) -> None:
+    data = bytearray(MISTRAL_V3.read())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / MISTRAL_V3.filename).write_bytes(lzma.compress(bytes(data)))
+    monkeypatch.setattr(vocab_module, "files", lambda package: tmp_path)
+    with pytest.raises(VocabularyError, match="corrupt"):
+        SentencePieceTokenizer(MISTRAL_V3)
+
+
+def test_wrong_checksum_fails_loudly() -> None:
+    with pytest.raises(VocabularyError, match="corrupt: sha256"):
+        HFTokenizer(VocabFile(LLAMA3.filename, "0" * 64), byte_level=True)
+
+
+def test_missing_vocabulary_fails_loudly() -> None:
+    with pytest.raises(VocabularyError, match="missing"):
+        VocabFile("no-such-vocab.json.xz", "0" * 64).read()
+
+
+@pytest.mark.parametrize("name", sorted(SPECIALS))
+def test_specials_are_single_tokens(name: str) -> None:
+    tokenizer = FAMILIES[name].tokenizer
+    for special in SPECIALS[name]:
+        assert len(tokenizer.encode(special)) == 1, special
+        # ... also when a user types one in the middle of text
+        assert len(tokenizer.encode(f"a{special}b")) == 3, special
+
+
+@pytest.mark.parametrize("name", sorted(SPECIALS))
+@pytest.mark.parametrize("text", TEXTS, ids=range(len(TEXTS)))
+def test_pieces_concatenate_back(name: str, text: str) -> None:
+    tokenizer = FAMILIES[name].tokenizer
+    pieces = tokenizer.pieces(text)
+    assert "".join(pieces) == text
+    assert len(pieces) <= len(tokenizer.encode(text))
+
+
+@pytest.mark.parametrize("name", sorted(SPECIALS))
+def test_pieces_are_one_per_token_on_ascii(name: str) -> None:
+    tokenizer = FAMILIES[name].tokenizer
+    text = "The quick brown fox jumps over the lazy dog."
+    assert len(tokenizer.pieces(text)) == len(tokenizer.encode(text))
+
+
+@pytest.mark.parametrize("name", sorted(SPECIALS))
+def test_no_bos_added_by_encode(name: str) -> None:
+    tokenizer = FAMILIES[name].tokenizer
+    assert tokenizer.encode("") == []
+    assert tokenizer.pieces("Hi")[0].startswith("H")
+
+
+def test_qwen25_has_no_qwen3_tokens() -> None:
+    tokenizer = FAMILIES["qwen2.5"].tokenizer
+    for text in ["<think>", "</think>", "<tool_response>", "</tool_response>"]:
+        assert len(tokenizer.encode(text)) > 1, text
+        assert "".join(tokenizer.pieces(text)) == text
+
+
+def test_qwen25_does_not_normalize() -> None:
+    tokenizer = FAMILIES["qwen2.5"].tokenizer
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    assert tokenizer.encode(composed) != tokenizer.encode(decomposed)
+    assert "".join(tokenizer.pieces(decomposed)) == decomposed
+
+
+def test_mistral_has_no_dummy_prefix_and_keeps_spaces() -> None:
+    tokenizer = FAMILIES["mistral"].tokenizer
+    assert tokenizer.pieces("Describe a rabbit") == ["Describe", " a", " rab", "bit"]
+    assert "".join(tokenizer.pieces("a   b")) == "a   b"
+    # each fragment between control tokens is encoded on its own, without a leading space
+    assert tokenizer.encode("[INST]Hi[/INST]") == [3, *tokenizer.encode("Hi"), 4]
+
+
+def test_llama_families_share_one_vocabulary() -> None:
+    assert FAMILIES["llama3.2"].tokenizer is FAMILIES["llama3.1"].tokenizer
