@@ -167,6 +167,8 @@ class HFTokenizer:
                 spec["normalizer"] = None
             text = json.dumps(spec, ensure_ascii=False)
         self._tokenizer = HFTokenizerImpl.from_str(text)
+        del text
+        _return_freed_memory()
         self._added = {
             token_id: token.content
             for token_id, token in self._tokenizer.get_added_tokens_decoder().items()
@@ -199,6 +201,21 @@ class HFTokenizer:
 
 
 _BYTE_LEVEL_DECODER = _byte_level_decoder()
+
+
+def _return_freed_memory() -> None:
+    """Give the heap freed after parsing a large tokenizer.json back to the OS (glibc only).
+
+    Parsing gemma3's 33 MB JSON peaks at ~500 MB; without this the process keeps ~420 MB
+    resident, with it ~125 MB. A no-op where glibc's ``malloc_trim`` is not available.
+    """
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _sentencepiece_bytes(piece: str) -> bytes:
