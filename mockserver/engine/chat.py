@@ -37,6 +37,7 @@ class Options:
 
     num_predict: int | None = None
     num_ctx: int | None = None
+    num_keep: int | None = None
     seed: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -51,6 +52,10 @@ class ChatRequest:
     think: Think = None
     options: Options = field(default_factory=Options)
     render_only: bool = False
+    # Native only: ``raw`` sends the single user message's text untemplated (``/api/generate``);
+    # ``truncate=False`` fails instead of dropping history when the prompt exceeds num_ctx.
+    raw: bool = False
+    truncate: bool = True
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

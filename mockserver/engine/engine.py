@@ -5,39 +5,64 @@ runner do, in order: resolve the model, check capabilities, prepend the default 
 render the registry template, fit the prompt into the context window (silently, as Ollama
 does), count the prompt tokens, and generate a deterministic completion whose tokens are
 counted with the same tokenizer.
+
+Context window (Ollama 0.12.6, the release the fake reproduces):
+
+1. ``server/prompt.go`` chatPrompt: walking back from the last message, each suffix
+   ``msgs[i:]`` (plus the system messages before ``i``) is rendered and tokenized *without* BOS;
+   the walk stops at the first suffix longer than ``num_ctx``. The last message is always kept.
+2. ``runner/ollamarunner/runner.go`` NewSequence: if the prompt's tokens (BOS included) still
+   exceed ``num_ctx``, the first ``num_keep`` tokens and the most recent ones are kept so that
+   exactly ``num_ctx`` tokens are evaluated (``llamarunner`` keeps one more for BOS; the count is
+   the same). ``prompt_eval_count`` is that post-truncation count; nothing else says so.
+
+The fake is a machine with under 20 GiB of VRAM (Ollama's low-VRAM mode): gpt-oss's 8192-token
+floor (``scheduleRunner``) does not apply, and num_ctx is capped at the model's trained context
+(``llm/server.go``).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from mockserver.engine import generator
 from mockserver.engine.catalog import Catalog, ModelCard, family_of
 from mockserver.engine.chat import ChatRequest, Message, collate
-from mockserver.engine.families import Family
+from mockserver.engine.families import Family, Output
 from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
 from mockserver.errors import OllamaError, bad_request, model_not_found, model_required
 
 DEFAULT_NUM_CTX = 4096
-NUM_KEEP = 4
+NUM_KEEP = 4  # api.DefaultOptions().NumKeep
+DEFAULT_KEEP_ALIVE = 300.0  # OLLAMA_KEEP_ALIVE default, seconds
+_FOREVER = timedelta(days=365 * 292)  # Go's maximum time.Duration
+INPUT_TOO_LONG = "the input length exceeds the context length"
 
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
     text: str
-    tokens: int
-    truncated: bool = False
+    tokens: int  # what the runner evaluates: BOS + prompt, after both truncation stages
+    truncated: bool = False  # whole messages were dropped
+    dropped_messages: int = 0
+    token_truncated: bool = False  # the runner cut tokens out of the middle
 
 
 @dataclass(slots=True)
 class Completion:
-    """A generated answer cut into the pieces a streaming engine emits (one per token)."""
+    """A generated answer cut into the pieces a streaming engine emits (one per token).
+
+    ``raw_pieces`` is every emitted token's text, control tokens included, as the runner hands
+    it to the server (the terminating end-of-turn token is counted but not emitted).
+    """
 
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
+    raw_pieces: list[str] = field(default_factory=list)
     tool_calls: tuple = ()
     eval_count: int = 0
     done_reason: str = "stop"
@@ -50,6 +75,10 @@ class Completion:
     def content(self) -> str:
         return "".join(self.content_pieces)
 
+    @property
+    def raw(self) -> str:
+        return "".join(self.raw_pieces)
+
 
 @dataclass(slots=True)
 class ChatResult:
@@ -59,6 +88,16 @@ class ChatResult:
     load_ns: int = 0
     prompt_eval_ns: int = 0
     eval_ns: int = 0
+    num_ctx: int = DEFAULT_NUM_CTX
+
+
+@dataclass(frozen=True, slots=True)
+class Resident:
+    """A model "in memory", as ``/api/ps`` lists it."""
+
+    card: ModelCard
+    expires_at: datetime
+    num_ctx: int
 
 
 class Engine:
@@ -72,6 +111,8 @@ class Engine:
         self.catalog = catalog
         self.num_ctx = num_ctx
         self._current_date = current_date
+        self._resident: dict[str, Resident] = {}
+        self._resident_lock = threading.Lock()
 
     def current_date(self) -> str:
         return self._current_date or date.today().isoformat()
@@ -91,18 +132,74 @@ class Engine:
         family = family_of(card) if card else None
         return family is None or family.loaded
 
-    def chat(self, request: ChatRequest) -> ChatResult:
+    def context_length(self, request: ChatRequest, card: ModelCard) -> int:
+        """num_ctx: the request's option, else the server's, capped at the trained context."""
+        wanted = request.options.num_ctx or self.num_ctx
+        if wanted <= 0:
+            wanted = self.num_ctx
+        return min(wanted, card.context_length) if card.context_length else wanted
+
+    # --- scheduling: load, unload, what is resident ---------------------------------------
+
+    def load(self, request: ChatRequest, *, keep_alive: float | None = None) -> ChatResult:
+        """What a request without messages does: check, load the vocabulary, keep it resident."""
+        started = time.perf_counter_ns()
+        card, family = self.resolve(request.model)
+        self._check_capabilities(request, card, family)
+        family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
+        num_ctx = self.context_length(request, card)
+        self._keep(card, num_ctx, keep_alive)
+        return ChatResult(
+            card,
+            Prompt("", 0),
+            None,
+            load_ns=max(time.perf_counter_ns() - started, 1),
+            num_ctx=num_ctx,
+        )
+
+    def unload(self, name: str) -> ModelCard:
+        card, _ = self.resolve(name)
+        with self._resident_lock:
+            self._resident.pop(card.name, None)
+        return card
+
+    def resident(self) -> list[Resident]:
+        """Loaded models, the one that expires last first (``PsHandler``)."""
+        now = datetime.now(UTC)
+        with self._resident_lock:
+            for name in [n for n, r in self._resident.items() if r.expires_at <= now]:
+                del self._resident[name]
+            models = list(self._resident.values())
+        return sorted(models, key=lambda r: r.expires_at, reverse=True)
+
+    def _keep(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
+        seconds = DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive
+        with self._resident_lock:
+            if seconds == 0:
+                self._resident.pop(card.name, None)
+                return
+            now = datetime.now(UTC)
+            life = _FOREVER if seconds < 0 else timedelta(seconds=min(seconds, 9e9))
+            self._resident[card.name] = Resident(card, now + life, num_ctx)
+
+    # --- chat --------------------------------------------------------------------------------
+
+    def chat(self, request: ChatRequest, *, keep_alive: float | None = None) -> ChatResult:
         started = time.perf_counter_ns()
         card, family = self.resolve(request.model)
         self._check_capabilities(request, card, family)
         family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
         loaded = time.perf_counter_ns()
+        num_ctx = self.context_length(request, card)
         prompt = self.prompt(request, card, family)
         rendered = time.perf_counter_ns()
         if request.render_only:
-            return ChatResult(card, prompt, None)
-        completion = self._generate(request, card, family, prompt)
+            return ChatResult(card, prompt, None, num_ctx=num_ctx)
+        if prompt.token_truncated and not request.truncate:
+            raise bad_request(INPUT_TOO_LONG)
+        completion = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
+        self._keep(card, num_ctx, keep_alive)
         return ChatResult(
             card,
             prompt,
@@ -110,31 +207,67 @@ class Engine:
             load_ns=max(loaded - started, 1),
             prompt_eval_ns=max(rendered - loaded, 1),
             eval_ns=max(done - rendered, 1),
+            num_ctx=num_ctx,
         )
 
+    def context_tokens(self, result: ChatResult) -> list[int]:
+        """``/api/generate``'s ``context``: the prompt and the emitted output, re-tokenized."""
+        family = family_of(result.card)
+        assert family is not None
+        raw = result.completion.raw if result.completion else ""
+        return family.tokenizer.encode(result.prompt.text + raw)
+
     def prompt(self, request: ChatRequest, card: ModelCard, family: Family) -> Prompt:
-        """Render and count the prompt, dropping old messages if it exceeds the window."""
+        """Render and count the prompt, fitted into the context window as Ollama 0.12.6 does."""
+        num_ctx = self.context_length(request, card)
+        if request.raw:
+            text = request.messages[-1].content if request.messages else ""
+            return self._fit_tokens(text, family.count(text), num_ctx)
+
         messages = request.messages
         if family.default_system and (not messages or messages[0].role != "system"):
             messages = (Message(role="system", content=family.default_system), *messages)
-        num_ctx = request.options.num_ctx or self.num_ctx
 
-        text = self._render(request, family, messages)
-        tokens = family.count(text)
+        def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
+            text = self._render(request, family, candidate)
+            # chatPrompt tokenizes without special tokens: BOS is not part of this check.
+            return text, len(family.tokenizer.encode(text))
+
+        text, tokens = length(messages)
+        start = 0
+        system: tuple[Message, ...] = ()
+        if request.truncate and tokens > num_ctx:
+            # chatPrompt @v0.12.6: walk back from the last message; a suffix that does not fit
+            # stops the walk. The system messages before the *failing* index are the ones kept
+            # (so a system message exactly there is lost, as in Ollama).
+            start = len(messages) - 1
+            for i in range(len(messages) - 2, -1, -1):
+                system = tuple(m for m in messages[:i] if m.role == "system")
+                _, candidate_tokens = length(system + messages[i:])
+                if candidate_tokens > num_ctx:
+                    break
+                start = i
+            else:
+                system = ()
+            if start > 0:
+                text, tokens = length(system + messages[start:])
+        total = tokens + (1 if family.bos else 0)
+        prompt = self._fit_tokens(text, total, num_ctx)
+        dropped = start - len(system)
+        return Prompt(
+            prompt.text,
+            prompt.tokens,
+            truncated=start > 0,
+            dropped_messages=max(dropped, 0),
+            token_truncated=prompt.token_truncated,
+        )
+
+    @staticmethod
+    def _fit_tokens(text: str, tokens: int, num_ctx: int) -> Prompt:
+        """The runner's stage: keep num_keep (+BOS) and the newest tokens, num_ctx in all."""
         if tokens <= num_ctx:
             return Prompt(text, tokens)
-
-        # Ollama's chatPrompt: drop whole messages from the front, always keeping the last
-        # message and every system message; the first start index that fits wins.
-        for start in range(1, len(messages)):
-            kept = tuple(m for m in messages[:start] if m.role == "system") + messages[start:]
-            text = self._render(request, family, kept)
-            tokens = family.count(text)
-            if tokens <= num_ctx:
-                return Prompt(text, tokens, truncated=True)
-        # Still too long: the runner keeps the first num_keep tokens (+BOS) and the most recent
-        # ones so that exactly num_ctx tokens are evaluated.
-        return Prompt(text, min(tokens, num_ctx), truncated=True)
+        return Prompt(text, num_ctx, token_truncated=True)
 
     def _render(self, request: ChatRequest, family: Family, messages: tuple[Message, ...]) -> str:
         system, collated = collate(messages)
@@ -148,14 +281,24 @@ class Engine:
             )
         )
 
+    def check(self, request: ChatRequest) -> None:
+        """Resolve the model and check what the request asks of it (think, then tools)."""
+        card, family = self.resolve(request.model)
+        self._check_capabilities(request, card, family)
+
     def _check_capabilities(self, request: ChatRequest, card: ModelCard, family: Family) -> None:
-        if request.tools and not card.supports("tools"):
-            raise bad_request(f"{card.full_name} does not support tools")
         if request.think not in (None, False) and not card.supports("thinking"):
             raise bad_request(f'"{request.model}" does not support thinking')
+        if request.tools and not card.supports("tools"):
+            raise bad_request(f"{card.full_name} does not support tools")
 
     def _generate(
-        self, request: ChatRequest, card: ModelCard, family: Family, prompt: Prompt
+        self,
+        request: ChatRequest,
+        card: ModelCard,
+        family: Family,
+        prompt: Prompt,
+        num_ctx: int,
     ) -> Completion:
         thinking = _thinking_level(request, card)
         output = generator.reply(
@@ -166,27 +309,72 @@ class Engine:
                 thinking=thinking,
             )
         )
+        # llm/server.go: num_predict < 0 (unlimited) or > 10*num_ctx becomes 10*num_ctx; the
+        # runner treats 0 as unlimited too (it stops only when num_predict > 0).
         budget = request.options.num_predict
-        if budget is not None and budget < 0:
-            budget = None
+        if budget is None or budget <= 0 or budget > 10 * num_ctx:
+            budget = 10 * num_ctx
+        tokens = _tokens(family, output)
         completion = Completion()
-        tokenizer = family.tokenizer
-        for kind, text in family.frame(output):
-            if kind == "control":
-                pieces = [""] * len(tokenizer.encode(text))
-            else:
-                pieces = tokenizer.pieces(text)
-            for piece in pieces:
-                if budget is not None and completion.eval_count >= budget:
-                    completion.done_reason = "length"
-                    return completion
-                completion.eval_count += 1
-                if kind == "reasoning":
-                    completion.reasoning_pieces.append(piece)
-                elif kind == "content":
-                    completion.content_pieces.append(piece)
-        completion.tool_calls = output.tool_calls
+        stops = tuple(s for s in request.options.stop if s)
+        emitted: list[tuple[str, str]] = []
+        raw = ""
+        finished = True
+        for index, (kind, piece) in enumerate(tokens):
+            if completion.eval_count >= budget:
+                completion.done_reason = "length"
+                finished = False
+                break
+            completion.eval_count += 1
+            if index == len(tokens) - 1 and kind == "control":
+                break  # the end-of-turn token: counted, never emitted
+            raw += piece
+            hit = min((raw.find(s) for s in stops if s in raw), default=-1)
+            if hit >= 0:  # a stop string: cut just before it, done_reason stays "stop"
+                emitted = _cut([*emitted, (kind, piece)], hit)
+                finished = False
+                break
+            emitted.append((kind, piece))
+        if finished:
+            completion.tool_calls = output.tool_calls
+        for kind, piece in emitted:
+            completion.raw_pieces.append(piece)
+            if kind == "reasoning":
+                completion.reasoning_pieces.append(piece)
+            elif kind == "content":
+                completion.content_pieces.append(piece)
         return completion
+
+
+def _tokens(family: Family, output: Output) -> list[tuple[str, str]]:
+    """The framed output as (kind, text) per generated token.
+
+    Where a multi-byte character spans tokens, the tokenizer merges pieces; the extra tokens
+    are kept as empty pieces so that every generated token is counted.
+    """
+    tokenizer = family.tokenizer
+    out: list[tuple[str, str]] = []
+    for kind, text in family.frame(output):
+        if not text:
+            continue
+        pieces = tokenizer.pieces(text)
+        extra = len(tokenizer.encode(text)) - len(pieces)
+        out += [(kind, "")] * max(extra, 0)
+        out += [(kind, piece) for piece in pieces]
+    return out
+
+
+def _cut(tokens: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
+    """Keep the first ``length`` characters of the emitted text (a stop string was found)."""
+    kept: list[tuple[str, str]] = []
+    used = 0
+    for kind, piece in tokens:
+        if used >= length:
+            break
+        piece = piece[: length - used]
+        used += len(piece)
+        kept.append((kind, piece))
+    return kept
 
 
 def _thinking_level(request: ChatRequest, card: ModelCard) -> str | None:
@@ -195,4 +383,4 @@ def _thinking_level(request: ChatRequest, card: ModelCard) -> str | None:
     return reasoning_level(request.think)
 
 
-__all__ = ["ChatResult", "Completion", "Engine", "OllamaError", "Prompt"]
+__all__ = ["ChatResult", "Completion", "Engine", "OllamaError", "Prompt", "Resident"]

@@ -1,17 +1,36 @@
-"""``/`` and ``/api``: Ollama's native surface."""
+"""``/`` and ``/api``: Ollama's native surface, a thin translation onto the engine.
+
+Handlers follow ``server/routes.go`` at v0.12.6 step for step (decode, name check, unload,
+capability checks, options, load, prompt, render-only, generation), so that every error comes
+out with the status and words Ollama uses at the same point.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
-from mockserver.engine.catalog import ModelCard
-from mockserver.engine.engine import Engine
+from mockserver.engine import modelfiles
+from mockserver.engine.catalog import ModelCard, family_of
+from mockserver.engine.chat import ChatRequest, Options
+from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError
+from mockserver.identity import RequestIdentity
+from mockserver.wire import ollama as wire
+from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.gojson import dumps
 from mockserver.wire.responses import GinJSONResponse, GinTextResponse
 
 router = APIRouter(tags=["ollama"])
+
+NDJSON = "application/x-ndjson"
 
 
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -55,3 +74,253 @@ def details(card: ModelCard) -> dict:
 
 def native_error_response(error: OllamaError) -> Response:
     return GinJSONResponse({"error": error.message}, status_code=error.status)
+
+
+# --- shared steps ----------------------------------------------------------------------------
+
+
+async def _decode(
+    request: Request, model: type[wire.BaseModel], go_struct: str
+) -> tuple[Any, bytes]:
+    """gin ``ShouldBindJSON``: an empty body is io.EOF, which the handlers word as below."""
+    body = await request.body()
+    if not body.strip():
+        raise OllamaError(400, "missing request body")
+    data = parse_json(body, from_middleware=False)
+    return validate(model, data, go_struct=go_struct, from_middleware=False), body
+
+
+class _Clock:
+    """``time.Now().UTC()`` per response, or the frozen clock under ``--seed``."""
+
+    def __init__(self, identity: RequestIdentity, seeded: bool) -> None:
+        self._frozen = int(identity.now * 1_000_000_000) if seeded else None
+
+    def __call__(self) -> str:
+        return wire.go_time(self._frozen if self._frozen is not None else time.time_ns())
+
+
+async def _run(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> ChatResult:
+    """The first request of a family loads its vocabulary off the event loop."""
+    if engine.is_loaded(chat.model):
+        return engine.chat(chat, keep_alive=keep_alive)
+    return await run_in_threadpool(engine.chat, chat, keep_alive=keep_alive)
+
+
+async def _load(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> None:
+    if engine.is_loaded(chat.model):
+        engine.load(chat, keep_alive=keep_alive)
+    else:
+        await run_in_threadpool(engine.load, chat, keep_alive=keep_alive)
+
+
+def _ndjson(objects: list[dict[str, Any]]) -> StreamingResponse:
+    async def lines() -> AsyncIterator[bytes]:
+        for obj in objects:
+            yield dumps(obj) + b"\n"
+
+    return StreamingResponse(lines(), media_type=NDJSON)
+
+
+def _schedule(engine: Engine, chat: ChatRequest, raw_options: dict | None) -> ChatRequest:
+    """Capability checks (think, then tools), then ``modelOptions`` (``scheduleRunner``)."""
+    engine.check(chat)
+    options = wire.engine_options(wire.parse_options(raw_options))
+    return ChatRequest(
+        model=chat.model,
+        messages=chat.messages,
+        tools=chat.tools,
+        think=chat.think,
+        options=options,
+        render_only=chat.render_only,
+        raw=chat.raw,
+        truncate=chat.truncate,
+    )
+
+
+# --- /api/chat -------------------------------------------------------------------------------
+
+
+@router.post("/api/chat")
+async def chat(request: Request) -> Response:
+    started = time.perf_counter_ns()
+    engine: Engine = request.app.state.engine
+    parsed, body = await _decode(request, wire.ChatRequestIn, "api.ChatRequest")
+    think = wire.parse_think(parsed.think)
+    keep_alive = wire.parse_keep_alive(parsed.keep_alive)
+    model = parsed.model or ""
+    if not model.strip():
+        raise OllamaError(400, "model is required")
+    if engine.catalog.find(model) is None:
+        raise OllamaError(404, f"model '{model}' not found")
+    clock = _Clock(RequestIdentity(request.app.state.settings.seed, body), _seeded(request))
+    if not parsed.messages and keep_alive == 0:
+        engine.unload(model)
+        return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=True))
+
+    chat_request = _schedule(engine, wire.to_chat_request(parsed, think, Options()), parsed.options)
+    if not parsed.messages:
+        await _load(engine, chat_request, keep_alive)
+        return GinJSONResponse(wire.load_body(model, clock(), "load", chat=True))
+
+    result = await _run(engine, chat_request, keep_alive)
+    if result.completion is None:
+        images = sum(m.images for m in chat_request.messages)
+        return GinJSONResponse(
+            wire.render_only_body(result, model=model, created_at=clock(), chat=True, images=images)
+        )
+    stream = parsed.stream is not False
+    if not stream:
+        return GinJSONResponse(
+            wire.chat_final(
+                result, model=model, created_at=clock(), total_ns=_since(started), stream=False
+            )
+        )
+    chunks = wire.chat_chunks(result, model=model, clock=clock)
+    chunks.append(
+        wire.chat_final(
+            result, model=model, created_at=clock(), total_ns=_since(started), stream=True
+        )
+    )
+    return _ndjson(chunks)
+
+
+# --- /api/generate ---------------------------------------------------------------------------
+
+
+@router.post("/api/generate")
+async def generate(request: Request) -> Response:
+    started = time.perf_counter_ns()
+    engine: Engine = request.app.state.engine
+    parsed, body = await _decode(request, wire.GenerateRequestIn, "api.GenerateRequest")
+    think = wire.parse_think(parsed.think)
+    keep_alive = wire.parse_keep_alive(parsed.keep_alive)
+    model = parsed.model or ""
+    card = engine.catalog.find(model) if model.strip() else None
+    if card is None:  # an invalid name is answered as not found here (GenerateHandler)
+        raise OllamaError(404, f"model '{model}' not found")
+    clock = _Clock(RequestIdentity(request.app.state.settings.seed, body), _seeded(request))
+    prompt = parsed.prompt or ""
+    if not prompt and keep_alive == 0:
+        engine.unload(model)
+        return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=False))
+    if parsed.raw and (parsed.template or parsed.system or parsed.context):
+        raise OllamaError(400, "raw mode does not support template, system, or context")
+    if isinstance(think, str) and card.family != "gptoss":  # only the harmony parser
+        raise OllamaError(
+            400, f"think value {wire.go_quote(think)} is not supported for this model"
+        )
+    if parsed.suffix and not card.supports("insert"):
+        engine.check(ChatRequest(model=model, messages=(), think=think))
+        raise OllamaError(400, f"{card.full_name} does not support insert")
+
+    chat_request = _schedule(
+        engine, wire.generate_to_chat_request(parsed, think, Options()), parsed.options
+    )
+    if not prompt:
+        await _load(engine, chat_request, keep_alive)
+        return GinJSONResponse(wire.load_body(model, clock(), "load", chat=False))
+
+    result = await _run(engine, chat_request, keep_alive)
+    if result.completion is None:
+        return GinJSONResponse(
+            wire.render_only_body(
+                result, model=model, created_at=clock(), chat=False, images=len(parsed.images or ())
+            )
+        )
+    raw = bool(parsed.raw)
+    context = None if raw else engine.context_tokens(result)
+    stream = parsed.stream is not False
+
+    def final(streamed: bool) -> dict[str, Any]:
+        return wire.generate_final(
+            result,
+            model=model,
+            created_at=clock(),
+            total_ns=_since(started),
+            stream=streamed,
+            raw=raw,
+            context=context,
+        )
+
+    if not stream:
+        return GinJSONResponse(final(False))
+    chunks = wire.generate_chunks(result, model=model, raw=raw, clock=clock)
+    chunks.append(final(True))
+    return _ndjson(chunks)
+
+
+# --- /api/show -------------------------------------------------------------------------------
+
+
+@router.post("/api/show")
+async def show(request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    parsed, _ = await _decode(request, wire.ShowRequestIn, "api.ShowRequest")
+    model = parsed.model or parsed.name or ""
+    if not model:
+        raise OllamaError(400, "model is required")
+    card = engine.catalog.find(model)
+    family = family_of(card) if card else None
+    if card is None or family is None:
+        raise OllamaError(404, f"model '{model}' not found")
+    return GinJSONResponse(show_body(card, parsed.system or family.default_system, engine))
+
+
+def show_body(card: ModelCard, system: str, engine: Engine) -> dict[str, Any]:
+    """``api.ShowResponse`` in field order; omitempty fields dropped when empty."""
+    modelfile = modelfiles.modelfile_for(card)
+    body: dict[str, Any] = {}
+    if modelfile is not None:
+        body["license"] = modelfile.license
+        body["modelfile"] = modelfiles.modelfile_text(card, modelfile, system)
+        parameters = modelfiles.parameters_text(modelfile)
+        if parameters:
+            body["parameters"] = parameters
+        body["template"] = modelfile.template
+    if system:
+        body["system"] = system
+    body["details"] = details(card)
+    if modelfile is not None:
+        body["model_info"] = modelfiles.model_info(card, modelfile)
+        body["tensors"] = modelfiles.tensors(card, modelfile)
+    body["capabilities"] = list(card.capabilities)
+    body["modified_at"] = _go_datetime(engine.catalog.modified_at)
+    return body
+
+
+# --- /api/ps ---------------------------------------------------------------------------------
+
+
+@router.get("/api/ps")
+async def ps(request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    models = [
+        {
+            "name": resident.card.name,
+            "model": resident.card.name,
+            "size": resident.card.size,
+            "digest": resident.card.full_digest,
+            "details": details(resident.card),
+            "expires_at": _go_datetime(resident.expires_at),
+            "size_vram": 0,  # the fake is a CPU-only machine
+            "context_length": resident.num_ctx,
+        }
+        for resident in engine.resident()
+    ]
+    return GinJSONResponse({"models": models})
+
+
+def _go_datetime(moment: datetime) -> str:
+    return wire.go_time(int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000)
+
+
+def _since(started: int) -> int:
+    return time.perf_counter_ns() - started
+
+
+def _seeded(request: Request) -> bool:
+    return request.app.state.settings.seed is not None
+
+
+__all__: list[str] = ["details", "native_error_response", "router", "tag_entry"]

@@ -1,0 +1,463 @@
+"""Ollama's native wire format (``api/types.go`` at v0.12.6).
+
+Request models mirror ``api.ChatRequest`` / ``api.GenerateRequest`` / ``api.ShowRequest``
+(unknown fields ignored, ``null`` = unset, JSON types checked as Go's decoder does, with its
+error wording); ``think`` and ``keep_alive`` have custom decoders in Go and are checked here the
+same way. ``options`` is a free map applied like ``Options.FromMap``. The ``*_body`` functions
+build responses in Go's field order, dropping ``omitempty`` zero values.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
+from mockserver.engine.engine import ChatResult, Completion
+from mockserver.errors import OllamaError
+
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+
+
+def _go(go_type: str) -> dict[str, Any]:
+    return {"x-go-type": go_type}
+
+
+class ToolCallFunctionIn(BaseModel):
+    model_config = _STRICT
+    index: int | None = Field(None, json_schema_extra=_go("int"))
+    name: str | None = Field(None, json_schema_extra=_go("string"))
+    arguments: dict[str, Any] | None = Field(
+        None, json_schema_extra=_go("api.ToolCallFunctionArguments")
+    )
+
+
+class ToolCallIn(BaseModel):
+    model_config = _STRICT
+    function: ToolCallFunctionIn | None = Field(None, json_schema_extra=_go("api.ToolCallFunction"))
+
+
+class MessageIn(BaseModel):
+    model_config = _STRICT
+    role: str | None = Field(None, json_schema_extra=_go("string"))
+    content: str | None = Field(None, json_schema_extra=_go("string"))
+    thinking: str | None = Field(None, json_schema_extra=_go("string"))
+    images: list[str] | None = Field(None, json_schema_extra=_go("[]api.ImageData"))
+    tool_calls: list[ToolCallIn] | None = Field(None, json_schema_extra=_go("[]api.ToolCall"))
+    tool_name: str | None = Field(None, json_schema_extra=_go("string"))
+
+
+class _Common(BaseModel):
+    """Fields ``api.ChatRequest`` and ``api.GenerateRequest`` share."""
+
+    model_config = _STRICT
+    model: str | None = Field(None, json_schema_extra=_go("string"))
+    stream: bool | None = Field(None, json_schema_extra=_go("bool"))
+    format: Any = None
+    keep_alive: Any = None
+    options: dict[str, Any] | None = Field(None, json_schema_extra=_go("map[string]interface {}"))
+    think: Any = None
+    truncate: bool | None = Field(None, json_schema_extra=_go("bool"))
+    shift: bool | None = Field(None, json_schema_extra=_go("bool"))
+    debug_render_only: bool | None = Field(
+        None, alias="_debug_render_only", json_schema_extra=_go("bool")
+    )
+
+
+class ChatRequestIn(_Common):
+    """``POST /api/chat`` body."""
+
+    messages: list[MessageIn] | None = Field(None, json_schema_extra=_go("[]api.Message"))
+    tools: list[dict[str, Any]] | None = Field(None, json_schema_extra=_go("api.Tools"))
+
+
+class GenerateRequestIn(_Common):
+    """``POST /api/generate`` body."""
+
+    prompt: str | None = Field(None, json_schema_extra=_go("string"))
+    suffix: str | None = Field(None, json_schema_extra=_go("string"))
+    system: str | None = Field(None, json_schema_extra=_go("string"))
+    template: str | None = Field(None, json_schema_extra=_go("string"))
+    context: list[int] | None = Field(None, json_schema_extra=_go("[]int"))
+    raw: bool | None = Field(None, json_schema_extra=_go("bool"))
+    images: list[str] | None = Field(None, json_schema_extra=_go("[]api.ImageData"))
+
+
+class ShowRequestIn(BaseModel):
+    """``POST /api/show`` body."""
+
+    model_config = _STRICT
+    model: str | None = Field(None, json_schema_extra=_go("string"))
+    system: str | None = Field(None, json_schema_extra=_go("string"))
+    template: str | None = Field(None, json_schema_extra=_go("string"))
+    verbose: bool | None = Field(None, json_schema_extra=_go("bool"))
+    options: dict[str, Any] | None = Field(None, json_schema_extra=_go("map[string]interface {}"))
+    name: str | None = Field(None, json_schema_extra=_go("string"))
+
+
+# --- custom decoders: think (api.ThinkValue), keep_alive (api.Duration) ------------------------
+
+
+def go_quote(text: str) -> str:
+    """Go's ``%q`` for the strings that reach error messages."""
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{out}"'
+
+
+def parse_think(value: Any) -> bool | str | None:
+    """``ThinkValue.UnmarshalJSON``: a bool, or "high" / "medium" / "low"."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value not in ("high", "medium", "low"):
+            raise OllamaError(
+                400,
+                f"invalid think value: {go_quote(value)} "
+                '(must be "high", "medium", "low", true, or false)',
+            )
+        return value
+    raise OllamaError(
+        400, 'think must be a boolean or string ("high", "medium", "low", true, or false)'
+    )
+
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)([a-zµμ]*)")
+
+
+def parse_go_duration(text: str) -> float:
+    """``time.ParseDuration``, in seconds; errors worded as Go words them."""
+    original = text
+    invalid = OllamaError(400, f"time: invalid duration {go_quote(original)}")
+    sign = -1.0 if text.startswith("-") else 1.0
+    text = text[1:] if text[:1] in "+-" else text
+    if text == "0":
+        return 0.0
+    if not text:
+        raise invalid
+    total = 0.0
+    position = 0
+    while position < len(text):
+        match = _DURATION_PART.match(text, position)
+        if match is None or match.group(1) == ".":
+            raise invalid
+        number, unit = match.groups()
+        if not unit:
+            raise OllamaError(400, f"time: missing unit in duration {go_quote(original)}")
+        if unit not in _UNITS:
+            raise OllamaError(
+                400, f"time: unknown unit {go_quote(unit)} in duration {go_quote(original)}"
+            )
+        total += float(number) * _UNITS[unit]
+        position = match.end()
+    return sign * total
+
+
+def parse_keep_alive(value: Any) -> float | None:
+    """``Duration.UnmarshalJSON``: seconds, or a Go duration string; negative = forever."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise OllamaError(400, "Unsupported type: 'bool'")
+    if isinstance(value, int | float):
+        return -1.0 if value < 0 else float(value)
+    if isinstance(value, str):
+        seconds = parse_go_duration(value)
+        return -1.0 if seconds < 0 else seconds
+    kind = "[]interface {}" if isinstance(value, list) else "map[string]interface {}"
+    raise OllamaError(400, f"Unsupported type: '{kind}'")
+
+
+# --- options (api.Options.FromMap) --------------------------------------------------------------
+
+_INT_OPTIONS = {
+    "num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch",
+    "num_gpu", "main_gpu", "num_thread",
+}  # fmt: skip
+_FLOAT_OPTIONS = {
+    "top_p", "min_p", "typical_p", "temperature", "repeat_penalty", "presence_penalty",
+    "frequency_penalty",
+}  # fmt: skip
+_BOOL_OPTIONS = {"use_mmap"}
+
+
+def parse_options(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Type-check options as ``FromMap`` does; unknown keys are ignored (Ollama logs a warning).
+
+    ``FromMap`` errors surface from ``scheduleRunner`` through ``handleScheduleError``'s default
+    branch, so Ollama answers them with status 500.
+    """
+    options: dict[str, Any] = {}
+    for key, value in (raw or {}).items():
+        if value is None:
+            continue
+        if key in _INT_OPTIONS:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise OllamaError(500, f"option {go_quote(key)} must be of type integer")
+            options[key] = int(value)
+        elif key in _FLOAT_OPTIONS:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise OllamaError(500, f"option {go_quote(key)} must be of type float32")
+            options[key] = float(value)
+        elif key in _BOOL_OPTIONS:
+            if not isinstance(value, bool):
+                raise OllamaError(500, f"option {go_quote(key)} must be of type boolean")
+            options[key] = value
+        elif key == "stop":
+            if not isinstance(value, list):
+                raise OllamaError(500, f"option {go_quote(key)} must be of type array")
+            if not all(isinstance(item, str) for item in value):
+                raise OllamaError(500, f"option {go_quote(key)} must be of an array of strings")
+            options[key] = tuple(value)
+    return options
+
+
+def engine_options(options: dict[str, Any]) -> Options:
+    return Options(
+        num_predict=options.get("num_predict"),
+        num_ctx=options.get("num_ctx"),
+        num_keep=options.get("num_keep"),
+        seed=options.get("seed"),
+        temperature=options.get("temperature"),
+        top_p=options.get("top_p"),
+        stop=options.get("stop", ()),
+    )
+
+
+# --- request conversion ---------------------------------------------------------------------
+
+
+def chat_messages(messages: list[MessageIn]) -> tuple[Message, ...]:
+    return tuple(
+        Message(
+            role=(m.role or "").lower(),
+            content=m.content or "",
+            thinking=m.thinking or "",
+            tool_calls=tuple(
+                ToolCall(
+                    name=(call.function.name if call.function else None) or "",
+                    arguments=(call.function.arguments if call.function else None) or {},
+                )
+                for call in m.tool_calls or ()
+            ),
+            tool_name=m.tool_name or "",
+            images=len(m.images or ()),
+        )
+        for m in messages
+    )
+
+
+def to_chat_request(body: ChatRequestIn, think: bool | str | None, options: Options) -> ChatRequest:
+    return ChatRequest(
+        model=body.model or "",
+        messages=chat_messages(body.messages or []),
+        tools=tuple(body.tools or ()),
+        think=think,
+        options=options,
+        render_only=bool(body.debug_render_only),
+        truncate=body.truncate is not False,
+    )
+
+
+def generate_to_chat_request(
+    body: GenerateRequestIn, think: bool | str | None, options: Options
+) -> ChatRequest:
+    """``GenerateHandler``'s chat-like flow: [system] + one user message, or the raw prompt.
+
+    The model's default system prompt is added by the engine when ``system`` is empty, as
+    ``m.System`` is in Ollama.
+    """
+    messages: list[Message] = []
+    if body.system and not body.raw:
+        messages.append(Message(role="system", content=body.system))
+    messages.append(Message(role="user", content=body.prompt or "", images=len(body.images or ())))
+    return ChatRequest(
+        model=body.model or "",
+        messages=tuple(messages),
+        think=think,
+        options=options,
+        render_only=bool(body.debug_render_only),
+        raw=bool(body.raw),
+        truncate=body.truncate is not False,
+    )
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+def go_time(ns: int) -> str:
+    """A UTC ``time.Time`` as Go's JSON writes it: RFC 3339, nanoseconds, trailing zeros cut."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
+    return f"{stamp}{fraction}Z"
+
+
+def metrics(result: ChatResult, total_ns: int) -> dict[str, int]:
+    """``api.Metrics`` (all omitempty). total >= load + prompt eval + eval, none zero."""
+    completion = result.completion or Completion()
+    load = max(result.load_ns, 1)
+    prompt_eval = max(result.prompt_eval_ns, 1)
+    evaluation = max(result.eval_ns, 1)
+    out = {
+        "total_duration": max(total_ns, load + prompt_eval + evaluation),
+        "load_duration": load,
+        "prompt_eval_count": result.prompt.tokens,
+        "prompt_eval_duration": prompt_eval,
+        "eval_count": completion.eval_count,
+        "eval_duration": evaluation,
+    }
+    return {key: value for key, value in out.items() if value}
+
+
+def native_tool_calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    """v0.12.6 ``api.ToolCall``: no id; ``function`` = index, name, arguments (an object)."""
+    return [
+        {"function": {"index": i, "name": call.name, "arguments": call.arguments}}
+        for i, call in enumerate(calls)
+    ]
+
+
+def _message(content: str, thinking: str = "", tool_calls: tuple = ()) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if thinking:
+        message["thinking"] = thinking
+    if tool_calls:
+        message["tool_calls"] = native_tool_calls(tool_calls)
+    return message
+
+
+def chat_final(
+    result: ChatResult, *, model: str, created_at: str, total_ns: int, stream: bool
+) -> dict[str, Any]:
+    """The ``done:true`` object; non-streamed it carries the whole message."""
+    completion = result.completion or Completion()
+    if stream:
+        message = _message("")
+    else:
+        message = _message(completion.content, completion.reasoning, completion.tool_calls)
+    return {
+        "model": model,
+        "created_at": created_at,
+        "message": message,
+        "done": True,
+        "done_reason": completion.done_reason,
+        **metrics(result, total_ns),
+    }
+
+
+def chat_chunks(result: ChatResult, *, model: str, clock) -> list[dict[str, Any]]:
+    """Streamed partial responses: one per emitted token (parser output that is not empty)."""
+    completion = result.completion or Completion()
+    chunks: list[dict[str, Any]] = []
+
+    def chunk(message: dict[str, Any]) -> dict[str, Any]:
+        return {"model": model, "created_at": clock(), "message": message, "done": False}
+
+    chunks += [chunk(_message("", piece)) for piece in completion.reasoning_pieces if piece]
+    chunks += [chunk(_message(piece)) for piece in completion.content_pieces if piece]
+    if completion.tool_calls:
+        chunks.append(chunk(_message("", tool_calls=completion.tool_calls)))
+    return chunks
+
+
+def generate_final(
+    result: ChatResult,
+    *,
+    model: str,
+    created_at: str,
+    total_ns: int,
+    stream: bool,
+    raw: bool,
+    context: list[int] | None,
+) -> dict[str, Any]:
+    completion = result.completion or Completion()
+    body: dict[str, Any] = {"model": model, "created_at": created_at}
+    if stream:
+        body["response"] = ""
+    elif raw:
+        body["response"] = completion.raw
+    else:
+        body["response"] = completion.content
+        if completion.reasoning:
+            body["thinking"] = completion.reasoning
+    body["done"] = True
+    body["done_reason"] = completion.done_reason
+    if context:
+        body["context"] = context
+    body.update(metrics(result, total_ns))
+    return body
+
+
+def generate_chunks(result: ChatResult, *, model: str, raw: bool, clock) -> list[dict[str, Any]]:
+    completion = result.completion or Completion()
+
+    def chunk(response: str, thinking: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {"model": model, "created_at": clock(), "response": response}
+        if thinking:
+            out["thinking"] = thinking
+        out["done"] = False
+        return out
+
+    if raw:  # no parser in raw mode: the runner's text, control tokens included
+        return [chunk(piece) for piece in completion.raw_pieces if piece]
+    return [chunk("", piece) for piece in completion.reasoning_pieces if piece] + [
+        chunk(piece) for piece in completion.content_pieces if piece
+    ]
+
+
+def render_only_body(
+    result: ChatResult, *, model: str, created_at: str, chat: bool, images: int
+) -> dict[str, Any]:
+    """``_debug_render_only``: an unfinished response carrying ``_debug_info``."""
+    debug: dict[str, Any] = {"rendered_template": result.prompt.text}
+    if images:  # image_count is omitempty
+        debug["image_count"] = images
+    if chat:
+        return {
+            "model": model,
+            "created_at": created_at,
+            "message": {"role": "", "content": ""},
+            "done": False,
+            "_debug_info": debug,
+        }
+    return {
+        "model": model,
+        "created_at": created_at,
+        "response": "",
+        "done": False,
+        "_debug_info": debug,
+    }
+
+
+def load_body(model: str, created_at: str, reason: str, *, chat: bool) -> dict[str, Any]:
+    """The answer to a request without messages/prompt: ``load``, or ``unload`` (keep_alive 0)."""
+    if chat:
+        return {
+            "model": model,
+            "created_at": created_at,
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": reason,
+        }
+    return {
+        "model": model,
+        "created_at": created_at,
+        "response": "",
+        "done": True,
+        "done_reason": reason,
+    }
