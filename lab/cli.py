@@ -62,7 +62,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--timeout",
         type=_seconds,
-        default=env.get("LAB_TIMEOUT") or DEFAULT_TIMEOUT,
+        default=None,
         help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g}; "
         "a large model's first request loads it into memory)",
     )
@@ -108,22 +108,34 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
     try:
-        timeout = _seconds(str(args.timeout))
-    except argparse.ArgumentTypeError as exc:
-        return _usage_error(err, f"LAB_TIMEOUT: {exc}")
+        options = options_from(args, env)
+    except SetupError as problem:
+        report.error(err, problem)
+        return EXIT_SETUP
+    return run(options, out=out, err=err)
+
+
+def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
+    """The run's settings from flags, then environment, then defaults; ``SetupError`` if bad."""
+    timeout = args.timeout
+    if timeout is None:
+        try:
+            timeout = _seconds(env.get("LAB_TIMEOUT") or str(DEFAULT_TIMEOUT))
+        except argparse.ArgumentTypeError as exc:
+            raise _cannot_start(f"LAB_TIMEOUT: {exc}") from None
     try:
         experiments = select(list(args.experiments))
     except KeyError as exc:
         known = ", ".join(e.name for e in registered())
-        return _usage_error(err, f"unknown experiment {exc.args[0]!r}; known: {known}")
+        raise _cannot_start(f"unknown experiment {exc.args[0]!r}; known: {known}") from None
     try:
         target = resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
     except TargetError as exc:
-        return _usage_error(err, str(exc))
+        raise _cannot_start(str(exc)) from None
     model = args.model.strip()
     if not model:
-        return _usage_error(err, "--model (or MODEL) is empty")
-    options = RunOptions(
+        raise _cannot_start("--model (or MODEL) is empty")
+    return RunOptions(
         experiments=experiments,
         target=target,
         model=model,
@@ -131,12 +143,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Co
         timeout=timeout,
         as_json=args.json,
     )
-    return run(options, out=out, err=err)
 
 
-def _usage_error(err: Console, message: str) -> int:
-    report.error(err, SetupError("Cannot start", message))
-    return EXIT_SETUP
+def _cannot_start(message: str) -> SetupError:
+    return SetupError("Cannot start", message)
 
 
 def _models(out: Console, *, as_json: bool) -> int:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from rich.console import Console
@@ -13,6 +14,25 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from lab.ollama import EngineInfo
 from lab.targets import Target
+
+CONNECT_TIMEOUT = 10.0
+
+
+def sdk_client(openai_url: str, api_key: str, timeout: float) -> openai.OpenAI:
+    """The official SDK pointed at a target, on an ``httpx.Client`` the lab configures.
+
+    No retries: a retry would hide what the target did and multiply a long wait. The connect
+    timeout is short (a refused or unroutable target fails fast); the read timeout is
+    ``timeout``, long enough for a large model's first load.
+    """
+    limits = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
+    return openai.OpenAI(
+        base_url=openai_url,
+        api_key=api_key,
+        timeout=limits,
+        max_retries=0,
+        http_client=httpx.Client(timeout=limits),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ import openai
 from rich.console import Console
 
 from lab import preflight, report, targets
-from lab.context import Lab
+from lab.context import Lab, sdk_client
 from lab.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -44,12 +44,7 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
             engine = preflight.check(target, options.model, api_key=options.api_key)
             if not options.as_json:
                 report.header(out, target, options.model, engine)
-            with openai.OpenAI(
-                base_url=target.openai_url,
-                api_key=options.api_key,
-                timeout=options.timeout,
-                max_retries=0,  # a retry would hide what the target did, and triple the wait
-            ) as client:
+            with sdk_client(target.openai_url, options.api_key, options.timeout) as client:
                 lab = Lab(
                     client=client,
                     model=options.model,
