@@ -11,7 +11,9 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
+from lab.errors import RunFailure
 from lab.ollama import EngineInfo
 from lab.targets import Target
 
@@ -77,20 +79,34 @@ class Lab:
             response = self.client.chat.completions.create(
                 model=self.model, messages=messages, **params
             )
-            return Call(response, time.monotonic() - started)
+            return Call(self._checked(response), time.monotonic() - started)
         with Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
+            TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, ratio=1)),
             console=self.console,
             transient=True,
         ) as spinner:
             spinner.add_task(
-                f"{doing}: waiting for {self.model} (a model's first request loads it into "
-                "memory; that can take a minute)",
+                f"{doing}: waiting for {self.model} (the first request loads the model)",
                 total=None,
             )
             response = self.client.chat.completions.create(
                 model=self.model, messages=messages, **params
             )
-        return Call(response, time.monotonic() - started)
+        return Call(self._checked(response), time.monotonic() - started)
+
+    def _checked(self, response: object) -> ChatCompletion:
+        """The response, if it is a chat completion with a choice; else a :class:`RunFailure`."""
+        if isinstance(response, ChatCompletion) and response.choices:
+            return response
+        got = (
+            "a chat completion without choices"
+            if isinstance(response, ChatCompletion)
+            else f"something that is not JSON ({str(response)[:80]!r})"
+        )
+        raise RunFailure(
+            f"{self.target.label} did not answer like an OpenAI-compatible server",
+            f"POST {self.target.openai_url}/chat/completions returned {got}. Check that "
+            "--target is the server's OpenAI base URL (it usually ends in /v1).",
+        )

@@ -26,6 +26,8 @@ class LabError(Exception):
     kind = "failure"
 
     def __init__(self, title: str, body: str) -> None:
+        if title.startswith("the "):  # titles may start with a target's label
+            title = "The " + title[4:]
         super().__init__(title)
         self.title = title
         self.body = body

@@ -31,7 +31,14 @@ def check(
     http = http or httpx.Client(timeout=PREFLIGHT_TIMEOUT)
     try:
         if target.kind == "mock":
-            return _check_fake(http, target, model)
+            try:
+                return _check_fake(http, target, model)
+            except (httpx.HTTPError, NotOllama) as exc:
+                raise SetupError(
+                    "The bundled fake is not answering",
+                    f"The fake started at {target.root} but GET /api/version or /api/tags "
+                    f"failed ({exc}). This is a bug in the fake; please report it.",
+                ) from None
         if target.kind == "ollama":
             return _check_ollama(http, target, model, ram_gib)
         return _check_url(http, target, model, api_key, ram_gib)

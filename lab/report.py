@@ -49,10 +49,14 @@ def header(console: Console, target: Target, model: str, engine: EngineInfo) -> 
     )
 
 
-def finding(console: Console, experiment: Experiment, result: Finding) -> None:
+def heading(console: Console, experiment: Experiment) -> None:
+    """Printed before the experiment runs, so the reader knows what the wait is for."""
     console.print()
     console.print(Rule(Text(experiment.title, style="bold"), align="left"))
     console.print(Text(experiment.summary, style="dim"))
+
+
+def finding(console: Console, experiment: Experiment, result: Finding) -> None:
     for item in result.show:
         if isinstance(item, Answer):
             console.print(Panel(Text(item.text), title=escape(item.label), title_align="left"))
@@ -74,7 +78,7 @@ def finding(console: Console, experiment: Experiment, result: Finding) -> None:
 
 def error(console: Console, problem: LabError) -> None:
     console.print()
-    console.print(Text(f"✗ {problem.title}", style="bold red"))
+    console.print(Text(f"✗ {problem.title}", style="bold red"), soft_wrap=True)
     console.print(Text(problem.body), soft_wrap=True)
 
 

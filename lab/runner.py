@@ -56,6 +56,8 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                 )
                 context = CallContext(target, options.model, options.timeout, engine.is_ollama)
                 for experiment in options.experiments:
+                    if not options.as_json:
+                        report.heading(out, experiment)
                     try:
                         result = experiment.run(lab)
                     except openai.APIError as exc:

@@ -289,3 +289,26 @@ def test_json_mode_still_prints_one_document_when_the_target_fails(capsys) -> No
     assert "ollama serve" in document["error"]["message"]
     assert document["experiments"] == []
     assert "Ollama is not reachable" in err
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (httpx.Response(200, html="<html>It works!</html>"), "something that is not JSON"),
+        (httpx.Response(200, json={"choices": []}), "a chat completion without choices"),
+    ],
+    ids=["html", "no-choices"],
+)
+@respx.mock
+def test_a_server_that_answers_nonsense_is_a_failure_not_a_crash(
+    answer: httpx.Response, says: str, capsys
+) -> None:
+    respx.get(f"{OTHER}/api/version").respond(404)
+    respx.get(f"{OTHER}/v1/models").respond(404)
+    respx.post(f"{OTHER}/v1/chat/completions").mock(return_value=answer)
+
+    assert main(["run", "--target", f"{OTHER}/v1"]) == 1
+
+    _, err = output(capsys)
+    assert f"The server at {OTHER}/v1 did not answer like an OpenAI-compatible server" in err
+    assert says in err
