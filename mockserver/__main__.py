@@ -47,6 +47,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="inject a failure: busy (503), error (500), slow-load=SECONDS, disconnect=N "
         "(cut streams after N frames); repeatable",
     )
+    parser.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="answer requests recorded in DIR (python -m lab run --record DIR) from the "
+        "recordings, streams frame by frame with their timing; others get the fake's reply",
+    )
+    parser.add_argument(
+        "--replay-strict",
+        action="store_true",
+        help="with --replay: a POST with no recording fails with 404 instead",
+    )
+    parser.add_argument(
+        "--replay-speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="with --replay: play recorded timing X times faster (default 1, 0 = no delays)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 
@@ -63,6 +81,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         api_key=args.api_key,
         max_body_bytes=args.max_body_bytes,
         faults=tuple(args.fault),
+        replay_dir=args.replay,
+        replay_strict=args.replay_strict,
+        replay_speed=args.replay_speed,
     )
 
 
@@ -83,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"note: not serving {', '.join(skipped)}: exact token counting for that family "
             "is not implemented yet",
+            file=sys.stderr,
+        )
+    if settings.replay_dir:
+        print(
+            f"replaying {len(app.state.replay)} recordings from {settings.replay_dir}"
+            + (" (strict)" if settings.replay_strict else ""),
             file=sys.stderr,
         )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):

@@ -38,6 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    if settings.replay_dir:  # innermost: guards and faults apply to replies from recordings too
+        from mockserver.replay import install
+
+        install(app, settings)
     faults = Faults.parse(settings.faults)
     if faults:
         app.add_middleware(InjectFaults, faults=faults)

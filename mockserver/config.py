@@ -25,6 +25,9 @@ class Settings:
     api_key: str | None = None
     max_body_bytes: int = 32 * 1024 * 1024
     faults: tuple[str, ...] = ()
+    replay_dir: str | None = None  # answer recorded requests from this directory (--replay)
+    replay_strict: bool = False  # unmatched POSTs get 404 instead of the fake's reply
+    replay_speed: float = 1.0  # scale recorded timing; 0 = no delays
 
     @property
     def effective_num_ctx(self) -> int:
