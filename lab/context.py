@@ -20,21 +20,30 @@ from lab.targets import Target
 CONNECT_TIMEOUT = 10.0
 
 
-def sdk_client(openai_url: str, api_key: str, timeout: float) -> openai.OpenAI:
+def sdk_client(
+    openai_url: str, api_key: str, timeout: float, *, http_client: httpx.Client | None = None
+) -> openai.OpenAI:
     """The official SDK pointed at a target, on an ``httpx.Client`` the lab configures.
 
     No retries: a retry would hide what the target did and multiply a long wait. The connect
     timeout is short (a refused or unroutable target fails fast); the read timeout is
-    ``timeout``, long enough for a large model's first load.
+    ``timeout``, long enough for a large model's first load. ``http_client`` replaces the
+    lab's own client (``--record`` passes a :func:`lab.recording.recording_client`); the
+    per-request timeouts still apply.
     """
-    limits = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
+    limits = http_timeout(timeout)
     return openai.OpenAI(
         base_url=openai_url,
         api_key=api_key,
         timeout=limits,
         max_retries=0,
-        http_client=httpx.Client(timeout=limits),
+        http_client=http_client if http_client is not None else httpx.Client(timeout=limits),
     )
+
+
+def http_timeout(timeout: float) -> httpx.Timeout:
+    """Read timeout ``timeout``, connect timeout at most :data:`CONNECT_TIMEOUT`."""
+    return httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
 
 
 @dataclass(frozen=True, slots=True)
