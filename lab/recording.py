@@ -39,8 +39,10 @@ of ``"json"``: ``[{"at": 0.0853, "data": "data: {...}\\n\\n"}, ...]``, one per S
 NDJSON line, in arrival order, ``at`` being the arrival time in seconds from the start of the
 request (when two events arrive in one read they share an ``at``). The frames joined are the
 body byte for byte. A response that is neither JSON nor a stream has ``"text"`` (or
-``"body_b64"`` when not UTF-8). ``"complete": false`` and ``"error"`` mark a body that was cut
-short (the server dropped the connection, or the caller stopped reading).
+``"body_b64"`` when not UTF-8). ``"complete": false`` and ``"error"`` mark a body that the server
+or the network cut short (a replay cuts it at the same point); ``"caller_closed": true`` a body
+the caller stopped reading before its end (the openai SDK closes a stream at ``data: [DONE]``,
+before the final empty chunk), whose frames are all that had arrived.
 
 **Secrets** never reach the files: headers that carry credentials (``Authorization``,
 ``api-key``, ``x-api-key``, cookies, anything named like a token, secret or session) and credential
@@ -310,9 +312,11 @@ class _RecordingStream(httpx.SyncByteStream):
             else:
                 response["content_encoding"] = self._content_encoding
                 response["body_b64"] = base64.b64encode(body).decode("ascii")
-        if not self._complete or self._error:
+        if self._error:  # the server or the network cut the body: replays cut it too
             response["complete"] = False
-            response["error"] = self._error or "the caller closed the response before its end"
+            response["error"] = self._error
+        elif not self._complete:  # the caller stopped reading (the SDK does after [DONE])
+            response["caller_closed"] = True
         self._exchange["engine"] = _engine_json(self._recorder.engine)
         self._recorder.write(self._seq, self._exchange)
 

@@ -144,6 +144,8 @@ class Recording:
     frames: tuple[Frame, ...] | None = None
     headers_at: float = 0.0
     elapsed: float = 0.0
+    complete: bool = True  # False: the recorded stream was cut; the replay cuts it too
+    source: str = ""  # what was recorded: "ollama 0.12.6 at http://..." (for messages)
 
     @classmethod
     def parse(cls, file: Path) -> Recording:
@@ -191,6 +193,8 @@ class Recording:
             frames=frames,
             headers_at=float(response.get("headers_at", 0.0)),
             elapsed=float(response.get("elapsed", 0.0)),
+            complete=bool(response.get("complete", True)),
+            source=_source(data.get("engine"), data.get("target")),
         )
 
     def body_bytes(self) -> bytes:
@@ -215,6 +219,13 @@ class Recording:
                 if tokens is not None:
                     return tokens
         return None
+
+
+def _source(engine: Any, target: Any) -> str:
+    if isinstance(engine, dict):
+        engine = " ".join(str(engine[k]) for k in ("name", "version") if engine.get(k))
+    parts = [str(engine) if engine else "", f"at {target}" if target else ""]
+    return " ".join(p for p in parts if p)
 
 
 def _frame(raw: dict[str, Any]) -> Frame:
@@ -345,7 +356,9 @@ class PromptTokenChecker:
             difference = result.fake - result.recorded
             print(
                 f"WARNING: replay {recording.file}: prompt_tokens mismatch: the fake counts "
-                f"{result.fake}, the recording says {result.recorded} "
+                f"{result.fake}, the recording"
+                + (f" (from {recording.source})" if recording.source else "")
+                + f" says {result.recorded} "
                 f"(difference {difference:+d}). The recorded engine rendered or tokenized this "
                 "request differently from the fake.",
                 file=sys.stderr,
@@ -448,7 +461,10 @@ class ReplayRecordings:
         for frame in recording.frames:
             await self._wait_until(started, frame.at)
             await send({"type": "http.response.body", "body": frame.data, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        if recording.complete:
+            await send({"type": "http.response.body", "body": b""})
+        # else: return without ending the body, so the server drops the connection as the
+        # recorded one did (no final chunk), like --fault disconnect.
 
     async def _wait_until(self, started: float, offset: float) -> None:
         if self.speed <= 0 or offset <= 0:

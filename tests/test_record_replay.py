@@ -153,6 +153,7 @@ def test_a_json_response_is_recorded_as_json(recorded):
 def test_a_stream_is_recorded_frame_by_frame_with_arrival_offsets(recorded):
     response = recorded.load(1)["response"]
     assert response["headers"]["content-type"] == "text/event-stream"
+    assert "complete" not in response  # the SDK stops reading at [DONE]: not a cut stream
     frames = response["frames"]
     assert "json" not in response and "text" not in response
     # one frame per SSE event: every chunk the SDK saw, then [DONE]
@@ -343,7 +344,8 @@ def test_a_prompt_tokens_mismatch_is_reported_loudly(recorded, tmp_path, capfd):
     assert streamed.headers[MISMATCH_HEADER] == f"fake={fake_stream_count} recorded=5"
     err = capfd.readouterr().err
     assert "0200-wrong-usage.json" in err
-    assert f"the fake counts {fake_count}, the recording says 3" in err
+    assert f"the fake counts {fake_count}, the recording (from portway-fake at http" in err
+    assert "says 3 " in err
     assert f"difference {fake_count - 3:+d}" in err
     assert "0201-wrong-stream-usage.json" in err
 
@@ -410,3 +412,47 @@ def test_a_bad_replay_directory_fails_at_start(tmp_path):
     (tmp_path / "0001-broken.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"0001-broken\.json"):
         create_app(Settings(replay_dir=str(tmp_path)))
+
+
+def test_a_native_ndjson_stream_is_recorded_line_by_line_and_replayed(tmp_path):
+    directory = tmp_path / "native"
+    body = {"model": MODEL, "messages": HELLO, "stream": True}
+    with (
+        serving(Settings(port=0, current_date=DATE, seed=7)) as fake,
+        recording_client(directory, timeout=30.0) as http,
+    ):
+        original = http.post(f"{fake.url}/api/chat", json=body).content
+    (file,) = directory.glob("*.json")
+    data = json.loads(file.read_text())
+    assert data["match"] == {"method": "POST", "path": "/api/chat"}
+    assert data["target"] == fake.url
+    frames = data["response"]["frames"]
+    assert len(frames) == len(original.splitlines()) > 2
+    assert all(frame["data"].endswith("\n") for frame in frames)
+    assert "".join(frame["data"] for frame in frames).encode() == original
+    with serving(replaying(directory, replay_strict=True)) as fake:
+        replayed = httpx.post(f"{fake.url}/api/chat", json=body)
+    assert replayed.headers["content-type"].startswith("application/x-ndjson")
+    assert replayed.content == original
+
+
+def test_a_cut_stream_is_recorded_as_incomplete_and_replayed_cut(tmp_path):
+    directory = tmp_path / "cut"
+    body = {"model": MODEL, "messages": HELLO, "stream": True}
+    with serving(Settings(port=0, current_date=DATE, faults=("disconnect=3",))) as fake:
+        http = recording_client(directory, timeout=30.0)
+        client = openai.OpenAI(base_url=fake.openai_url, api_key="x", http_client=http)
+        with pytest.raises(openai.APIError):  # the SDK sees the connection drop
+            list(client.chat.completions.create(model=MODEL, messages=HELLO, stream=True))
+        http.close()
+    (file,) = directory.glob("*.json")
+    response = json.loads(file.read_text())["response"]
+    assert response["complete"] is False
+    assert response["error"]
+    assert len(response["frames"]) == 3
+    with (
+        serving(replaying(directory)) as fake,
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream("POST", f"{fake.openai_url}/chat/completions", json=body) as cut,
+    ):
+        cut.read()
