@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -38,10 +39,30 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     run_cmd = commands.add_parser(
         "run",
         help="run experiments against a target",
-        description=f"Run experiments (default: all of Post 1). Known: {names}.",
+        description=f"Run experiments (default: the Post 1 pair round_trip and stateless; "
+        f"--all for every one). Known: {names}.",
     )
     run_cmd.add_argument(
         "experiments", nargs="*", metavar="EXPERIMENT", help=f"experiments to run ({names})"
+    )
+    run_cmd.add_argument(
+        "--all",
+        action="store_true",
+        help="run every experiment; those the target cannot show say why (not applicable)",
+    )
+    run_cmd.add_argument(
+        "--repeat",
+        type=_count,
+        default=3,
+        metavar="N",
+        help="how many identical requests determinism sends (default 3)",
+    )
+    run_cmd.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write history_growth's chart to PATH as an SVG image",
     )
     run_cmd.add_argument(
         "--target",
@@ -78,6 +99,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     list_cmd = commands.add_parser("list", help="list the experiments")
     list_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 100")
+    return int(text)
 
 
 def _seconds(text: str) -> float:
@@ -123,11 +150,15 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions
             timeout = _seconds(env.get("LAB_TIMEOUT") or str(DEFAULT_TIMEOUT))
         except argparse.ArgumentTypeError as exc:
             raise _cannot_start(f"LAB_TIMEOUT: {exc}") from None
+    if args.all and args.experiments:
+        raise _cannot_start("name experiments or use --all, not both")
     try:
-        experiments = select(list(args.experiments))
+        experiments = registered() if args.all else select(list(args.experiments))
     except KeyError as exc:
         known = ", ".join(e.name for e in registered())
         raise _cannot_start(f"unknown experiment {exc.args[0]!r}; known: {known}") from None
+    if args.plot is not None and not any(e.name == "history_growth" for e in experiments):
+        raise _cannot_start("--plot draws history_growth's chart: run history_growth (or --all)")
     try:
         target = resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
     except TargetError as exc:
@@ -142,6 +173,8 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions
         api_key=args.api_key,
         timeout=timeout,
         as_json=args.json,
+        repeat=args.repeat,
+        plot=args.plot,
     )
 
 

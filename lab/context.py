@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column
@@ -65,6 +68,33 @@ class Call:
         return usage.model_dump(mode="json") if usage is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """One streamed chat completion: every chunk, in order, and how long the stream took."""
+
+    chunks: list[ChatCompletionChunk]
+    seconds: float
+
+    @property
+    def content(self) -> str:
+        """The ``delta.content`` pieces joined, stripped."""
+        return "".join(
+            choice.delta.content or "" for chunk in self.chunks for choice in chunk.choices
+        ).strip()
+
+    @property
+    def usage_chunks(self) -> list[int]:
+        """The positions (0-based) of the chunks that carry a ``usage`` object."""
+        return [i for i, chunk in enumerate(self.chunks) if chunk.usage is not None]
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The last ``usage`` the stream carried, as sent (``None`` if no chunk had one)."""
+        found = self.usage_chunks
+        usage = self.chunks[found[-1]].usage if found else None
+        return usage.model_dump(mode="json") if usage is not None else None
+
+
 @dataclass(slots=True)
 class Lab:
     client: openai.OpenAI
@@ -74,21 +104,32 @@ class Lab:
     engine: EngineInfo
     timeout: float
     progress: bool = True  # spinner while waiting; off for --json and when not on a terminal
+    api_key: str = "ollama"
+    repeat: int = 3  # how many times `determinism` sends its request (--repeat)
+    plot: Path | None = None  # where `history_growth` writes its SVG chart (--plot)
+    _http: httpx.Client | None = field(default=None, repr=False)
 
-    def chat(
-        self, messages: list[ChatCompletionMessageParam], *, doing: str, **params: Any
-    ) -> Call:
-        """``client.chat.completions.create`` with a spinner and elapsed time while waiting.
-
-        ``doing`` names the call in the spinner ("1-turn request"). SDK errors propagate; the
-        runner turns them into a paragraph.
-        """
-        started = time.monotonic()
-        if not self.progress:
-            response = self.client.chat.completions.create(
-                model=self.model, messages=messages, **params
+    @property
+    def http(self) -> httpx.Client:
+        """A plain HTTP client for what the SDK cannot send: native routes, malformed bodies."""
+        if self._http is None:
+            self._http = httpx.Client(
+                timeout=httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
+                headers={"Authorization": f"Bearer {self.api_key}"},
             )
-            return Call(self._checked(response), time.monotonic() - started)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    @contextlib.contextmanager
+    def waiting(self, doing: str) -> Iterator[None]:
+        """A spinner with the elapsed time while the target works (when progress is on)."""
+        if not self.progress:
+            yield
+            return
         with Progress(
             SpinnerColumn(),
             TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
@@ -100,6 +141,31 @@ class Lab:
                 f"{doing}: waiting for {self.model} (the first request loads the model)",
                 total=None,
             )
+            yield
+
+    def stream(
+        self, messages: list[ChatCompletionMessageParam], *, doing: str, **params: Any
+    ) -> Streamed:
+        """``create(stream=True)``, read to the end; every chunk is kept for counting."""
+        started = time.monotonic()
+        with self.waiting(doing):
+            stream = self.client.chat.completions.create(
+                model=self.model, messages=messages, stream=True, **params
+            )
+            with stream:
+                chunks = list(stream)
+        return Streamed(chunks, time.monotonic() - started)
+
+    def chat(
+        self, messages: list[ChatCompletionMessageParam], *, doing: str, **params: Any
+    ) -> Call:
+        """``client.chat.completions.create`` with a spinner and elapsed time while waiting.
+
+        ``doing`` names the call in the spinner ("1-turn request"). SDK errors propagate; the
+        runner turns them into a paragraph.
+        """
+        started = time.monotonic()
+        with self.waiting(doing):
             response = self.client.chat.completions.create(
                 model=self.model, messages=messages, **params
             )

@@ -37,9 +37,10 @@ def same_model(a: str, b: str) -> bool:
 class EngineInfo:
     """What answered: ``ollama 0.12.6``, the bundled fake, or an unknown OpenAI-compatible one."""
 
-    name: str  # "ollama", "portway-fake", "unknown"
+    name: str  # "ollama", "portway-fake", "unknown", or one of lab.engines' names
     version: str = ""
     emulates: str = ""  # for the fake: the Ollama release it reproduces
+    evidence: str = ""  # how a non-Ollama engine was recognised ("owned_by 'vllm'")
 
     @property
     def is_ollama(self) -> bool:
@@ -50,12 +51,19 @@ class EngineInfo:
             return f"Portway fake Ollama {self.version} (emulating Ollama {self.emulates})"
         if self.name == "ollama":
             return f"Ollama {self.version}".strip()
+        from lab.engines import DISPLAY_NAMES
+
+        if self.name in DISPLAY_NAMES:
+            named = f"{DISPLAY_NAMES[self.name]} {self.version}".strip()
+            return f"{named} ({self.evidence})" if self.evidence else named
         return "an OpenAI-compatible server (engine not identified)"
 
     def as_dict(self) -> dict[str, str]:
         data = {"name": self.name, "version": self.version}
         if self.emulates:
             data["emulates"] = self.emulates
+        if self.evidence:
+            data["evidence"] = self.evidence
         return data
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 
-from lab import machine, modeltable
+from lab import engines, machine, modeltable
 from lab.errors import SetupError, start_ollama_advice
 from lab.ollama import EngineInfo, NotOllama, canonical_name, pulled_models, same_model, version
 from lab.targets import Target
@@ -137,20 +137,25 @@ def _check_url(
             "is healthy and that --target is right.",
         ) from None
     except (NotOllama, httpx.HTTPError):
-        _require_listed(http, target, model, api_key)
-        return EngineInfo("unknown")
+        listed = _require_listed(http, target, model, api_key)
+        return engines.identify(http, target, listed)
     _require_pulled(http, target, model, ram_gib)
     return EngineInfo("ollama", release)
 
 
-def _require_listed(http: httpx.Client, target: Target, model: str, api_key: str) -> None:
-    """Ask ``GET /v1/models``; only a clear answer (401/403, or a list without it) stops us."""
+def _require_listed(
+    http: httpx.Client, target: Target, model: str, api_key: str
+) -> httpx.Response | None:
+    """Ask ``GET /v1/models``; only a clear answer (401/403, or a list without it) stops us.
+
+    Returns the answer (``lab.engines.identify`` reads the engine from it), or ``None``.
+    """
     try:
         response = http.get(
             f"{target.openai_url}/models", headers={"Authorization": f"Bearer {api_key}"}
         )
     except httpx.HTTPError:
-        return
+        return None
     if response.status_code in (401, 403):
         raise SetupError(
             f"{target.label} rejected the API key",
@@ -158,17 +163,18 @@ def _require_listed(http: httpx.Client, target: Target, model: str, api_key: str
             "key it expects with --api-key or OPENAI_API_KEY.",
         )
     if response.status_code != 200:
-        return
+        return response
     try:
         ids = [entry["id"] for entry in response.json()["data"] or []]
     except (ValueError, KeyError, TypeError):
-        return
+        return response
     if ids and model not in ids and not any(same_model(i, model) for i in ids):
         raise SetupError(
             f"{target.label} does not serve {model}",
             f"GET {target.openai_url}/models lists {_names(ids)}. Run with --model set to "
             "one of them (or MODEL=NAME).",
         )
+    return response
 
 
 def _size_hint(model: str, ram_gib: float | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import openai
 from rich.console import Console
@@ -31,6 +32,8 @@ class RunOptions:
     api_key: str
     timeout: float
     as_json: bool = False
+    repeat: int = 3  # --repeat: how many identical requests `determinism` sends
+    plot: Path | None = None  # --plot: where `history_growth` writes its SVG chart
 
 
 def run(options: RunOptions, *, out: Console, err: Console) -> int:
@@ -53,18 +56,24 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                     engine=engine,
                     timeout=options.timeout,
                     progress=out.is_terminal and not options.as_json,
+                    api_key=options.api_key,
+                    repeat=options.repeat,
+                    plot=options.plot,
                 )
                 context = CallContext(target, options.model, options.timeout, engine.is_ollama)
-                for experiment in options.experiments:
-                    if not options.as_json:
-                        report.heading(out, experiment)
-                    try:
-                        result = experiment.run(lab)
-                    except openai.APIError as exc:
-                        raise from_api_error(exc, context) from None
-                    results.append((experiment, result))
-                    if not options.as_json:
-                        report.finding(out, experiment, result)
+                try:
+                    for experiment in options.experiments:
+                        if not options.as_json:
+                            report.heading(out, experiment)
+                        try:
+                            result = experiment.run(lab)
+                        except openai.APIError as exc:
+                            raise from_api_error(exc, context) from None
+                        results.append((experiment, result))
+                        if not options.as_json:
+                            report.finding(out, experiment, result)
+                finally:
+                    lab.close()
     except targets.FakeDidNotStart as exc:
         problem = SetupError(
             "The bundled fake did not start",
