@@ -38,7 +38,17 @@ class Facts:
     rows: tuple[tuple[str, ...], ...]
 
 
-Shown = Answer | Facts
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """A horizontal bar chart: one labelled bar per value, drawn with block characters."""
+
+    title: str
+    labels: tuple[str, ...]
+    values: tuple[float, ...]
+    unit: str = ""  # after each value: "tokens"
+
+
+Shown = Answer | Facts | Bars
 
 
 @dataclass(slots=True)

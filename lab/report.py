@@ -16,7 +16,7 @@ from rich.text import Text
 
 from lab import __version__
 from lab.errors import LabError
-from lab.experiment import Answer, Experiment, Facts, Finding
+from lab.experiment import Answer, Bars, Experiment, Facts, Finding
 from lab.modeltable import DEFAULT_MODEL, TABLE, fitting
 from lab.ollama import EngineInfo
 from lab.targets import Target
@@ -62,6 +62,8 @@ def finding(console: Console, experiment: Experiment, result: Finding) -> None:
             console.print(Panel(Text(item.text), title=escape(item.label), title_align="left"))
         elif isinstance(item, Facts):
             console.print(_facts_table(item))
+        elif isinstance(item, Bars):
+            console.print(_bars_chart(item))
     heading, colour = _STATUS_STYLE[result.status]
     console.print(
         Panel(
@@ -96,6 +98,30 @@ def _facts_table(facts: Facts) -> Table:
         table.add_column(escape(column), justify="right", no_wrap=True)
     for row in facts.rows:
         table.add_row(*(Text(cell) for cell in row))
+    return table
+
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+BAR_WIDTH = 40
+
+
+def bar(value: float, top: float, width: int = BAR_WIDTH) -> str:
+    """``value`` as a bar of block characters, ``width`` cells long at ``top``."""
+    if top <= 0 or value <= 0:
+        return ""
+    eighths = round(min(value / top, 1.0) * width * 8)
+    return "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
+
+
+def _bars_chart(chart: Bars) -> Table:
+    table = Table(title=escape(chart.title), title_justify="left", title_style="bold", box=None)
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(no_wrap=True, style="blue")
+    table.add_column(justify="right", no_wrap=True)
+    top = max(chart.values, default=0)
+    unit = f" {chart.unit}" if chart.unit else ""
+    for label, value in zip(chart.labels, chart.values, strict=True):
+        table.add_row(Text(label), bar(value, top), Text(f"{value:,.0f}{unit}"))
     return table
 
 
