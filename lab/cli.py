@@ -21,10 +21,14 @@ from lab.errors import EXIT_OK, EXIT_SETUP, SetupError
 from lab.experiment import registered, select
 from lab.modeltable import DEFAULT_MODEL, TABLE
 from lab.runner import RunOptions, run
-from lab.targets import TargetError, resolve
+from lab.targets import Target, TargetError, resolve
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_API_KEY = "ollama"
+RECORD_HELP = (
+    "save every HTTP exchange after the preflight as one JSON file in DIR (secrets scrubbed); "
+    "python -m mockserver --replay DIR answers them offline"
+)
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -90,6 +94,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--json", action="store_true", help="print one JSON document instead of panels"
     )
+    run_cmd.add_argument("--record", type=Path, default=None, metavar="DIR", help=RECORD_HELP)
 
     models_cmd = commands.add_parser(
         "models", help="the Post 1 model table, marking what fits this machine's RAM"
@@ -98,6 +103,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 
     list_cmd = commands.add_parser("list", help="list the experiments")
     list_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_report(commands, env)
     return parser
 
 
@@ -130,6 +136,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _models(out, as_json=args.json)
     if args.command == "list":
         return _list(out, as_json=args.json)
+    if args.command == "report":
+        return _report(args, env, out, err)
     return _run(args, env, out, err)
 
 
@@ -175,6 +183,7 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions
         as_json=args.json,
         repeat=args.repeat,
         plot=args.plot,
+        record=args.record,
     )
 
 
@@ -213,6 +222,88 @@ def _list(out: Console, *, as_json: bool) -> int:
         return EXIT_OK
     out.print(report.experiments_table(experiments))
     return EXIT_OK
+
+
+# --- lab report: the conformance table (lab/conformance.py) ----------------------------------
+
+
+def _add_report(commands: argparse._SubParsersAction, env: Mapping[str, str]) -> None:
+    report_cmd = commands.add_parser(
+        "report",
+        help="a conformance table of the OpenAI-compatible contract for a target",
+        description="Check the contract points of the OpenAI-compatible API as they bite in "
+        "practice (usage, streaming, errors, models): pass / fail / n.a., each with the "
+        "evidence. Exit 0 when the report was produced (failed points included), 2 when the "
+        "target is not usable.",
+    )
+    report_cmd.add_argument(
+        "--target",
+        default="mock",
+        help="mock (the bundled fake, default), ollama (OLLAMA_HOST), or a base URL",
+    )
+    report_cmd.add_argument(
+        "--model",
+        default=env.get("MODEL") or DEFAULT_MODEL,
+        help=f"model name (default: $MODEL or {DEFAULT_MODEL})",
+    )
+    report_cmd.add_argument(
+        "--api-key",
+        default=env.get("OPENAI_API_KEY") or DEFAULT_API_KEY,
+        help=f"API key (default: $OPENAI_API_KEY or {DEFAULT_API_KEY!r})",
+    )
+    report_cmd.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g})",
+    )
+    report_cmd.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write DIR/report.md and DIR/report.json",
+    )
+    report_cmd.add_argument("--record", type=Path, default=None, metavar="DIR", help=RECORD_HELP)
+
+
+def _report(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
+    from lab.conformance import ReportOptions, run_report
+
+    try:
+        target, model, timeout = _target_model_timeout(args, env)
+    except SetupError as problem:
+        report.error(err, problem)
+        return EXIT_SETUP
+    options = ReportOptions(
+        target=target,
+        model=model,
+        api_key=args.api_key,
+        timeout=timeout,
+        out_dir=args.out,
+        record=args.record,
+    )
+    return run_report(options, out=out, err=err)
+
+
+def _target_model_timeout(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[Target, str, float]:
+    """``--target``, ``--model`` and ``--timeout`` (or ``LAB_TIMEOUT``), as ``run`` reads them."""
+    timeout = args.timeout
+    if timeout is None:
+        try:
+            timeout = _seconds(env.get("LAB_TIMEOUT") or str(DEFAULT_TIMEOUT))
+        except argparse.ArgumentTypeError as exc:
+            raise _cannot_start(f"LAB_TIMEOUT: {exc}") from None
+    try:
+        target = resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
+    except TargetError as exc:
+        raise _cannot_start(str(exc)) from None
+    model = (getattr(args, "model", None) or "").strip()
+    if not model:
+        raise _cannot_start("--model (or MODEL) is empty")
+    return target, model, timeout
 
 
 if __name__ == "__main__":

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import openai
 from rich.console import Console
 
 from lab import preflight, report, targets
-from lab.context import Lab, sdk_client
+from lab.context import Lab, http_timeout, sdk_client
 from lab.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -34,6 +35,7 @@ class RunOptions:
     as_json: bool = False
     repeat: int = 3  # --repeat: how many identical requests `determinism` sends
     plot: Path | None = None  # --plot: where `history_growth` writes its SVG chart
+    record: Path | None = None  # --record: save every exchange there (lab/recording.py)
 
 
 def run(options: RunOptions, *, out: Console, err: Console) -> int:
@@ -47,7 +49,12 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
             engine = preflight.check(target, options.model, api_key=options.api_key)
             if not options.as_json:
                 report.header(out, target, options.model, engine)
-            with sdk_client(target.openai_url, options.api_key, options.timeout) as client:
+            http = recording_http(
+                options.record, target, engine, api_key=options.api_key, timeout=options.timeout
+            )
+            with sdk_client(
+                target.openai_url, options.api_key, options.timeout, http_client=http
+            ) as client:
                 lab = Lab(
                     client=client,
                     model=options.model,
@@ -59,6 +66,7 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                     api_key=options.api_key,
                     repeat=options.repeat,
                     plot=options.plot,
+                    _http=http,  # with --record, native and raw calls are recorded too
                 )
                 context = CallContext(target, options.model, options.timeout, engine.is_ollama)
                 try:
@@ -105,3 +113,29 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
             ),
         )
     return exit_code
+
+
+def recording_http(
+    directory: Path | None, target: Target, engine: EngineInfo, *, api_key: str, timeout: float
+) -> httpx.Client | None:
+    """With ``--record DIR``: one recording client for the SDK and the raw calls; else None.
+
+    Every exchange after the preflight is saved as one file in ``DIR``
+    (:mod:`lab.recording`); ``python -m mockserver --replay DIR`` answers them offline.
+    """
+    if directory is None:
+        return None
+    from lab.recording import recording_client
+
+    try:
+        http = recording_client(
+            directory, timeout=timeout, base_url=target.openai_url, engine=engine.as_dict()
+        )
+    except OSError as exc:
+        raise SetupError(
+            f"Cannot record into {directory}",
+            f"The directory could not be created ({exc}). Pass --record a writable directory.",
+        ) from None
+    http.timeout = http_timeout(timeout)
+    http.headers["Authorization"] = f"Bearer {api_key}"  # what Lab.http sends
+    return http
