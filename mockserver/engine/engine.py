@@ -23,6 +23,7 @@ floor (``scheduleRunner``) does not apply, and num_ctx is capped at the model's 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from mockserver.engine.chat import ChatRequest, Message, collate
 from mockserver.engine.families import Family, Output
 from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
+from mockserver.engine.tokenizers import encode_pieces
 from mockserver.errors import OllamaError, bad_request, model_not_found, model_required
 
 DEFAULT_NUM_CTX = 4096
@@ -172,6 +174,10 @@ class Engine:
             models = list(self._resident.values())
         return sorted(models, key=lambda r: r.expires_at, reverse=True)
 
+    def touch(self, result: ChatResult) -> None:
+        """What serving ``result`` again does to residency (a memoized /v1 answer)."""
+        self._keep(result.card, result.num_ctx, None)
+
     def _keep(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
         seconds = DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive
         with self._resident_lock:
@@ -231,7 +237,7 @@ class Engine:
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
             text = self._render(request, family, candidate)
             # chatPrompt tokenizes without special tokens: BOS is not part of this check.
-            return text, len(family.tokenizer.encode(text))
+            return text, _prompt_tokens(family, text)
 
         text, tokens = length(messages)
         start = 0
@@ -320,6 +326,17 @@ class Engine:
         emitted: list[tuple[str, str]] = []
         raw = ""
         finished = True
+        if not stops:  # the common case, without the per-token loop: the same result
+            completion.eval_count = min(len(tokens), budget)
+            if budget < len(tokens):
+                completion.done_reason = "length"
+                finished = False
+                emitted = tokens[:budget]
+            elif tokens and tokens[-1][0] == "control":
+                emitted = tokens[:-1]  # the end-of-turn token: counted, never emitted
+            else:
+                emitted = tokens
+            tokens = []
         for index, (kind, piece) in enumerate(tokens):
             if completion.eval_count >= budget:
                 completion.done_reason = "length"
@@ -352,16 +369,39 @@ def _tokens(family: Family, output: Output) -> list[tuple[str, str]]:
     Where a multi-byte character spans tokens, the tokenizer merges pieces; the extra tokens
     are kept as empty pieces so that every generated token is counted.
     """
-    tokenizer = family.tokenizer
     out: list[tuple[str, str]] = []
     for kind, text in family.frame(output):
         if not text:
             continue
-        pieces = tokenizer.pieces(text)
-        extra = len(tokenizer.encode(text)) - len(pieces)
-        out += [(kind, "")] * max(extra, 0)
+        if len(text) > PROMPT_CACHE_MAX_CHARS:
+            count, pieces = encode_pieces(family.tokenizer, text)
+        else:
+            count, pieces = _segment_tokens(family, text)
+        out += [(kind, "")] * max(count - len(pieces), 0)
         out += [(kind, piece) for piece in pieces]
     return out
+
+
+PROMPT_CACHE_MAX_CHARS = 32_768  # longer prompts are tokenized every time (bounded memory)
+
+
+def _prompt_tokens(family: Family, text: str) -> int:
+    """Tokens of a rendered prompt (no BOS); the same conversation re-sent is counted once."""
+    if len(text) > PROMPT_CACHE_MAX_CHARS:
+        return len(family.tokenizer.encode(text))
+    return _cached_prompt_tokens(family, text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_prompt_tokens(family: Family, text: str) -> int:
+    return len(family.tokenizer.encode(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
+    """Token count and stream pieces of one framed segment (the same markers recur in every
+    reply, so they are tokenized once); one encode serves both."""
+    return encode_pieces(family.tokenizer, text)
 
 
 def _cut(tokens: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
