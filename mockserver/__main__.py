@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from mockserver.app import create_app
+    from mockserver.server import uvicorn_options
 
     args = parse_args(argv)
     try:
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(args.log_level))
     return 0
 
 

@@ -32,12 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         num_ctx=settings.effective_num_ctx,
         current_date=settings.current_date,
     )
+    app.state.chat_memo = openai.ChatMemo()
     app.include_router(openai.router)
     app.include_router(ollama.router)
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(openai.HotPath, owner=app)  # innermost: every guard below applies
     if settings.replay_dir:  # innermost: guards and faults apply to replies from recordings too
         from mockserver.replay import install
 

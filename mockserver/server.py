@@ -18,6 +18,11 @@ from mockserver.app import create_app
 from mockserver.config import Settings
 
 
+def uvicorn_options(log_level: str = "warning") -> dict[str, object]:
+    """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``."""
+    return {"log_level": log_level, "access_log": False, "proxy_headers": False}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -37,8 +42,8 @@ class BackgroundServer:
             self.app,
             host=settings.host,
             port=settings.port,
-            log_level="warning",
             lifespan="off",
+            **uvicorn_options(),  # type: ignore[arg-type]
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="portway-fake", daemon=True)
