@@ -104,6 +104,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     list_cmd = commands.add_parser("list", help="list the experiments")
     list_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_report(commands, env)
+    _add_fidelity(commands)
     return parser
 
 
@@ -138,6 +139,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _list(out, as_json=args.json)
     if args.command == "report":
         return _report(args, env, out, err)
+    if args.command == "fidelity":
+        return _fidelity(args, env, out, err)
     return _run(args, env, out, err)
 
 
@@ -304,6 +307,72 @@ def _target_model_timeout(
     if not model:
         raise _cannot_start("--model (or MODEL) is empty")
     return target, model, timeout
+
+
+# --- lab fidelity: the fake against a real Ollama (lab/fidelity.py) -------------------------
+
+
+def _add_fidelity(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser(
+        "fidelity",
+        help="compare the bundled fake's rendered prompts and counts with a real Ollama",
+        description="Send the fidelity corpus to a real Ollama (>= 0.12) and to the bundled "
+        "fake with _debug_render_only (the rendered prompt) and num_predict 1 (the count), and "
+        "print the drift. Exit 0 all match, 1 drift found, 2 the target is not usable.",
+    )
+    cmd.add_argument(
+        "--target",
+        default="ollama",
+        help="ollama (OLLAMA_HOST, default http://localhost:11434, the default), the URL of "
+        "an Ollama, or mock (the fake against itself)",
+    )
+    cmd.add_argument(
+        "--models",
+        default="",
+        metavar="A,B",
+        help="only the cases of these models (aliases included: llama3.2 is llama3.2:3b)",
+    )
+    cmd.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a JSON list of cases instead of the bundled corpus (lab/data)",
+    )
+    cmd.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g})",
+    )
+    cmd.add_argument("--json", action="store_true", help="print one JSON document")
+    cmd.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write a drift report to attach to an issue (Markdown; JSON if FILE ends .json)",
+    )
+
+
+def _fidelity(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
+    from lab.fidelity import FidelityOptions, run_fidelity
+
+    args.model = "-"  # fidelity runs every model of the corpus; --models filters
+    try:
+        target, _, timeout = _target_model_timeout(args, env)
+    except SetupError as problem:
+        report.error(err, problem)
+        return EXIT_SETUP
+    options = FidelityOptions(
+        target=target,
+        timeout=timeout,
+        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+        corpus=args.corpus,
+        as_json=args.json,
+        out_file=args.out,
+    )
+    return run_fidelity(options, out=out, err=err)
 
 
 if __name__ == "__main__":
