@@ -18,6 +18,7 @@ from lab.experiments.round_trip import MESSAGES, round_trip
 from lab.experiments.stateless import FINAL_Q, FIVE_TURN, ONE_TURN, stateless
 from lab.ollama import EngineInfo
 from lab.targets import resolve
+from mockserver import OLLAMA_VERSION
 from mockserver.server import BackgroundServer
 
 
@@ -148,7 +149,7 @@ def test_json_output_is_one_document_with_target_model_engine_and_findings(
         "openai_url": fake.openai_url,
     }
     assert document["model"] == "gpt-oss:20b"
-    assert document["engine"] == {"name": "ollama", "version": "0.12.6"}
+    assert document["engine"] == {"name": "ollama", "version": OLLAMA_VERSION}
     assert document["error"] is None
     assert document["exit_code"] == 0
     trip, proof = document["experiments"]

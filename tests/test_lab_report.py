@@ -14,6 +14,7 @@ import respx
 
 from lab.cli import main
 from lab.conformance import FAIL, NA, PASS, POINTS, SSE
+from mockserver import OLLAMA_VERSION
 from mockserver.server import BackgroundServer
 
 POINT_IDS = [point.id for point in POINTS]
@@ -73,7 +74,7 @@ def test_a_model_without_reasoning_makes_that_row_not_applicable(
     assert found.pop("reasoning_field") == NA
     assert set(found.values()) == {PASS}
     assert "no reasoning channel" in evidence(document, "reasoning_field")
-    assert document["engine"] == {"name": "ollama", "version": "0.12.6"}
+    assert document["engine"] == {"name": "ollama", "version": OLLAMA_VERSION}
 
 
 # --- against bad engines -------------------------------------------------------------------

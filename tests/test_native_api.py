@@ -1,8 +1,13 @@
-"""Ollama's native API on the fake, over real sockets: shapes, NDJSON streams, errors, SDK."""
+"""Ollama's native API on the fake, over real sockets: shapes, NDJSON streams, errors, SDK.
+
+The behaviour is current Ollama's (ollama/ollama@fb3076099 = v0.33.0-rc2; the wire code is the
+same as release v0.32.15); files named below are in that tree.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -196,33 +201,54 @@ CT = "content-type"
          "json: cannot unmarshal string into Go struct field ChatRequest.stream of type bool"),
         ("/api/generate", b'{"model": "gpt-oss:20b", "prompt": ["a"]}', 400,
          "json: cannot unmarshal array into Go struct field GenerateRequest.prompt of type string"),
-        ("/api/chat", b'{"model": "gpt-oss:20b", "think": "max"}', 400,
-         'invalid think value: "max" (must be "high", "medium", "low", true, or false)'),
+        # api/types.go ThinkValue.UnmarshalJSON: "max" is a level since v0.22.
+        ("/api/chat", b'{"model": "gpt-oss:20b", "think": "ultra"}', 400,
+         'invalid think value: "ultra" (must be "high", "medium", "low", "max", true, or false)'),
         ("/api/chat", b'{"model": "gpt-oss:20b", "think": 1}', 400,
-         'think must be a boolean or string ("high", "medium", "low", true, or false)'),
+         'think must be a boolean or string ("high", "medium", "low", "max", true, or false)'),
+        ("/api/chat", b'{"model": "gpt-oss:20b", "top_logprobs": 21}', 400,
+         "top_logprobs must be between 0 and 20"),
+        ("/api/generate", b'{"model": "nope", "top_logprobs": -1}', 400,
+         "top_logprobs must be between 0 and 20"),
         ("/api/chat", b'{"model": "gpt-oss:20b", "keep_alive": "soon"}', 400,
          'time: invalid duration "soon"'),
         ("/api/chat", b'{"model": "gpt-oss:20b", "keep_alive": true}', 400, "Unsupported type: 'bool'"),  # noqa: E501
         ("/api/chat", b"{}", 400, "model is required"),
         ("/api/chat", b'{"model": "  "}', 400, "model is required"),
         ("/api/chat", b'{"model": "nope:1b"}', 404, "model 'nope:1b' not found"),
+        # parseAndValidateModelRef (server/model_resolver.go): types/model/name.go rules.
+        ("/api/chat", b'{"model": "a b"}', 400, "invalid model name"),
+        ("/api/generate", b'{"model": "x:y:z"}', 400, "invalid model name"),
+        ("/api/show", b'{"model": "-x"}', 400, "invalid model name"),
+        # GenerateHandler words an empty name as not found (writeModelRefParseError fallback).
         ("/api/generate", b"{}", 404, "model '' not found"),
         ("/api/generate", b'{"model": "nope"}', 404, "model 'nope' not found"),
         ("/api/generate", b'{"model": "gpt-oss:20b", "prompt": "x", "raw": true, "system": "s"}', 400,  # noqa: E501
          "raw mode does not support template, system, or context"),
         ("/api/show", b"{}", 400, "model is required"),
-        ("/api/show", b'{"model": "nope"}', 404, "model 'nope' not found"),
+        ("/api/show", b'{"model": "  "}', 400, "model is required"),
+        # ShowHandler reports the name re-spelled by getExistingName + DisplayShortest.
+        ("/api/show", b'{"model": "nope"}', 404, "model 'nope:latest' not found"),
+        ("/api/show", b'{"model": "LLAMA3.2:70B"}', 404, "model 'llama3.2:70B' not found"),
         ("/api/show", b'{"verbose": "yes"}', 400,
          "json: cannot unmarshal string into Go struct field ShowRequest.verbose of type bool"),
-        # Options are applied by scheduleRunner; Ollama reports their type errors with 500.
-        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"num_ctx": "big"}}', 500,
+        # Options are applied by scheduleRunner; Ollama (still at HEAD) reports their type
+        # errors with 500 (handleScheduleError's default branch). Deliberate deviation: the fake
+        # never answers client input with a 500, so these are 400s with Ollama's words.
+        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"num_ctx": "big"}}', 400,
          'option "num_ctx" must be of type integer'),
-        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"stop": [1]}}', 500,
+        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"stop": [1]}}', 400,
          'option "stop" must be of an array of strings'),
+        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"draft_num_predict": "x"}}', 400,
+         'option "draft_num_predict" must be of type integer'),
         ("/api/chat", b'{"model": "llama3.2:3b", "think": true, "messages": []}', 400,
          '"llama3.2:3b" does not support thinking'),
+        # Any level on a model without thinking is the capability error (GenerateHandler); the
+        # v0.12 'think value "low" is not supported for this model' check is gone.
         ("/api/generate", b'{"model": "llama3.2:3b", "think": "low", "prompt": "x"}', 400,
-         'think value "low" is not supported for this model'),
+         '"llama3.2:3b" does not support thinking'),
+        ("/api/chat", b'{"model": "llama3.2:3b", "think": "max", "messages": []}', 400,
+         '"llama3.2:3b" does not support thinking'),
         ("/api/chat", b'{"model": "gemma3:4b", "tools": [{"type": "function"}], "messages": []}', 400,  # noqa: E501
          "registry.ollama.ai/library/gemma3:4b does not support tools"),
     ],
@@ -238,6 +264,51 @@ def test_native_errors(
     assert response.status_code == status
     assert response.headers[CT] == JSON_CT
     assert response.json() == {"error": message}
+
+
+# Go's RFC 3339 with nanoseconds (trailing zeros cut) and the local offset ("Z" for UTC).
+GO_LOCAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
+
+
+def test_tags_entries(http: httpx.Client) -> None:
+    """``server/model_list_cache.go``: details gain the GGUF's context and embedding lengths,
+    then the capabilities follow (all omitempty); modified_at is the manifest's ModTime."""
+    entry = next(m for m in http.get("/api/tags").json()["models"] if m["name"] == GPT)
+    assert list(entry) == [
+        "name", "model", "modified_at", "size", "digest", "details", "capabilities"
+    ]  # fmt: skip
+    assert list(entry["details"]) == [
+        "parent_model", "format", "family", "families", "parameter_size", "quantization_level",
+        "context_length", "embedding_length",
+    ]  # fmt: skip
+    assert entry["details"]["context_length"] == 131072
+    assert entry["details"]["embedding_length"] == 2880
+    assert entry["capabilities"] == ["completion", "tools", "thinking"]
+    assert GO_LOCAL_TIME.fullmatch(entry["modified_at"])
+    shown = http.post("/api/show", json={"model": GPT}).json()
+    assert shown["modified_at"] == entry["modified_at"]
+    assert "context_length" not in shown["details"]  # GetModelInfo does not fill it
+
+
+def test_version_is_current_ollama(http: httpx.Client) -> None:
+    # The newest release at ollama/ollama@fb3076099 (tagged v0.33.0-rc2; its server, api,
+    # openai, middleware and llm code is unchanged since v0.32.15).
+    assert http.get("/api/version").json() == {"version": "0.32.15"}
+
+
+def test_native_tool_calls_carry_ids() -> None:
+    """ChatHandler gives each parsed call an id (toolCallId, server/routes.go), which /v1
+    passes on (openai.ToToolCalls); api.ToolCall serialises it first."""
+    from mockserver.engine.chat import ToolCall
+    from mockserver.wire.ollama import native_tool_calls
+
+    calls = (ToolCall(name="get_weather", arguments={"city": "Paris"}),)
+    assert native_tool_calls(calls, ["call_abc12345"]) == [
+        {
+            "id": "call_abc12345",
+            "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}},
+        }
+    ]
 
 
 def test_wrong_method_and_path(http: httpx.Client) -> None:
@@ -274,7 +345,8 @@ def test_ps_lists_loaded_models(http: httpx.Client) -> None:
         "name", "model", "size", "digest", "details", "expires_at", "size_vram", "context_length"
     ]  # fmt: skip
     assert entry["context_length"] == 8192
-    assert entry["expires_at"].endswith("Z")
+    assert "context_length" not in entry["details"]  # PsHandler fills five detail fields
+    assert GO_LOCAL_TIME.fullmatch(entry["expires_at"])
     http.post("/api/generate", json={"model": GPT, "keep_alive": 0})
     assert GPT not in [m["name"] for m in http.get("/api/ps").json()["models"]]
 

@@ -1,7 +1,10 @@
-"""Ollama's silent context-window truncation (server/prompt.go chatPrompt + the runner, v0.12.6)."""
+"""Ollama's silent context-window truncation, as current Ollama does it (ollama/ollama@fb3076099,
+v0.33.0-rc2 = v0.32.15 for this code): ``server/prompt.go`` chatPrompt drops whole messages,
+then ``llm/llama_server.go`` completionPromptForRequest cuts tokens (context shift)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -25,7 +28,7 @@ def conversation(turns: int) -> list[dict[str, str]]:
     return messages
 
 
-def native(http: httpx.Client, messages: list, **extra) -> dict:
+def native(http: httpx.Client, messages: list, **extra: object) -> dict:
     body = {"model": GPT, "messages": messages, "stream": False, "options": {"num_ctx": 256}}
     body.update(extra)
     response = http.post("/api/chat", json=body)
@@ -80,24 +83,72 @@ def test_system_messages_are_kept_wherever_they_are(http: httpx.Client) -> None:
     assert "You are terse.\n\nMid-conversation rule." in text
 
 
-def test_token_level_truncation_caps_at_num_ctx(http: httpx.Client) -> None:
-    huge = [SYSTEM, {"role": "user", "content": "word " * 600}]
-    body = native(http, huge)
-    assert body["prompt_eval_count"] == 256  # num_keep + the newest tokens: exactly num_ctx
+def test_a_system_message_where_the_kept_history_starts_is_kept(http: httpx.Client) -> None:
+    """HEAD's forward search keeps the system messages before the start index and those in
+    the kept suffix, so none is lost (v0.12.x's walk back could drop one at the boundary)."""
+    for position in range(1, 20):
+        messages = conversation(10)
+        messages.insert(position, {"role": "system", "content": "Boundary rule."})
+        assert "You are terse.\n\nBoundary rule." in rendered(http, messages)
+
+
+HUGE = [SYSTEM, {"role": "user", "content": "word " * 600}]
+
+
+def test_token_level_truncation_halves_the_window(http: httpx.Client) -> None:
+    """contextShiftPromptLimit: keep num_keep (4; +1 if the tokenizer adds BOS, gpt-oss does
+    not), then free half of the rest: 256 - (256 - 4) // 2 = 130 tokens are evaluated (v0.12.x
+    runners kept exactly num_ctx)."""
+    body = native(http, HUGE)
+    assert body["prompt_eval_count"] == 130
     assert body["done_reason"] == "stop"
-    # truncate:false: the runner refuses instead (400 from NewSequence, passed through).
-    refused = http.post(
-        "/api/chat",
-        json={"model": GPT, "messages": huge, "stream": False, "truncate": False,
-              "options": {"num_ctx": 256}},
-    )  # fmt: skip
+    assert native(http, HUGE, options={"num_ctx": 256, "num_keep": 100})["prompt_eval_count"] == (
+        256 - (256 - 100) // 2
+    )
+    # num_keep < 0 keeps everything it can (num_ctx - 1), so one token is freed.
+    assert native(http, HUGE, options={"num_ctx": 256, "num_keep": -1})["prompt_eval_count"] == 255
+
+
+def test_bos_counts_in_the_kept_prefix(http: httpx.Client) -> None:
+    if "llama3.2:3b" not in {m["name"] for m in http.get("/api/tags").json()["models"]}:
+        pytest.skip("needs a family whose tokenizer adds BOS")
+    body = {"model": "llama3.2:3b", "messages": HUGE, "stream": False, "options": {"num_ctx": 256}}
+    count = http.post("/api/chat", json=body).json()["prompt_eval_count"]
+    assert count == 256 - (256 - 5) // 2  # num_keep 4 + BOS
+
+
+def test_prompt_over_the_window_with_shift_off_or_truncate_off_is_refused(
+    http: httpx.Client,
+) -> None:
+    def post(**extra: object) -> httpx.Response:
+        body = {"model": GPT, "messages": HUGE, "stream": False, "options": {"num_ctx": 256}}
+        return http.post("/api/chat", json={**body, **extra})
+
+    # Context shift off: completionPromptForRequest refuses (400, llm/llama_server.go).
+    refused = post(shift=False)
     assert refused.status_code == 400
-    assert refused.json() == {"error": "the input length exceeds the context length"}
+    assert refused.json() == {
+        "error": "the prompt is longer than the context length currently available to the "
+        "model; shorten the prompt, adjust the context length in settings, or use a model "
+        "with a longer context length"
+    }
+    # truncate:false skips Ollama's truncation; llama-server refuses the prompt and Ollama
+    # passes its error body on as the message (the body's exact bytes are UNVERIFIED).
+    refused = post(truncate=False)
+    assert refused.status_code == 400
+    error = json.loads(refused.json()["error"])["error"]
+    assert error["type"] == "exceed_context_size_error" and error["n_ctx"] == 256
+    assert error["message"].endswith("exceeds the available context size (256 tokens), try "
+                                     "increasing it")  # fmt: skip
+    # Render-only returns before the runner is asked: no error.
+    assert post(truncate=False, _debug_render_only=True).status_code == 200
+    # The same refusals reach /v1 only through server-side settings; a short prompt passes.
+    assert post(shift=False, messages=[SYSTEM, {"role": "user", "content": "Hi"}]).is_success
 
 
 def test_generate_truncates_too(http: httpx.Client) -> None:
     body = {"model": GPT, "prompt": "word " * 600, "stream": False, "options": {"num_ctx": 128}}
-    assert http.post("/api/generate", json=body).json()["prompt_eval_count"] == 128
+    assert http.post("/api/generate", json=body).json()["prompt_eval_count"] == 128 - 124 // 2
 
 
 def test_num_ctx_is_capped_at_trained_context(http: httpx.Client) -> None:

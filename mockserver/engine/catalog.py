@@ -133,12 +133,77 @@ class Catalog:
     def find(self, name: str) -> ModelCard | None:
         return self._by_name.get(_canonical(name).lower())
 
+    def display_name(self, name: str) -> str:
+        """The name as Ollama's ShowHandler re-spells it before looking it up (HEAD
+        ``server/routes.go``: ``getExistingName`` then ``DisplayShortest``): each part that
+        matches a pulled model's part case-insensitively takes that spelling, the default
+        host and namespace are dropped, the tag (``latest`` by default) is always shown."""
+        parts = parse_name(name.strip())
+        known = [parse_name(card.name) for card in self.cards]
+        for index in range(4):
+            for other in known:
+                if other[index].lower() == parts[index].lower():
+                    parts[index] = other[index]
+        host, namespace, model, tag = parts
+        if host.lower() != _DEFAULT_HOST:
+            return f"{host}/{namespace}/{model}:{tag}"
+        if namespace.lower() != _DEFAULT_NAMESPACE:
+            return f"{namespace}/{model}:{tag}"
+        return f"{model}:{tag}"
+
     @property
     def modified_at(self) -> datetime:
         return _MODIFIED_AT
 
     def __iter__(self):
         return iter(self.cards)
+
+
+_DEFAULT_HOST = "registry.ollama.ai"
+_DEFAULT_NAMESPACE = "library"
+_MISSING = "!MISSING!"
+
+
+def parse_name(name: str) -> list[str]:
+    """``model.ParseName`` (``types/model/name.go``): [host, namespace, model, tag] with the
+    defaults merged in; an empty part around a separator becomes ``!MISSING!`` (invalid)."""
+
+    def cut(text: str, sep: str) -> tuple[str, str, bool]:
+        before, found, after = text.rpartition(sep)
+        if not found:
+            return text, "", False
+        return before or _MISSING, after or _MISSING, True
+
+    host = namespace = tag = ""
+    rest = name
+    if rest.rfind(":") > rest.rfind("/"):
+        rest, tag, _ = cut(rest, ":")
+    rest, model, promised = cut(rest, "/")
+    if not promised:
+        model = rest
+    else:
+        rest, namespace, promised = cut(rest, "/")
+        if not promised:
+            namespace = rest
+        else:
+            host = rest.partition("://")[2] or rest
+    return [host or _DEFAULT_HOST, namespace or _DEFAULT_NAMESPACE, model, tag or "latest"]
+
+
+def is_valid_name(name: str) -> bool:
+    """``Name.IsValid``: every part 1-80 characters (host 350) of ``[A-Za-z0-9_]`` first,
+    then also ``-`` ``_``, ``.`` (not in a namespace) and ``:`` (host only)."""
+    for kind, part in zip(("host", "namespace", "model", "tag"), parse_name(name), strict=True):
+        if not 1 <= len(part) <= (350 if kind == "host" else 80):
+            return False
+        for position, char in enumerate(part):
+            word = char.isascii() and (char.isalnum() or char == "_")
+            if position == 0 or char not in "-_.:":
+                if not word:
+                    return False
+            elif (char == "." and kind == "namespace") or (char == ":" and kind != "host"):
+                return False
+    return True
 
 
 def _canonical(name: str) -> str:

@@ -53,9 +53,11 @@ class ChatRequest:
     options: Options = field(default_factory=Options)
     render_only: bool = False
     # Native only: ``raw`` sends the single user message's text untemplated (``/api/generate``);
-    # ``truncate=False`` fails instead of dropping history when the prompt exceeds num_ctx.
+    # ``truncate=False`` skips both truncation stages (the runner then refuses a prompt that
+    # does not fit); ``shift=False`` turns context shift off (a prompt over num_ctx is a 400).
     raw: bool = False
     truncate: bool = True
+    shift: bool = True
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

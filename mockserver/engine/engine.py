@@ -6,19 +6,25 @@ render the registry template, fit the prompt into the context window (silently, 
 does), count the prompt tokens, and generate a deterministic completion whose tokens are
 counted with the same tokenizer.
 
-Context window (Ollama 0.12.6, the release the fake reproduces):
+Context window (current Ollama: ollama/ollama@fb3076099, v0.33.0-rc2; same code in v0.32.15):
 
-1. ``server/prompt.go`` chatPrompt: walking back from the last message, each suffix
-   ``msgs[i:]`` (plus the system messages before ``i``) is rendered and tokenized *without* BOS;
-   the walk stops at the first suffix longer than ``num_ctx``. The last message is always kept.
-2. ``runner/ollamarunner/runner.go`` NewSequence: if the prompt's tokens (BOS included) still
-   exceed ``num_ctx``, the first ``num_keep`` tokens and the most recent ones are kept so that
-   exactly ``num_ctx`` tokens are evaluated (``llamarunner`` keeps one more for BOS; the count is
-   the same). ``prompt_eval_count`` is that post-truncation count; nothing else says so.
+1. ``server/prompt.go`` chatPrompt: searching forward from the first message, the first
+   ``i`` whose ``msgs[i:]`` (plus the system messages before ``i``) renders to at most
+   ``num_ctx`` tokens *without* BOS is used; the last message is always kept, and so is every
+   system message.
+2. ``llm/llama_server.go`` completionPromptForRequest: if the prompt has at least ``num_ctx``
+   bytes and its tokens (BOS included) exceed ``num_ctx - 1``, context shift on: the first
+   ``num_keep`` (+1 for BOS) tokens and the newest ones are kept, ``num_ctx -
+   max((num_ctx - keep) // 2, 1)`` in all (about half the window, leaving room to generate);
+   context shift off (``shift: false``): 400. ``truncate: false`` skips both stages and
+   llama-server refuses a prompt that does not fit. ``prompt_eval_count`` is llama-server's
+   ``cache_n + prompt_n``: the tokens evaluated after truncation; nothing else says so.
 
-The fake is a machine with under 20 GiB of VRAM (Ollama's low-VRAM mode): gpt-oss's 8192-token
-floor (``scheduleRunner``) does not apply, and num_ctx is capped at the model's trained context
-(``llm/server.go``).
+The fake is a machine with under 23 GiB of VRAM: the default num_ctx is 4096 (``server/routes.go``
+Serve, v0.15.5+; no gpt-oss 8192 floor since then). The runner's num_ctx is at least 4, at
+least 2048 for vision models (``server/sched.go`` getRunner), and capped here at the model's
+trained context; the prompt stage uses the requested value, capped at the runner's
+(``optionsForPrompt``).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from mockserver.engine import generator
-from mockserver.engine.catalog import Catalog, ModelCard, family_of
+from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, collate
 from mockserver.engine.families import Family, Output
 from mockserver.engine.templates import Conversation
@@ -42,7 +48,26 @@ DEFAULT_NUM_CTX = 4096
 NUM_KEEP = 4  # api.DefaultOptions().NumKeep
 DEFAULT_KEEP_ALIVE = 300.0  # OLLAMA_KEEP_ALIVE default, seconds
 _FOREVER = timedelta(days=365 * 292)  # Go's maximum time.Duration
-INPUT_TOO_LONG = "the input length exceeds the context length"
+# llm/llama_server.go completionPromptForRequest, context shift off (400).
+PROMPT_TOO_LONG = (
+    "the prompt is longer than the context length currently available to the model; shorten "
+    "the prompt, adjust the context length in settings, or use a model with a longer context "
+    "length"
+)
+
+
+def llama_server_context_error(prompt_tokens: int, num_ctx: int) -> str:
+    """What llama-server answers (HTTP 400) for a prompt that does not fit its slot; Ollama
+    passes the body on as the error text (``statusErrorMessage``). UNVERIFIED: llama.cpp is
+    not vendored in the Ollama repository; the message follows llama.cpp's
+    ``exceed_context_size_error`` (quoted in ``llm/llama_server_test.go``), the body layout
+    its ``format_error_response`` (ordered JSON)."""
+    return (
+        f'{{"error":{{"code":400,"message":"request ({prompt_tokens} tokens) exceeds the '
+        f'available context size ({num_ctx} tokens), try increasing it",'
+        f'"type":"exceed_context_size_error","n_prompt_tokens":{prompt_tokens},'
+        f'"n_ctx":{num_ctx}}}}}'
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +77,8 @@ class Prompt:
     truncated: bool = False  # whole messages were dropped
     dropped_messages: int = 0
     token_truncated: bool = False  # the runner cut tokens out of the middle
+    error: str = ""  # the runner refuses this prompt (400) when asked to generate
+    images: int = 0  # images in the messages kept (``_debug_info.image_count``)
 
 
 @dataclass(slots=True)
@@ -122,6 +149,8 @@ class Engine:
     def resolve(self, name: str) -> tuple[ModelCard, Family]:
         if not name.strip():
             raise model_required()
+        if not is_valid_name(name.strip()):
+            raise bad_request("invalid model name")  # errtypes.InvalidModelNameErrMsg
         card = self.catalog.find(name)
         family = family_of(card) if card else None
         if card is None or family is None:
@@ -135,11 +164,18 @@ class Engine:
         return family is None or family.loaded
 
     def context_length(self, request: ChatRequest, card: ModelCard) -> int:
-        """num_ctx: the request's option, else the server's, capped at the trained context."""
-        wanted = request.options.num_ctx or self.num_ctx
-        if wanted <= 0:
-            wanted = self.num_ctx
+        """The runner's num_ctx (``/api/ps``): the request's option (``num_ctx: 0`` stays 0, as
+        ``FromMap`` sets it), else the server's; at least 4, at least 2048 for vision models
+        (``getRunner``); capped at the trained context."""
+        wanted = self._requested_context(request)
+        wanted = max(wanted, 4)
+        if card.supports("vision"):
+            wanted = max(wanted, 2048)
         return min(wanted, card.context_length) if card.context_length else wanted
+
+    def _requested_context(self, request: ChatRequest) -> int:
+        num_ctx = request.options.num_ctx
+        return self.num_ctx if num_ctx is None else num_ctx
 
     # --- scheduling: load, unload, what is resident ---------------------------------------
 
@@ -201,8 +237,8 @@ class Engine:
         rendered = time.perf_counter_ns()
         if request.render_only:
             return ChatResult(card, prompt, None, num_ctx=num_ctx)
-        if prompt.token_truncated and not request.truncate:
-            raise bad_request(INPUT_TOO_LONG)
+        if prompt.error:  # raised by the runner, after _debug_render_only has returned
+            raise bad_request(prompt.error)
         completion = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
         self._keep(card, num_ctx, keep_alive)
@@ -224,11 +260,12 @@ class Engine:
         return family.tokenizer.encode(result.prompt.text + raw)
 
     def prompt(self, request: ChatRequest, card: ModelCard, family: Family) -> Prompt:
-        """Render and count the prompt, fitted into the context window as Ollama 0.12.6 does."""
-        num_ctx = self.context_length(request, card)
+        """Render and count the prompt, fitted into the context window as Ollama does."""
+        runner_ctx = self.context_length(request, card)
+        prompt_ctx = min(self._requested_context(request), runner_ctx)  # optionsForPrompt
         if request.raw:
             text = request.messages[-1].content if request.messages else ""
-            return self._fit_tokens(text, family.count(text), num_ctx)
+            return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
 
         messages = request.messages
         if family.default_system and (not messages or messages[0].role != "system"):
@@ -239,41 +276,52 @@ class Engine:
             # chatPrompt tokenizes without special tokens: BOS is not part of this check.
             return text, _prompt_tokens(family, text)
 
-        text, tokens = length(messages)
+        # chatPrompt (server/prompt.go): the first start index whose suffix fits, searching
+        # forward; the system messages before it are kept; the last message always is.
         start = 0
         system: tuple[Message, ...] = ()
-        if request.truncate and tokens > num_ctx:
-            # chatPrompt @v0.12.6: walk back from the last message; a suffix that does not fit
-            # stops the walk. The system messages before the *failing* index are the ones kept
-            # (so a system message exactly there is lost, as in Ollama).
-            start = len(messages) - 1
-            for i in range(len(messages) - 2, -1, -1):
+        if request.truncate and messages:
+            for i in range(len(messages)):
                 system = tuple(m for m in messages[:i] if m.role == "system")
-                _, candidate_tokens = length(system + messages[i:])
-                if candidate_tokens > num_ctx:
+                text, tokens = length(system + messages[i:])
+                if tokens <= prompt_ctx or i == len(messages) - 1:
+                    start = i
                     break
-                start = i
-            else:
-                system = ()
-            if start > 0:
-                text, tokens = length(system + messages[start:])
+        else:
+            text, tokens = length(messages)
         total = tokens + (1 if family.bos else 0)
-        prompt = self._fit_tokens(text, total, num_ctx)
-        dropped = start - len(system)
+        prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
+        dropped = sum(1 for m in messages[:start] if m.role != "system")
         return Prompt(
             prompt.text,
             prompt.tokens,
-            truncated=start > 0,
-            dropped_messages=max(dropped, 0),
+            truncated=dropped > 0,
+            dropped_messages=dropped,
             token_truncated=prompt.token_truncated,
+            error=prompt.error,
+            images=sum(m.images for m in messages[start:]),
         )
 
     @staticmethod
-    def _fit_tokens(text: str, tokens: int, num_ctx: int) -> Prompt:
-        """The runner's stage: keep num_keep (+BOS) and the newest tokens, num_ctx in all."""
-        if tokens <= num_ctx:
+    def _fit_tokens(
+        request: ChatRequest, text: str, tokens: int, num_ctx: int, bos: bool
+    ) -> Prompt:
+        """llm/llama_server.go completionPromptForRequest (``tokens`` include BOS)."""
+        has_media = any(m.images for m in request.messages)
+        skip = not request.truncate or has_media or num_ctx <= 1
+        if skip or len(text.encode()) < num_ctx or tokens <= num_ctx - 1:
+            if tokens >= num_ctx:  # untruncated and too long: llama-server refuses it
+                return Prompt(text, tokens, error=llama_server_context_error(tokens, num_ctx))
             return Prompt(text, tokens)
-        return Prompt(text, num_ctx, token_truncated=True)
+        if not request.shift:
+            return Prompt(text, tokens, error=PROMPT_TOO_LONG)
+        keep = NUM_KEEP if request.options.num_keep is None else request.options.num_keep
+        if keep < 0:
+            keep = tokens
+        keep = min(keep + (1 if bos else 0), num_ctx - 1)
+        # contextShiftPromptLimit: keep num_keep, free about half of the rest of the window.
+        limit = num_ctx - max((num_ctx - max(0, keep)) // 2, 1)
+        return Prompt(text, limit, token_truncated=True)
 
     def _render(self, request: ChatRequest, family: Family, messages: tuple[Message, ...]) -> str:
         system, collated = collate(messages)

@@ -1,15 +1,16 @@
 """``/`` and ``/api``: Ollama's native surface, a thin translation onto the engine.
 
-Handlers follow ``server/routes.go`` at v0.12.6 step for step (decode, name check, unload,
-capability checks, options, load, prompt, render-only, generation), so that every error comes
-out with the status and words Ollama uses at the same point.
+Handlers follow ``server/routes.go`` of current Ollama (ollama/ollama@fb3076099, tag
+v0.33.0-rc2; the same code as release v0.32.15) step for step (decode, top_logprobs, name check,
+unload, thinking check, capability checks, options, load, prompt, render-only, generation), so
+that every error comes out with the status and words Ollama uses at the same point.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
 from mockserver.engine import modelfiles
-from mockserver.engine.catalog import ModelCard, family_of
+from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Options
 from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError
@@ -46,19 +47,31 @@ async def version() -> Response:
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags(request: Request) -> Response:
     engine: Engine = request.app.state.engine
-    modified = engine.catalog.modified_at.isoformat(timespec="microseconds")
+    modified = wire.go_local_time(engine.catalog.modified_at)  # the manifest file's ModTime
     return GinJSONResponse({"models": [tag_entry(card, modified) for card in engine.catalog]})
 
 
 def tag_entry(card: ModelCard, modified_at: str) -> dict:
-    return {
+    """``api.ListModelResponse`` as ``server/model_list_cache.go`` fills it: the details add
+    the GGUF's context and embedding lengths, and the model's capabilities follow (both
+    omitempty; ``remote_model`` / ``remote_host`` are for cloud models only)."""
+    entry_details = details(card)
+    modelfile = modelfiles.modelfile_for(card)
+    if card.context_length:
+        entry_details["context_length"] = card.context_length
+    if modelfile is not None:
+        entry_details["embedding_length"] = modelfiles.arch_for(card, modelfile).embedding
+    entry = {
         "name": card.name,
         "model": card.name,
         "modified_at": modified_at,
         "size": card.size,
         "digest": card.full_digest,
-        "details": details(card),
+        "details": entry_details,
     }
+    if card.capabilities:
+        entry["capabilities"] = list(card.capabilities)
+    return entry
 
 
 def details(card: ModelCard) -> dict:
@@ -88,6 +101,16 @@ async def _decode(
         raise OllamaError(400, "missing request body")
     data = parse_json(body, from_middleware=False)
     return validate(model, data, go_struct=go_struct, from_middleware=False), body
+
+
+def _check_name(model: str, *, empty_status: int) -> None:
+    """``parseAndValidateModelRef``: an empty (or blank) name, then an invalid one."""
+    if not model.strip():
+        if empty_status == 404:  # GenerateHandler words every parse failure as not found
+            raise OllamaError(404, f"model '{model}' not found")
+        raise OllamaError(400, "model is required")
+    if not is_valid_name(model.strip()):
+        raise OllamaError(400, "invalid model name")
 
 
 class _Clock:
@@ -125,17 +148,7 @@ def _ndjson(objects: list[dict[str, Any]]) -> StreamingResponse:
 def _schedule(engine: Engine, chat: ChatRequest, raw_options: dict | None) -> ChatRequest:
     """Capability checks (think, then tools), then ``modelOptions`` (``scheduleRunner``)."""
     engine.check(chat)
-    options = wire.engine_options(wire.parse_options(raw_options))
-    return ChatRequest(
-        model=chat.model,
-        messages=chat.messages,
-        tools=chat.tools,
-        think=chat.think,
-        options=options,
-        render_only=chat.render_only,
-        raw=chat.raw,
-        truncate=chat.truncate,
-    )
+    return replace(chat, options=wire.engine_options(wire.parse_options(raw_options)))
 
 
 # --- /api/chat -------------------------------------------------------------------------------
@@ -148,12 +161,13 @@ async def chat(request: Request) -> Response:
     parsed, body = await _decode(request, wire.ChatRequestIn, "api.ChatRequest")
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
+    wire.check_top_logprobs(parsed.top_logprobs)
     model = parsed.model or ""
-    if not model.strip():
-        raise OllamaError(400, "model is required")
+    _check_name(model, empty_status=400)
     if engine.catalog.find(model) is None:
         raise OllamaError(404, f"model '{model}' not found")
-    clock = _Clock(RequestIdentity(request.app.state.settings.seed, body), _seeded(request))
+    identity = RequestIdentity(request.app.state.settings.seed, body)
+    clock = _Clock(identity, _seeded(request))
     if not parsed.messages and keep_alive == 0:
         engine.unload(model)
         return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=True))
@@ -165,23 +179,27 @@ async def chat(request: Request) -> Response:
 
     result = await _run(engine, chat_request, keep_alive)
     if result.completion is None:
-        images = sum(m.images for m in chat_request.messages)
+        images = result.prompt.images  # those of the messages kept by truncation
         return GinJSONResponse(
             wire.render_only_body(result, model=model, created_at=clock(), chat=True, images=images)
         )
     stream = parsed.stream is not False
+    call_ids = identity.call_ids(len(result.completion.tool_calls))
+
+    def final(streamed: bool) -> dict[str, Any]:
+        return wire.chat_final(
+            result,
+            model=model,
+            created_at=clock(),
+            total_ns=_since(started),
+            stream=streamed,
+            call_ids=call_ids,
+        )
+
     if not stream:
-        return GinJSONResponse(
-            wire.chat_final(
-                result, model=model, created_at=clock(), total_ns=_since(started), stream=False
-            )
-        )
-    chunks = wire.chat_chunks(result, model=model, clock=clock)
-    chunks.append(
-        wire.chat_final(
-            result, model=model, created_at=clock(), total_ns=_since(started), stream=True
-        )
-    )
+        return GinJSONResponse(final(False))
+    chunks = wire.chat_chunks(result, model=model, clock=clock, call_ids=call_ids)
+    chunks.append(final(True))
     return _ndjson(chunks)
 
 
@@ -195,9 +213,11 @@ async def generate(request: Request) -> Response:
     parsed, body = await _decode(request, wire.GenerateRequestIn, "api.GenerateRequest")
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
+    wire.check_top_logprobs(parsed.top_logprobs)
     model = parsed.model or ""
-    card = engine.catalog.find(model) if model.strip() else None
-    if card is None:  # an invalid name is answered as not found here (GenerateHandler)
+    _check_name(model, empty_status=404)
+    card = engine.catalog.find(model)
+    if card is None:
         raise OllamaError(404, f"model '{model}' not found")
     clock = _Clock(RequestIdentity(request.app.state.settings.seed, body), _seeded(request))
     prompt = parsed.prompt or ""
@@ -206,10 +226,8 @@ async def generate(request: Request) -> Response:
         return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=False))
     if parsed.raw and (parsed.template or parsed.system or parsed.context):
         raise OllamaError(400, "raw mode does not support template, system, or context")
-    if isinstance(think, str) and card.family != "gptoss":  # only the harmony parser
-        raise OllamaError(
-            400, f"think value {wire.go_quote(think)} is not supported for this model"
-        )
+    # Any think level on a model without thinking is the capability error (engine.check); the
+    # v0.12.x "think value ... is not supported for this model" check is gone at HEAD.
     if parsed.suffix and not card.supports("insert"):
         engine.check(ChatRequest(model=model, messages=(), think=think))
         raise OllamaError(400, f"{card.full_name} does not support insert")
@@ -258,12 +276,13 @@ async def show(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     parsed, _ = await _decode(request, wire.ShowRequestIn, "api.ShowRequest")
     model = parsed.model or parsed.name or ""
-    if not model:
-        raise OllamaError(400, "model is required")
+    _check_name(model, empty_status=400)
     card = engine.catalog.find(model)
     family = family_of(card) if card else None
     if card is None or family is None:
-        raise OllamaError(404, f"model '{model}' not found")
+        # ShowHandler re-spells the name (getExistingName, DisplayShortest) before looking it
+        # up, so an unknown "nope" is reported as "nope:latest".
+        raise OllamaError(404, f"model '{engine.catalog.display_name(model)}' not found")
     return GinJSONResponse(show_body(card, parsed.system or family.default_system, engine))
 
 
@@ -285,7 +304,7 @@ def show_body(card: ModelCard, system: str, engine: Engine) -> dict[str, Any]:
         body["model_info"] = modelfiles.model_info(card, modelfile)
         body["tensors"] = modelfiles.tensors(card, modelfile)
     body["capabilities"] = list(card.capabilities)
-    body["modified_at"] = _go_datetime(engine.catalog.modified_at)
+    body["modified_at"] = wire.go_local_time(engine.catalog.modified_at)
     return body
 
 
@@ -302,17 +321,13 @@ async def ps(request: Request) -> Response:
             "size": resident.card.size,
             "digest": resident.card.full_digest,
             "details": details(resident.card),
-            "expires_at": _go_datetime(resident.expires_at),
+            "expires_at": wire.go_local_time(resident.expires_at),
             "size_vram": 0,  # the fake is a CPU-only machine
             "context_length": resident.num_ctx,
         }
         for resident in engine.resident()
     ]
     return GinJSONResponse({"models": models})
-
-
-def _go_datetime(moment: datetime) -> str:
-    return wire.go_time(int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000)
 
 
 def _since(started: int) -> int:

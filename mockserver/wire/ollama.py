@@ -1,4 +1,4 @@
-"""Ollama's native wire format (``api/types.go`` at v0.12.6).
+"""Ollama's native wire format (``api/types.go`` at ollama/ollama@fb3076099, v0.33.0-rc2).
 
 Request models mirror ``api.ChatRequest`` / ``api.GenerateRequest`` / ``api.ShowRequest``
 (unknown fields ignored, ``null`` = unset, JSON types checked as Go's decoder does, with its
@@ -37,6 +37,7 @@ class ToolCallFunctionIn(BaseModel):
 
 class ToolCallIn(BaseModel):
     model_config = _STRICT
+    id: str | None = Field(None, json_schema_extra=_go("string"))
     function: ToolCallFunctionIn | None = Field(None, json_schema_extra=_go("api.ToolCallFunction"))
 
 
@@ -48,6 +49,7 @@ class MessageIn(BaseModel):
     images: list[str] | None = Field(None, json_schema_extra=_go("[]api.ImageData"))
     tool_calls: list[ToolCallIn] | None = Field(None, json_schema_extra=_go("[]api.ToolCall"))
     tool_name: str | None = Field(None, json_schema_extra=_go("string"))
+    tool_call_id: str | None = Field(None, json_schema_extra=_go("string"))
 
 
 class _Common(BaseModel):
@@ -65,6 +67,8 @@ class _Common(BaseModel):
     debug_render_only: bool | None = Field(
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
+    logprobs: bool | None = Field(None, json_schema_extra=_go("bool"))
+    top_logprobs: int | None = Field(None, json_schema_extra=_go("int"))
 
 
 class ChatRequestIn(_Common):
@@ -108,22 +112,28 @@ def go_quote(text: str) -> str:
 
 
 def parse_think(value: Any) -> bool | str | None:
-    """``ThinkValue.UnmarshalJSON``: a bool, or "high" / "medium" / "low"."""
+    """``ThinkValue.UnmarshalJSON``: a bool, or "high" / "medium" / "low" / "max"."""
     if value is None:
         return None
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
-        if value not in ("high", "medium", "low"):
+        if value not in ("high", "medium", "low", "max"):
             raise OllamaError(
                 400,
                 f"invalid think value: {go_quote(value)} "
-                '(must be "high", "medium", "low", true, or false)',
+                '(must be "high", "medium", "low", "max", true, or false)',
             )
         return value
     raise OllamaError(
-        400, 'think must be a boolean or string ("high", "medium", "low", true, or false)'
+        400, 'think must be a boolean or string ("high", "medium", "low", "max", true, or false)'
     )
+
+
+def check_top_logprobs(value: int | None) -> None:
+    """ChatHandler / GenerateHandler, before the model is looked up."""
+    if value is not None and not 0 <= value <= 20:
+        raise OllamaError(400, "top_logprobs must be between 0 and 20")
 
 
 _UNITS = {
@@ -186,7 +196,7 @@ def parse_keep_alive(value: Any) -> float | None:
 
 _INT_OPTIONS = {
     "num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch",
-    "num_gpu", "main_gpu", "num_thread",
+    "num_gpu", "main_gpu", "num_thread", "draft_num_predict",
 }  # fmt: skip
 _FLOAT_OPTIONS = {
     "top_p", "min_p", "typical_p", "temperature", "repeat_penalty", "presence_penalty",
@@ -198,8 +208,10 @@ _BOOL_OPTIONS = {"use_mmap"}
 def parse_options(raw: dict[str, Any] | None) -> dict[str, Any]:
     """Type-check options as ``FromMap`` does; unknown keys are ignored (Ollama logs a warning).
 
-    ``FromMap`` errors surface from ``scheduleRunner`` through ``handleScheduleError``'s default
-    branch, so Ollama answers them with status 500.
+    DELIBERATE DEVIATION: at HEAD (fb3076099) ``FromMap``'s errors still surface from
+    ``scheduleRunner`` through ``handleScheduleError``'s default branch (``server/routes.go``),
+    so Ollama answers them with status 500. The fake never answers client input with a 500: it
+    uses 400, with Ollama's words.
     """
     options: dict[str, Any] = {}
     for key, value in (raw or {}).items():
@@ -207,21 +219,21 @@ def parse_options(raw: dict[str, Any] | None) -> dict[str, Any]:
             continue
         if key in _INT_OPTIONS:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise OllamaError(500, f"option {go_quote(key)} must be of type integer")
+                raise OllamaError(400, f"option {go_quote(key)} must be of type integer")
             options[key] = int(value)
         elif key in _FLOAT_OPTIONS:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise OllamaError(500, f"option {go_quote(key)} must be of type float32")
+                raise OllamaError(400, f"option {go_quote(key)} must be of type float32")
             options[key] = float(value)
         elif key in _BOOL_OPTIONS:
             if not isinstance(value, bool):
-                raise OllamaError(500, f"option {go_quote(key)} must be of type boolean")
+                raise OllamaError(400, f"option {go_quote(key)} must be of type boolean")
             options[key] = value
         elif key == "stop":
             if not isinstance(value, list):
-                raise OllamaError(500, f"option {go_quote(key)} must be of type array")
+                raise OllamaError(400, f"option {go_quote(key)} must be of type array")
             if not all(isinstance(item, str) for item in value):
-                raise OllamaError(500, f"option {go_quote(key)} must be of an array of strings")
+                raise OllamaError(400, f"option {go_quote(key)} must be of an array of strings")
             options[key] = tuple(value)
     return options
 
@@ -251,6 +263,7 @@ def chat_messages(messages: list[MessageIn]) -> tuple[Message, ...]:
                 ToolCall(
                     name=(call.function.name if call.function else None) or "",
                     arguments=(call.function.arguments if call.function else None) or {},
+                    id=call.id or "",
                 )
                 for call in m.tool_calls or ()
             ),
@@ -270,6 +283,7 @@ def to_chat_request(body: ChatRequestIn, think: bool | str | None, options: Opti
         options=options,
         render_only=bool(body.debug_render_only),
         truncate=body.truncate is not False,
+        shift=body.shift is not False,
     )
 
 
@@ -293,6 +307,7 @@ def generate_to_chat_request(
         render_only=bool(body.debug_render_only),
         raw=bool(body.raw),
         truncate=body.truncate is not False,
+        shift=body.shift is not False,
     )
 
 
@@ -305,6 +320,23 @@ def go_time(ns: int) -> str:
     stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
     return f"{stamp}{fraction}Z"
+
+
+def go_local_time(moment: datetime) -> str:
+    """A local ``time.Time`` (a file's ModTime, ``expires_at``) as Go's JSON writes it:
+    RFC 3339 with nanoseconds (trailing zeros cut) and the server's UTC offset, ``Z`` when the
+    offset is zero, e.g. ``2025-05-04T17:37:44.706015396-07:00``."""
+    local = moment.astimezone()
+    stamp = local.strftime("%Y-%m-%dT%H:%M:%S")
+    nanos = local.microsecond * 1000
+    fraction = f".{nanos:09d}".rstrip("0") if nanos else ""
+    offset = local.utcoffset()
+    minutes = int(offset.total_seconds()) // 60 if offset else 0
+    if minutes == 0:
+        return f"{stamp}{fraction}Z"
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{stamp}{fraction}{sign}{hours:02d}:{rest:02d}"
 
 
 def metrics(result: ChatResult, total_ns: int) -> dict[str, int]:
@@ -324,32 +356,46 @@ def metrics(result: ChatResult, total_ns: int) -> dict[str, int]:
     return {key: value for key, value in out.items() if value}
 
 
-def native_tool_calls(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
-    """v0.12.6 ``api.ToolCall``: no id; ``function`` = index, name, arguments (an object)."""
+def native_tool_calls(calls: tuple[ToolCall, ...], call_ids: list[str]) -> list[dict[str, Any]]:
+    """``api.ToolCall``: ``id`` (``call_`` + 8 of [a-z0-9], ``toolCallId`` in
+    ``server/routes.go``, the same id /v1 shows), ``function`` = index, name, arguments."""
     return [
-        {"function": {"index": i, "name": call.name, "arguments": call.arguments}}
+        {
+            "id": call_ids[i],
+            "function": {"index": i, "name": call.name, "arguments": call.arguments},
+        }
         for i, call in enumerate(calls)
     ]
 
 
-def _message(content: str, thinking: str = "", tool_calls: tuple = ()) -> dict[str, Any]:
+def _message(
+    content: str, thinking: str = "", tool_calls: tuple = (), call_ids: list[str] | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking:
         message["thinking"] = thinking
     if tool_calls:
-        message["tool_calls"] = native_tool_calls(tool_calls)
+        message["tool_calls"] = native_tool_calls(tool_calls, call_ids or [])
     return message
 
 
 def chat_final(
-    result: ChatResult, *, model: str, created_at: str, total_ns: int, stream: bool
+    result: ChatResult,
+    *,
+    model: str,
+    created_at: str,
+    total_ns: int,
+    stream: bool,
+    call_ids: list[str],
 ) -> dict[str, Any]:
     """The ``done:true`` object; non-streamed it carries the whole message."""
     completion = result.completion or Completion()
     if stream:
         message = _message("")
     else:
-        message = _message(completion.content, completion.reasoning, completion.tool_calls)
+        message = _message(
+            completion.content, completion.reasoning, completion.tool_calls, call_ids
+        )
     return {
         "model": model,
         "created_at": created_at,
@@ -360,7 +406,9 @@ def chat_final(
     }
 
 
-def chat_chunks(result: ChatResult, *, model: str, clock) -> list[dict[str, Any]]:
+def chat_chunks(
+    result: ChatResult, *, model: str, clock, call_ids: list[str]
+) -> list[dict[str, Any]]:
     """Streamed partial responses: one per emitted token (parser output that is not empty)."""
     completion = result.completion or Completion()
     chunks: list[dict[str, Any]] = []
@@ -371,7 +419,7 @@ def chat_chunks(result: ChatResult, *, model: str, clock) -> list[dict[str, Any]
     chunks += [chunk(_message("", piece)) for piece in completion.reasoning_pieces if piece]
     chunks += [chunk(_message(piece)) for piece in completion.content_pieces if piece]
     if completion.tool_calls:
-        chunks.append(chunk(_message("", tool_calls=completion.tool_calls)))
+        chunks.append(chunk(_message("", tool_calls=completion.tool_calls, call_ids=call_ids)))
     return chunks
 
 
