@@ -91,6 +91,7 @@ def test_max_tokens_cuts_the_completion_with_finish_reason_length(client):
 
 def test_render_only_returns_the_rendered_prompt(fake):
     body = post(fake, {"model": MODEL, "messages": CITIES, "_debug_render_only": True}).json()
+    assert list(body["_debug_info"]) == ["rendered_template"]  # image_count is omitempty
     rendered = body["_debug_info"]["rendered_template"]
     assert rendered.startswith("<|start|>system<|message|>You are ChatGPT")
     assert "Current date: 2026-03-23" in rendered
@@ -185,6 +186,12 @@ def test_retrieving_an_unknown_model_is_a_404(client):
     with pytest.raises(openai.NotFoundError) as raised:
         client.models.retrieve("no-such-model:1b")
     assert raised.value.body["message"] == "model 'no-such-model:1b' not found"
+    # RetrieveMiddleware runs ShowHandler, which re-spells the name (getExistingName,
+    # DisplayShortest in server/routes.go) before reporting it: the default tag appears.
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.models.retrieve("no-such-model")
+    assert raised.value.body["message"] == "model 'no-such-model:latest' not found"
+    assert raised.value.body["type"] == "not_found_error"
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -341,6 +348,13 @@ ERRORS = [
         404,
         "not_found_error",
         "model 'llama9:70b' not found",
+    ),
+    (
+        "invalid model name",
+        {"model": "llama 9", "messages": CITIES},
+        400,
+        "invalid_request_error",
+        "invalid model name",
     ),
 ]
 

@@ -60,8 +60,39 @@ def test_v1_minimal_is_low(http: httpx.Client) -> None:
     assert _v1_render(http, "minimal") == _native_render(http, "low")
 
 
+@pytest.mark.parametrize("effort", ["max", "xhigh", "ultra"])
+def test_max_is_high_for_gpt_oss(http: httpx.Client, effort: str) -> None:
+    """openai/openai.go maps xhigh/ultra to max (v0.32.12+); ChatHandler then maps max to high
+    for harmony models (server/routes.go), whose Reasoning line knows only low/medium/high."""
+    assert _v1_render(http, effort) == _native_render(http, "high")
+    assert _native_render(http, "max") == _native_render(http, "high")
+
+
+def test_thinking_is_on_by_default(http: httpx.Client) -> None:
+    """ChatHandler (v0.12.4+): a thinking-capable model without think gets think=true."""
+    assert _native_render(http, None) == _native_render(http, True)
+    assert _native(http, None)["message"]["thinking"] == _native(http, True)["message"]["thinking"]
+
+
+def test_reasoning_object_wins_over_reasoning_effort(http: httpx.Client) -> None:
+    """FromChatRequest: a ``reasoning`` object, even one without an effort, is used instead of
+    ``reasoning_effort``."""
+
+    def render(body: dict) -> str:
+        body = {"model": GPT, "messages": HI, "_debug_render_only": True, **body}
+        response = http.post("/v1/chat/completions", json=body).json()
+        return response["_debug_info"]["rendered_template"]
+
+    both = render({"reasoning": {"effort": "low"}, "reasoning_effort": "high"})
+    assert both == _native_render(http, "low")
+    empty = render({"reasoning": {}, "reasoning_effort": "none"})
+    assert empty == _native_render(http, None)  # the model's default, not "none"
+
+
 def _native(http: httpx.Client, think: object, path: str = "/api/chat") -> dict:
-    body: dict = {"model": GPT, "stream": False, "think": think}
+    body: dict = {"model": GPT, "stream": False}
+    if think is not None:
+        body["think"] = think
     body.update({"messages": HI} if path == "/api/chat" else {"prompt": "Hi"})
     response = http.post(path, json=body)
     assert response.status_code == 200

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.engine.catalog import is_valid_name
 from mockserver.engine.chat import ChatRequest
 from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError, model_not_found
@@ -178,9 +179,15 @@ async def list_models(request: Request) -> Response:
 @router.get("/models/{model:path}")
 async def retrieve_model(model: str, request: Request) -> Response:
     engine: Engine = request.app.state.engine
+    if not model.strip():
+        raise OllamaError(400, "model is required")
+    if not is_valid_name(model.strip()):
+        raise OllamaError(400, "invalid model name")
     card = engine.catalog.find(model)
     if card is None:
-        raise model_not_found(model)
+        # RetrieveMiddleware runs ShowHandler, which re-spells the name before the lookup
+        # (getExistingName, DisplayShortest): "nope" is reported as "nope:latest".
+        raise model_not_found(engine.catalog.display_name(model))
     created = int(engine.catalog.modified_at.timestamp())
     return GoJSONResponse(
         {"id": model, "object": "model", "created": created, "owned_by": _owner(card.name)}

@@ -130,8 +130,9 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
 
 
 def _think(body: ChatCompletionRequest) -> Any:
-    effort = body.reasoning.effort if body.reasoning and body.reasoning.effort else None
-    effort = effort or body.reasoning_effort
+    """``thinkFromReasoningEffort`` (``openai/openai.go``). A ``reasoning`` object, even one
+    without an effort, takes precedence over ``reasoning_effort``."""
+    effort = body.reasoning.effort if body.reasoning is not None else body.reasoning_effort
     if not effort:
         return None
     if effort not in _EFFORTS:
@@ -260,7 +261,7 @@ def completion_body(
                 {"index": 0, "message": {"role": "", "content": ""}, "finish_reason": None}
             ],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "_debug_info": {"rendered_template": result.prompt.text, "image_count": 0},
+            "_debug_info": debug_info(result),
         }
     message: dict[str, Any] = {"role": "assistant", "content": completion.content}
     if completion.reasoning:
@@ -278,6 +279,15 @@ def completion_body(
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(completion)}],
         "usage": usage(result),
     }
+
+
+def debug_info(result: ChatResult) -> dict[str, Any]:
+    """``api.DebugInfo``: ``image_count`` is omitempty."""
+    info: dict[str, Any] = {"rendered_template": result.prompt.text}
+    images = result.prompt.images
+    if images:
+        info["image_count"] = images
+    return info
 
 
 def finish_reason(completion: Completion) -> str:
