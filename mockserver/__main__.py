@@ -65,6 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="X",
         help="with --replay: play recorded timing X times faster (default 1, 0 = no delays)",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="pace answers like a real machine (time to first token, tokens/s, model load): "
+        "m2-max-gpt-oss-20b, cpu-qwen2.5-0.5b, instant-load; default none "
+        "(docs/latency-profiles.md)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 
@@ -84,6 +91,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         replay_dir=args.replay,
         replay_strict=args.replay_strict,
         replay_speed=args.replay_speed,
+        profile=args.profile,
     )
 
 

@@ -14,6 +14,7 @@ from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
+from mockserver.pacing import pacer_for
 from mockserver.routes import ollama, openai
 from mockserver.wire.responses import GinTextResponse
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         current_date=settings.current_date,
     )
     app.state.chat_memo = openai.ChatMemo()
+    app.state.pacer = pacer_for(settings.profile)
     app.include_router(openai.router)
     app.include_router(ollama.router)
     app.add_exception_handler(OllamaError, _ollama_error)

@@ -28,6 +28,7 @@ class Settings:
     replay_dir: str | None = None  # answer recorded requests from this directory (--replay)
     replay_strict: bool = False  # unmatched POSTs get 404 instead of the fake's reply
     replay_speed: float = 1.0  # scale recorded timing; 0 = no delays
+    profile: str | None = None  # latency profile (mockserver/pacing.py); None: no pacing
 
     @property
     def effective_num_ctx(self) -> int:

@@ -8,8 +8,8 @@ that every error comes out with the status and words Ollama uses at the same poi
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +24,7 @@ from mockserver.engine.chat import ChatRequest, Options
 from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
+from mockserver.pacing import Pacer, Plan, paced
 from mockserver.wire import ollama as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
@@ -137,12 +138,30 @@ async def _load(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> 
         await run_in_threadpool(engine.load, chat, keep_alive=keep_alive)
 
 
-def _ndjson(objects: list[dict[str, Any]]) -> StreamingResponse:
-    async def lines() -> AsyncIterator[bytes]:
-        for obj in objects:
-            yield dumps(obj) + b"\n"
+def _ndjson(objects: list[dict[str, Any]], plan: Plan | None = None) -> StreamingResponse:
+    lines = [dumps(obj) + b"\n" for obj in objects]
+    delays = plan.chunk_delays(len(lines)) if plan else []
+    return StreamingResponse(paced(lines, delays), media_type=NDJSON)
 
-    return StreamingResponse(lines(), media_type=NDJSON)
+
+def _pace(request: Request, result: ChatResult, model: str, body: bytes):
+    """With a latency profile (``--profile``): the plan, and durations that report it."""
+    pacer: Pacer | None = request.app.state.pacer
+    if pacer is None or result.completion is None:
+        return result, None
+    plan = pacer.plan(model, result.prompt.tokens, result.completion.eval_count, body)
+    paced_result = replace(
+        result,
+        load_ns=max(int(plan.load_s * 1e9), 1),
+        prompt_eval_ns=max(int(plan.prefill_s * 1e9), 1),
+        eval_ns=max(int(plan.decode_s * 1e9), 1),
+    )
+    return paced_result, plan
+
+
+def _paced_ns(plan: Plan | None, streamed: bool) -> int:
+    """A stream's final line is built before the paced chunks are sent: add their time."""
+    return int(plan.total_s * 1e9) if plan is not None and streamed else 0
 
 
 def _schedule(engine: Engine, chat: ChatRequest, raw_options: dict | None) -> ChatRequest:
@@ -185,22 +204,25 @@ async def chat(request: Request) -> Response:
         )
     stream = parsed.stream is not False
     call_ids = identity.call_ids(len(result.completion.tool_calls))
+    result, plan = _pace(request, result, model, body)
 
     def final(streamed: bool) -> dict[str, Any]:
         return wire.chat_final(
             result,
             model=model,
             created_at=clock(),
-            total_ns=_since(started),
+            total_ns=_since(started) + _paced_ns(plan, streamed),
             stream=streamed,
             call_ids=call_ids,
         )
 
     if not stream:
+        if plan is not None:
+            await asyncio.sleep(plan.total_s)
         return GinJSONResponse(final(False))
     chunks = wire.chat_chunks(result, model=model, clock=clock, call_ids=call_ids)
     chunks.append(final(True))
-    return _ndjson(chunks)
+    return _ndjson(chunks, plan)
 
 
 # --- /api/generate ---------------------------------------------------------------------------
@@ -249,23 +271,26 @@ async def generate(request: Request) -> Response:
     raw = bool(parsed.raw)
     context = None if raw else engine.context_tokens(result)
     stream = parsed.stream is not False
+    result, plan = _pace(request, result, model, body)
 
     def final(streamed: bool) -> dict[str, Any]:
         return wire.generate_final(
             result,
             model=model,
             created_at=clock(),
-            total_ns=_since(started),
+            total_ns=_since(started) + _paced_ns(plan, streamed),
             stream=streamed,
             raw=raw,
             context=context,
         )
 
     if not stream:
+        if plan is not None:
+            await asyncio.sleep(plan.total_s)
         return GinJSONResponse(final(False))
     chunks = wire.generate_chunks(result, model=model, raw=raw, clock=clock)
     chunks.append(final(True))
-    return _ndjson(chunks)
+    return _ndjson(chunks, plan)
 
 
 # --- /api/show -------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from mockserver.engine.chat import ChatRequest
 from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError, model_not_found
 from mockserver.identity import RequestIdentity
+from mockserver.pacing import Pacer, paced
 from mockserver.wire import openai as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
@@ -69,6 +71,10 @@ async def complete(app: Starlette, body: bytes) -> Response:
     identity = RequestIdentity(app.state.settings.seed, body)
     completion_id = identity.completion_id()
     call_ids = identity.call_ids(len(result.completion.tool_calls) if result.completion else 0)
+    pacer: Pacer | None = app.state.pacer
+    plan = None
+    if pacer is not None and result.completion is not None:
+        plan = pacer.plan(chat.model, result.prompt.tokens, result.completion.eval_count, body)
     if parsed.stream and result.completion is not None:
         include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
         chunks = wire.stream_chunks(
@@ -79,7 +85,13 @@ async def complete(app: Starlette, body: bytes) -> Response:
             include_usage=include_usage,
             call_ids=call_ids,
         )
-        return StreamingResponse(_sse(chunks), headers={"Content-Type": "text/event-stream"})
+        events = _sse(chunks)
+        if plan is not None:
+            events = list(events)
+            events = paced(events, plan.chunk_delays(len(events)))
+        return StreamingResponse(events, headers={"Content-Type": "text/event-stream"})
+    if plan is not None:
+        await asyncio.sleep(plan.total_s)
     return GoJSONResponse(
         wire.completion_body(
             result,
@@ -159,7 +171,7 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _sse(chunks) -> AsyncIterator[bytes]:
+def _sse(chunks) -> Iterator[bytes]:
     for chunk in chunks:
         yield b"data: " + dumps(chunk) + b"\n\n"
     yield b"data: [DONE]\n\n"
