@@ -45,3 +45,18 @@ def fake(session: nox.Session) -> None:
     """Serve the fake Ollama in the foreground on 127.0.0.1:11434 (Ctrl-C to stop)."""
     session.install(".")
     session.run("python", "-m", "mockserver", *session.posargs, env=dict(os.environ))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Loopback benchmark of the fake against bare ASGI ceilings; writes docs/benchmarks.md."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "bench.run", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The property-based fuzz tests at full size (over 10,000 requests, new examples each run)."""
+    session.install("-e", ".[test]")
+    env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0"}
+    session.run("python", "-m", "pytest", "-q", "tests/test_fuzz.py", *session.posargs, env=env)
