@@ -142,7 +142,14 @@ def refuses_long_prompt(status: int, message: str) -> bool:
     text = message.lower()
     return status in (400, 413, 422) and any(
         word in text
-        for word in ("context length", "context window", "context_length", "n_ctx", "too long")
+        for word in (
+            "context length",
+            "context window",
+            "context size",  # llama-server: "the request exceeds the available context size"
+            "context_length",
+            "n_ctx",
+            "too long",
+        )
     )
 
 

@@ -2,8 +2,22 @@
 
 To add one: write ``lab/experiments/<name>.py`` with a function decorated by
 :func:`lab.experiment.experiment`, import it below, and write ``docs/lessons/<name>.md``.
+Importing registers, so the import order below is the run order (hence no sorting).
 """
 
-from lab.experiments import round_trip, stateless
+# isort: skip_file
+from lab.experiments import round_trip, stateless  # Post 1, the default pair
+from lab.experiments import streaming_usage, determinism
+from lab.experiments import history_growth, context_overflow
+from lab.experiments import reasoning, models_and_errors
 
-__all__ = ["round_trip", "stateless"]
+__all__ = [
+    "context_overflow",
+    "determinism",
+    "history_growth",
+    "models_and_errors",
+    "reasoning",
+    "round_trip",
+    "stateless",
+    "streaming_usage",
+]
