@@ -64,7 +64,7 @@ def test_target_ollama_reads_OLLAMA_HOST() -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "says"),
     [
-        (["run", "telepathy"], {}, "unknown experiment 'telepathy'; known: round_trip, stateless"),
+        (["run", "telepathy"], {}, "unknown experiment 'telepathy'; known: round_trip, stateless,"),
         (["run"], {"LAB_TIMEOUT": "soon"}, "LAB_TIMEOUT: 'soon' is not a number of seconds"),
         (["run", "--target", "ftp://example.com"], {}, "use mock, ollama, or an http(s) base URL"),
         (["run", "--target", "ollama"], {"OLLAMA_HOST": "localhost:http"}, "is not a port number"),
@@ -213,8 +213,17 @@ def test_list_names_every_experiment_and_its_lesson(capsys) -> None:
     assert main(["list", "--json"], env={}) == 0
     names = {e["name"]: e["lesson"] for e in json.loads(capsys.readouterr().out)}
     assert names == {
-        "round_trip": "docs/lessons/round_trip.md",
-        "stateless": "docs/lessons/stateless.md",
+        name: f"docs/lessons/{name}.md"
+        for name in (
+            "round_trip",
+            "stateless",
+            "streaming_usage",
+            "determinism",
+            "history_growth",
+            "context_overflow",
+            "reasoning",
+            "models_and_errors",
+        )
     }
 
 
