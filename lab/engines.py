@@ -50,6 +50,16 @@ OWNED_BY = {
 
 PROBE_TIMEOUT = 5.0
 
+# Engines that, without max_tokens, generate until the context is full (minutes on a CPU):
+# the experiments cap their answers there. Elsewhere the engine's own default is kept.
+ANSWER_CAPS = {LLAMA_CPP_PYTHON: 256}
+
+
+def answer_cap(engine: EngineInfo) -> dict[str, int]:
+    """``{"max_tokens": N}`` for an engine that needs a cap, else ``{}`` (extra ``create`` args)."""
+    cap = ANSWER_CAPS.get(engine.name)
+    return {"max_tokens": cap} if cap else {}
+
 
 def identify(
     http: httpx.Client, target: Target, models: httpx.Response | None = None

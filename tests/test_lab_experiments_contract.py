@@ -245,9 +245,10 @@ LLAMA_WINDOW = 2048
 
 
 def _llama_completion(request: httpx.Request) -> httpx.Response:
-    """llama-cpp-python's server, as tools/llamacpp_server.py --probe recorded it: any model
-    name is served, ``messages: []`` is answered, a wrong type is a 500, no reasoning field,
-    and a prompt over the window is refused with 400 ``context_length_exceeded``."""
+    """llama-cpp-python's server, as tools/LLAMACPP_NOTES.md records it: any model name is
+    served, ``messages: []`` is answered, a wrong type is a 500, no reasoning field,
+    ``include_usage`` is ignored, and a prompt over the window is refused with 400
+    ``context_length_exceeded``."""
     try:
         body = json.loads(request.content)
     except ValueError:
@@ -289,8 +290,7 @@ def _llama_completion(request: httpx.Request) -> httpx.Response:
             {**chunk, "choices": [{"index": 0, "delta": {"content": content}}]},
             {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         ]
-        if (body.get("stream_options") or {}).get("include_usage"):
-            events.append({**chunk, "choices": [], "usage": usage})
+        # stream_options.include_usage is ignored: no chunk carries usage (LLAMACPP_NOTES.md)
         text = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
         return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
     return httpx.Response(
@@ -382,7 +382,14 @@ def test_run_all_against_a_llama_cpp_like_server_exits_0_with_not_applicable(cap
     }
     status = {e["name"]: e["status"] for e in document["experiments"]}
     assert status["context_overflow"] == status["reasoning"] == "not_applicable"
-    assert status["streaming_usage"] == status["models_and_errors"] == "ok"
+    assert status["streaming_usage"] == "not_applicable"  # include_usage is ignored
+    assert status["models_and_errors"] == status["history_growth"] == "ok"
+    uncapped = [
+        c
+        for c in respx.calls
+        if c.request.method == "POST" and b"max_tokens" not in c.request.content
+    ]
+    assert len(uncapped) == 3  # only Post 1's round_trip and stateless; the rest cap answers
     for entry in document["experiments"]:
         if entry["status"] == "not_applicable":
             assert entry["explanation"][0].startswith("Not applicable, because")

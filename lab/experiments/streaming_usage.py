@@ -5,6 +5,7 @@ from __future__ import annotations
 from openai.types.chat import ChatCompletionMessageParam
 
 from lab.context import Lab, Streamed
+from lab.engines import answer_cap
 from lab.experiment import Answer, Facts, Finding, experiment
 
 MESSAGES: list[ChatCompletionMessageParam] = [
@@ -20,10 +21,14 @@ MESSAGES: list[ChatCompletionMessageParam] = [
     default=False,
 )
 def streaming_usage(lab: Lab) -> Finding:
-    whole = lab.chat(MESSAGES, doing="non-streamed request")
-    bare = lab.stream(MESSAGES, doing="streamed, no stream_options")
+    cap = answer_cap(lab.engine)  # llama-cpp-python would fill its context
+    whole = lab.chat(MESSAGES, doing="non-streamed request", **cap)
+    bare = lab.stream(MESSAGES, doing="streamed, no stream_options", **cap)
     opted = lab.stream(
-        MESSAGES, doing="streamed with include_usage", stream_options={"include_usage": True}
+        MESSAGES,
+        doing="streamed with include_usage",
+        stream_options={"include_usage": True},
+        **cap,
     )
     usage, opted_usage = whole.usage, opted.usage
     data = {
@@ -54,16 +59,19 @@ def streaming_usage(lab: Lab) -> Finding:
         ),
     ]
     if opted_usage is None:
+        reason = "this server ignores stream_options.include_usage: no chunk carried usage"
         return Finding(
             data,
             [
-                f"Unexpected: with stream_options={{'include_usage': True}} none of the "
-                f"{len(opted.chunks)} chunks carried usage. This server cannot report what a "
-                "streamed request cost, so streamed traffic cannot be metered at all "
-                "(Ollama before 0.5.2 behaved like this).",
+                f"Not applicable, because {reason} ({len(opted.chunks)} chunks with the "
+                f"option, {len(bare.chunks)} without).",
+                "The trap cannot be avoided here: a meter that reads usage bills every "
+                "streamed request as 0 tokens. Count the tokens another way (the server's "
+                "tokenizer, or a non-streamed request), as for Ollama before 0.5.2.",
             ],
             show,
-            status="unexpected",
+            "not_applicable",
+            reason,
         )
     if bare.usage is not None:
         first = [
