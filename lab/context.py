@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
+from lab.engines import answer_cap
 from lab.errors import RunFailure
 from lab.ollama import EngineInfo
 from lab.targets import Target
@@ -150,7 +151,7 @@ class Lab:
         started = time.monotonic()
         with self.waiting(doing):
             stream = self.client.chat.completions.create(
-                model=self.model, messages=messages, stream=True, **params
+                model=self.model, messages=messages, stream=True, **self._capped(params)
             )
             with stream:
                 chunks = list(stream)
@@ -167,9 +168,13 @@ class Lab:
         started = time.monotonic()
         with self.waiting(doing):
             response = self.client.chat.completions.create(
-                model=self.model, messages=messages, **params
+                model=self.model, messages=messages, **self._capped(params)
             )
         return Call(self._checked(response), time.monotonic() - started)
+
+    def _capped(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Add ``max_tokens`` for engines that otherwise generate until their context is full."""
+        return {**answer_cap(self.engine), **params}
 
     def _checked(self, response: object) -> ChatCompletion:
         """The response, if it is a chat completion with a choice; else a :class:`RunFailure`."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from openai.types.chat import ChatCompletionMessageParam
 
 from lab.context import Call, Lab
-from lab.engines import answer_cap
 from lab.experiment import Facts, Finding, experiment
 
 MESSAGES: list[ChatCompletionMessageParam] = [
@@ -20,10 +19,7 @@ MESSAGES: list[ChatCompletionMessageParam] = [
     default=False,
 )
 def determinism(lab: Lab) -> Finding:
-    cap = answer_cap(lab.engine)  # llama-cpp-python would fill its context
-    calls = [
-        lab.chat(MESSAGES, doing=f"run {i + 1} of {lab.repeat}", **cap) for i in range(lab.repeat)
-    ]
+    calls = [lab.chat(MESSAGES, doing=f"run {i + 1} of {lab.repeat}") for i in range(lab.repeat)]
     prompts = [_field(call, "prompt_tokens") for call in calls]
     completions = [_field(call, "completion_tokens") for call in calls]
     texts = [call.content for call in calls]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from openai.types.chat import ChatCompletionMessageParam
 
 from lab.context import Lab
-from lab.engines import answer_cap
 from lab.experiment import Bars, Facts, Finding, experiment
 from lab.plot import bars_and_line_svg, write_svg
 
@@ -30,12 +29,11 @@ FORECAST_TURNS = 50
     default=False,
 )
 def history_growth(lab: Lab) -> Finding:
-    cap = answer_cap(lab.engine)  # llama-cpp-python would fill its context
     messages: list[ChatCompletionMessageParam] = []
     turns: list[dict[str, int | None]] = []
     for number, question in enumerate(QUESTIONS, 1):
         messages.append({"role": "user", "content": question})
-        call = lab.chat(list(messages), doing=f"turn {number} of {len(QUESTIONS)}", **cap)
+        call = lab.chat(list(messages), doing=f"turn {number} of {len(QUESTIONS)}")
         messages.append({"role": "assistant", "content": call.content})
         usage = call.usage or {}
         turns.append(

@@ -9,7 +9,6 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from lab.context import Call, Lab
-from lab.engines import answer_cap
 from lab.errors import server_message
 from lab.experiment import Answer, Facts, Finding, experiment
 
@@ -28,8 +27,7 @@ REASONING_FIELDS = ("reasoning", "reasoning_content")  # Ollama, LM Studio; vLLM
     default=False,
 )
 def reasoning(lab: Lab) -> Finding:
-    cap = answer_cap(lab.engine)  # llama-cpp-python would fill its context
-    plain = lab.chat(MESSAGES, doing="reasoning_effort unset", **cap)
+    plain = lab.chat(MESSAGES, doing="reasoning_effort unset")
     key, thought = reasoning_of(plain)
     data: dict[str, Any] = {"messages": MESSAGES, "default": _run_data(plain, key, thought)}
     if key is None:
@@ -37,9 +35,7 @@ def reasoning(lab: Lab) -> Finding:
     runs: dict[str, dict[str, Any]] = {}
     for effort in EFFORTS:
         try:
-            call = lab.chat(
-                MESSAGES, doing=f"reasoning_effort={effort}", reasoning_effort=effort, **cap
-            )
+            call = lab.chat(MESSAGES, doing=f"reasoning_effort={effort}", reasoning_effort=effort)
         except openai.BadRequestError as exc:
             runs[effort] = {"error": f"HTTP 400: {server_message(exc)}"}
             continue
@@ -117,9 +113,7 @@ def reasoning_of(call: Call) -> tuple[str | None, str]:
 
 def _no_channel(lab: Lab, plain: Call, data: dict[str, Any]) -> Finding:
     try:
-        lab.chat(
-            MESSAGES, doing="reasoning_effort=low", reasoning_effort="low", **answer_cap(lab.engine)
-        )
+        lab.chat(MESSAGES, doing="reasoning_effort=low", reasoning_effort="low")
         evidence = "asked for reasoning_effort=low, it answered without a reasoning field too"
     except openai.BadRequestError as exc:
         evidence = f"asked for reasoning_effort=low, it answered HTTP 400: {server_message(exc)}"

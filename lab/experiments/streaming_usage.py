@@ -5,7 +5,6 @@ from __future__ import annotations
 from openai.types.chat import ChatCompletionMessageParam
 
 from lab.context import Lab, Streamed
-from lab.engines import answer_cap
 from lab.experiment import Answer, Facts, Finding, experiment
 
 MESSAGES: list[ChatCompletionMessageParam] = [
@@ -21,14 +20,12 @@ MESSAGES: list[ChatCompletionMessageParam] = [
     default=False,
 )
 def streaming_usage(lab: Lab) -> Finding:
-    cap = answer_cap(lab.engine)  # llama-cpp-python would fill its context
-    whole = lab.chat(MESSAGES, doing="non-streamed request", **cap)
-    bare = lab.stream(MESSAGES, doing="streamed, no stream_options", **cap)
+    whole = lab.chat(MESSAGES, doing="non-streamed request")
+    bare = lab.stream(MESSAGES, doing="streamed, no stream_options")
     opted = lab.stream(
         MESSAGES,
         doing="streamed with include_usage",
         stream_options={"include_usage": True},
-        **cap,
     )
     usage, opted_usage = whole.usage, opted.usage
     data = {
