@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # nox does not: for tools/
+from tools.nox_llamacpp import llamacpp as _llamacpp
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["mock", "tests"]
@@ -15,14 +20,14 @@ nox.options.reuse_existing_virtualenvs = True
 def mock(session: nox.Session) -> None:
     """Run the lab's experiments against the bundled fake Ollama (no GPU, no Ollama needed)."""
     session.install(".")
-    session.run("python", "-m", "lab", "run", "--target", "mock", *session.posargs)
+    session.run("python", "-m", "lab", "run", "--target", "mock", *(session.posargs or ["--all"]))
 
 
 @nox.session
 def real(session: nox.Session) -> None:
     """The same experiments against a real Ollama (honours MODEL and OLLAMA_HOST)."""
     session.install(".")
-    session.run("python", "-m", "lab", "run", "--target", "ollama", *session.posargs)
+    session.run("python", "-m", "lab", "run", "--target", "ollama", *(session.posargs or ["--all"]))
 
 
 @nox.session
@@ -60,3 +65,13 @@ def fuzz(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0"}
     session.run("python", "-m", "pytest", "-q", "tests/test_fuzz.py", *session.posargs, env=env)
+
+
+@nox.session(name="llamacpp")
+def llamacpp(session: nox.Session) -> None:
+    """The lab, its report and record/replay against llama.cpp's server with Gemma 3 270M.
+
+    A real engine without a GPU. Not in the default run: it compiles llama.cpp (~5 min on 2
+    cores the first time; reused venvs skip it).
+    """
+    _llamacpp(session)

@@ -39,6 +39,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +68,11 @@ CMAKE_ARGS = "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
 
 #: Command templates run while the server is up (see the module docstring).
 LAB_COMMANDS: list[str] = [
-    "python -m lab run --all --target {url} --model {model} {posargs}",
+    "python -m lab run --all --target {url} --model {model} "
+    "--record lab-output/llamacpp/recording {posargs}",
     "python -m lab report --target {url} --model {model} --out lab-output/llamacpp",
+    # Replay what was recorded on the bundled fake: same content, same frames.
+    "python tools/verify_replay.py lab-output/llamacpp/recording",
 ]
 
 
@@ -201,6 +205,8 @@ def llamacpp(session: Any) -> None:
         child_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         child_env["PATH"] = os.pathsep.join([str(session.bin), child_env.get("PATH", "")])
         child_env["VIRTUAL_ENV"] = str(venv_dir)
+        # A fresh recording each run: replay matches the first recording of a request.
+        shutil.rmtree(REPO_ROOT / "lab-output" / "llamacpp" / "recording", ignore_errors=True)
         ran = 0
         for template in _commands():
             argv = _render(template, fields, list(session.posargs))
