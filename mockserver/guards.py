@@ -77,8 +77,13 @@ class LimitBody:
             await self.app(scope, receive, send)
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(scope, send)
+                return
+            # The server reads exactly Content-Length bytes: nothing to count or guard (and no
+            # wrapper on every streamed chunk).
+            await self.app(scope, receive, send)
             return
         received = 0
         too_large = False

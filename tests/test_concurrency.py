@@ -80,3 +80,60 @@ def test_concurrent_conversations_match_serial(fake: BackgroundServer) -> None:
     assert len(concurrent) == CONVERSATIONS
     for index, (one, other) in enumerate(zip(serial, concurrent, strict=True)):
         assert one == other, f"conversation {index} differs under concurrency"
+
+
+def test_memoized_answers_are_byte_identical_to_fresh_ones() -> None:
+    """The /v1 memo (and its serialised streams) gives the bytes a fresh server gives."""
+    from mockserver.app import create_app
+    from mockserver.config import Settings
+    from tests.asgi_call import call
+
+    bodies = [
+        orjson.dumps(
+            {
+                "model": model,
+                "messages": [{"role": "user", "content": f"Say <b>{n}</b> & more\u2028"}],
+                "stream": stream,
+                **({"stream_options": {"include_usage": usage}} if usage is not None else {}),
+            }
+        )
+        for model in ("gpt-oss:20b", "llama3.2:3b")
+        for n, (stream, usage) in enumerate(
+            [(True, True), (True, False), (True, None), (False, None)]
+        )
+    ]
+
+    async def replies(app) -> list[tuple[int, bytes]]:
+        out = []
+        for body in bodies:
+            reply = await call(app, "POST", "/v1/chat/completions", body)
+            out.append((reply.status, b"|".join(reply.chunks)))
+        return out
+
+    warm = create_app(Settings(current_date="2026-03-23", seed=11))
+    first = asyncio.run(replies(warm))
+    again = asyncio.run(replies(warm))  # memo hits
+    fresh = asyncio.run(replies(create_app(Settings(current_date="2026-03-23", seed=11))))
+    assert all(status == 200 for status, _ in first)
+    assert first == again == fresh
+
+
+def test_stream_events_are_the_chunks_json() -> None:
+    """Serialising a shared head once is exact: every event is ``data: `` + dumps(chunk)."""
+    from mockserver.engine.catalog import Catalog
+    from mockserver.engine.chat import ChatRequest, Message
+    from mockserver.engine.engine import Engine
+    from mockserver.routes.openai import _split_chunks, _sse
+    from mockserver.wire import openai as wire
+    from mockserver.wire.gojson import dumps
+
+    engine = Engine(Catalog(), current_date="2026-03-23")
+    for model in ("gpt-oss:20b", "qwen2.5:3b"):
+        chat = ChatRequest(model=model, messages=(Message("user", "a <tag> & \u2028 é"),))
+        result = engine.chat(chat)
+        for usage in (True, False):
+            kwargs = {"model": model, "completion_id": "chatcmpl-7", "created": 123}
+            chunks = list(wire.stream_chunks(result, include_usage=usage, call_ids=[], **kwargs))
+            naive = [b"data: " + dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
+            fast = _sse(*_split_chunks(chunks), completion_id="chatcmpl-7", created=123)
+            assert fast == naive

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
 from starlette.applications import Starlette
@@ -56,7 +55,7 @@ async def complete(app: Starlette, body: bytes) -> Response:
     key = (body, engine.current_date())
     hit = memo.get(key)
     if hit is not None:
-        parsed, chat, result = hit
+        parsed, chat, result, streams = hit
         engine.touch(result)
     else:
         parsed = validate(
@@ -67,7 +66,8 @@ async def complete(app: Starlette, body: bytes) -> Response:
         )
         chat = wire.to_chat_request(parsed)
         result = await run_chat(engine, chat)
-        memo.put(key, (parsed, chat, result))
+        streams = {}
+        memo.put(key, (parsed, chat, result, streams))
     identity = RequestIdentity(app.state.settings.seed, body)
     completion_id = identity.completion_id()
     call_ids = identity.call_ids(len(result.completion.tool_calls) if result.completion else 0)
@@ -77,19 +77,26 @@ async def complete(app: Starlette, body: bytes) -> Response:
         plan = pacer.plan(chat.model, result.prompt.tokens, result.completion.eval_count, body)
     if parsed.stream and result.completion is not None:
         include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
-        chunks = wire.stream_chunks(
-            result,
-            model=chat.model,
-            completion_id=completion_id,
-            created=identity.created,
-            include_usage=include_usage,
-            call_ids=call_ids,
+        shape = (include_usage, tuple(call_ids))
+        cached = streams.get(shape)
+        if cached is None:
+            chunks = wire.stream_chunks(
+                result,
+                model=chat.model,
+                completion_id=completion_id,
+                created=identity.created,
+                include_usage=include_usage,
+                call_ids=call_ids,
+            )
+            cached = streams[shape] = _split_chunks(chunks)
+        events = _sse(*cached, completion_id=completion_id, created=identity.created)
+        if plan is None:
+            return EventStream(events)
+        # An async iterator: Starlette would iterate a plain one in a thread, chunk by chunk.
+        return StreamingResponse(
+            paced(events, plan.chunk_delays(len(events))),
+            headers={"Content-Type": "text/event-stream"},
         )
-        events = _sse(chunks)
-        if plan is not None:
-            events = list(events)
-            events = paced(events, plan.chunk_delays(len(events)))
-        return StreamingResponse(events, headers={"Content-Type": "text/event-stream"})
     if plan is not None:
         await asyncio.sleep(plan.total_s)
     return GoJSONResponse(
@@ -114,6 +121,7 @@ class ChatMemo:
     def __init__(self, entries: int = 512, max_body: int = 16_384) -> None:
         self._entries = entries
         self._max_body = max_body
+        # body, date -> (parsed request, engine request, engine result, serialised streams)
         self._items: OrderedDict[tuple[bytes, str], tuple] = OrderedDict()
 
     def get(self, key: tuple[bytes, str]) -> tuple | None:
@@ -171,10 +179,50 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _sse(chunks) -> Iterator[bytes]:
+def _split_chunks(chunks) -> tuple[dict, list[bytes]]:
+    """A stream's chunks as their shared head (``id`` ... ``system_fingerprint``, the same in
+    every chunk) and, per chunk, the JSON of the rest (``"choices":[...]}``, usage included).
+
+    Compact JSON concatenates: ``"data: " + dumps(head)[:-1] + "," + rest`` is exactly
+    ``"data: " + dumps(chunk)``. The rests do not depend on the id or the time, so a memoized
+    answer streams again with only the head serialised anew."""
+    head: dict = {}
+    rests: list[bytes] = []
     for chunk in chunks:
-        yield b"data: " + dumps(chunk) + b"\n\n"
-    yield b"data: [DONE]\n\n"
+        items = list(chunk.items())
+        if not head:
+            head = dict(items[: len(_HEAD)])
+        assert tuple(chunk)[: len(_HEAD)] == _HEAD
+        rests.append(dumps(dict(items[len(_HEAD) :]))[1:] + b"\n\n")
+    return head, rests
+
+
+_HEAD = ("id", "object", "created", "model", "system_fingerprint")
+
+
+def _sse(head: dict, rests: list[bytes], *, completion_id: str, created: int) -> list[bytes]:
+    """The stream's events (then ``[DONE]``) for this request's id and time."""
+    fresh = {**head, "id": completion_id, "created": created}
+    prefix = b"data: " + dumps(fresh)[:-1] + b","
+    return [prefix + rest for rest in rests] + [b"data: [DONE]\n\n"]
+
+
+class EventStream(Response):
+    """An unpaced SSE stream already in memory: one ``http.response.body`` message per event,
+    sent back to back (no task group, no disconnect listener: nothing waits, and uvicorn drops
+    writes to a client that is gone). Same headers and chunks as the ``StreamingResponse``."""
+
+    def __init__(self, events: list[bytes]) -> None:
+        self.events = events
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(b"content-type", b"text/event-stream")]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        for event in self.events:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 @router.get("/models")
