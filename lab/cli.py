@@ -42,6 +42,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     names = ", ".join(e.name for e in registered())
     run_cmd = commands.add_parser(
         "run",
+        parents=[_target_flags(env)],
         help="run experiments against a target",
         description=f"Run experiments (default: the Post 1 pair round_trip and stateless; "
         f"--all for every one). Known: {names}.",
@@ -69,32 +70,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="write history_growth's chart to PATH as an SVG image",
     )
     run_cmd.add_argument(
-        "--target",
-        default="mock",
-        help="mock (the bundled fake, default), ollama (OLLAMA_HOST, default "
-        "http://localhost:11434), or the base URL of any OpenAI-compatible server",
-    )
-    run_cmd.add_argument(
-        "--model",
-        default=env.get("MODEL") or DEFAULT_MODEL,
-        help=f"model name (default: $MODEL or {DEFAULT_MODEL})",
-    )
-    run_cmd.add_argument(
-        "--api-key",
-        default=env.get("OPENAI_API_KEY") or DEFAULT_API_KEY,
-        help=f"API key (default: $OPENAI_API_KEY or {DEFAULT_API_KEY!r}; Ollama ignores it)",
-    )
-    run_cmd.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=None,
-        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g}; "
-        "a large model's first request loads it into memory)",
-    )
-    run_cmd.add_argument(
         "--json", action="store_true", help="print one JSON document instead of panels"
     )
-    run_cmd.add_argument("--record", type=Path, default=None, metavar="DIR", help=RECORD_HELP)
 
     models_cmd = commands.add_parser(
         "models", help="the Post 1 model table, marking what fits this machine's RAM"
@@ -106,6 +83,40 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _add_report(commands, env)
     _add_fidelity(commands)
     return parser
+
+
+def _target_flags(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The flags every command that talks to a target shares (``run``, ``report``)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument(
+        "--target",
+        default="mock",
+        help="mock (the bundled fake, default), ollama (OLLAMA_HOST, default "
+        "http://localhost:11434), or the base URL of any OpenAI-compatible server",
+    )
+    flags.add_argument(
+        "--model",
+        default=env.get("MODEL") or DEFAULT_MODEL,
+        help=f"model name (default: $MODEL or {DEFAULT_MODEL})",
+    )
+    flags.add_argument(
+        "--api-key",
+        default=env.get("OPENAI_API_KEY") or DEFAULT_API_KEY,
+        help=f"API key (default: $OPENAI_API_KEY or {DEFAULT_API_KEY!r}; Ollama ignores it)",
+    )
+    _add_timeout(flags)
+    flags.add_argument("--record", type=Path, default=None, metavar="DIR", help=RECORD_HELP)
+    return flags
+
+
+def _add_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g}; "
+        "a large model's first request loads it into memory)",
+    )
 
 
 def _count(text: str) -> int:
@@ -155,12 +166,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Co
 
 def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
     """The run's settings from flags, then environment, then defaults; ``SetupError`` if bad."""
-    timeout = args.timeout
-    if timeout is None:
-        try:
-            timeout = _seconds(env.get("LAB_TIMEOUT") or str(DEFAULT_TIMEOUT))
-        except argparse.ArgumentTypeError as exc:
-            raise _cannot_start(f"LAB_TIMEOUT: {exc}") from None
+    timeout = _timeout(args, env)
     if args.all and args.experiments:
         raise _cannot_start("name experiments or use --all, not both")
     try:
@@ -170,17 +176,10 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions
         raise _cannot_start(f"unknown experiment {exc.args[0]!r}; known: {known}") from None
     if args.plot is not None and not any(e.name == "history_growth" for e in experiments):
         raise _cannot_start("--plot draws history_growth's chart: run history_growth (or --all)")
-    try:
-        target = resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
-    except TargetError as exc:
-        raise _cannot_start(str(exc)) from None
-    model = args.model.strip()
-    if not model:
-        raise _cannot_start("--model (or MODEL) is empty")
     return RunOptions(
         experiments=experiments,
-        target=target,
-        model=model,
+        target=_target(args, env),
+        model=_model(args),
         api_key=args.api_key,
         timeout=timeout,
         as_json=args.json,
@@ -233,32 +232,12 @@ def _list(out: Console, *, as_json: bool) -> int:
 def _add_report(commands: argparse._SubParsersAction, env: Mapping[str, str]) -> None:
     report_cmd = commands.add_parser(
         "report",
+        parents=[_target_flags(env)],
         help="a conformance table of the OpenAI-compatible contract for a target",
         description="Check the contract points of the OpenAI-compatible API as they bite in "
         "practice (usage, streaming, errors, models): pass / fail / n.a., each with the "
         "evidence. Exit 0 when the report was produced (failed points included), 2 when the "
         "target is not usable.",
-    )
-    report_cmd.add_argument(
-        "--target",
-        default="mock",
-        help="mock (the bundled fake, default), ollama (OLLAMA_HOST), or a base URL",
-    )
-    report_cmd.add_argument(
-        "--model",
-        default=env.get("MODEL") or DEFAULT_MODEL,
-        help=f"model name (default: $MODEL or {DEFAULT_MODEL})",
-    )
-    report_cmd.add_argument(
-        "--api-key",
-        default=env.get("OPENAI_API_KEY") or DEFAULT_API_KEY,
-        help=f"API key (default: $OPENAI_API_KEY or {DEFAULT_API_KEY!r})",
-    )
-    report_cmd.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=None,
-        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g})",
     )
     report_cmd.add_argument(
         "--out",
@@ -267,46 +246,48 @@ def _add_report(commands: argparse._SubParsersAction, env: Mapping[str, str]) ->
         metavar="DIR",
         help="also write DIR/report.md and DIR/report.json",
     )
-    report_cmd.add_argument("--record", type=Path, default=None, metavar="DIR", help=RECORD_HELP)
 
 
 def _report(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
     from lab.conformance import ReportOptions, run_report
 
     try:
-        target, model, timeout = _target_model_timeout(args, env)
+        options = ReportOptions(
+            target=_target(args, env),
+            model=_model(args),
+            api_key=args.api_key,
+            timeout=_timeout(args, env),
+            out_dir=args.out,
+            record=args.record,
+        )
     except SetupError as problem:
         report.error(err, problem)
         return EXIT_SETUP
-    options = ReportOptions(
-        target=target,
-        model=model,
-        api_key=args.api_key,
-        timeout=timeout,
-        out_dir=args.out,
-        record=args.record,
-    )
     return run_report(options, out=out, err=err)
 
 
-def _target_model_timeout(
-    args: argparse.Namespace, env: Mapping[str, str]
-) -> tuple[Target, str, float]:
-    """``--target``, ``--model`` and ``--timeout`` (or ``LAB_TIMEOUT``), as ``run`` reads them."""
-    timeout = args.timeout
-    if timeout is None:
-        try:
-            timeout = _seconds(env.get("LAB_TIMEOUT") or str(DEFAULT_TIMEOUT))
-        except argparse.ArgumentTypeError as exc:
-            raise _cannot_start(f"LAB_TIMEOUT: {exc}") from None
+def _timeout(args: argparse.Namespace, env: Mapping[str, str]) -> float:
+    """``--timeout``, else ``LAB_TIMEOUT``, else the default."""
+    if args.timeout is not None:
+        return args.timeout
     try:
-        target = resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
+        return _seconds(env.get("LAB_TIMEOUT") or str(DEFAULT_TIMEOUT))
+    except argparse.ArgumentTypeError as exc:
+        raise _cannot_start(f"LAB_TIMEOUT: {exc}") from None
+
+
+def _target(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
+    try:
+        return resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
     except TargetError as exc:
         raise _cannot_start(str(exc)) from None
-    model = (getattr(args, "model", None) or "").strip()
+
+
+def _model(args: argparse.Namespace) -> str:
+    model = args.model.strip()
     if not model:
         raise _cannot_start("--model (or MODEL) is empty")
-    return target, model, timeout
+    return model
 
 
 # --- lab fidelity: the fake against a real Ollama (lab/fidelity.py) -------------------------
@@ -339,12 +320,7 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="a JSON list of cases instead of the bundled corpus (lab/data)",
     )
-    cmd.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=None,
-        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g})",
-    )
+    _add_timeout(cmd)
     cmd.add_argument("--json", action="store_true", help="print one JSON document")
     cmd.add_argument(
         "--out",
@@ -358,20 +334,18 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
 def _fidelity(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
     from lab.fidelity import FidelityOptions, run_fidelity
 
-    args.model = "-"  # fidelity runs every model of the corpus; --models filters
     try:
-        target, _, timeout = _target_model_timeout(args, env)
+        options = FidelityOptions(
+            target=_target(args, env),
+            timeout=_timeout(args, env),
+            models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+            corpus=args.corpus,
+            as_json=args.json,
+            out_file=args.out,
+        )
     except SetupError as problem:
         report.error(err, problem)
         return EXIT_SETUP
-    options = FidelityOptions(
-        target=target,
-        timeout=timeout,
-        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
-        corpus=args.corpus,
-        as_json=args.json,
-        out_file=args.out,
-    )
     return run_fidelity(options, out=out, err=err)
 
 
