@@ -1,6 +1,7 @@
 """Every published real-Ollama count in the reference set, matched exactly.
 
-Each case runs twice: through ``Engine.chat`` and through ``/v1/chat/completions`` on a real
+Each case runs three times: through ``Engine.chat``, through ``/v1/chat/completions`` and
+through the native endpoint the measurement used (``/api/generate`` or ``/api/chat``), on a real
 socket. A ``generate`` case is a chat with its one user message (plus the model's default
 system prompt, which the engine adds). Model names are the ones the measurements report
 (``llama3.2``, ``qwen2.5:3b-instruct``...), so the fake pulls those tags.
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -94,3 +96,23 @@ def test_openai_endpoint_count(case: dict[str, Any], servers: dict[str, Backgrou
     assert response.usage is not None
     assert response.usage.prompt_tokens == case["prompt_tokens"]
     assert response.usage.total_tokens == case["prompt_tokens"] + response.usage.completion_tokens
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_native_endpoint_count(case: dict[str, Any], servers: dict[str, BackgroundServer]) -> None:
+    """The endpoint the measurement used: ``/api/generate`` with a prompt, else ``/api/chat``."""
+    url = servers[_date(case)].url
+    (last,) = [m for m in case["messages"] if m["role"] == "user"]
+    system = "\n\n".join(m["content"] for m in case["messages"] if m["role"] == "system")
+    if case["endpoint"] == "generate":
+        body: dict[str, Any] = {"model": case["model_as_reported"], "prompt": last["content"]}
+        if system:
+            body["system"] = system
+        response = httpx.post(f"{url}/api/generate", json={**body, "stream": False}, timeout=30)
+    else:
+        body = {"model": case["model_as_reported"], "messages": case["messages"], "stream": False}
+        if case.get("tools"):
+            body["tools"] = case["tools"]
+        response = httpx.post(f"{url}/api/chat", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["prompt_eval_count"] == case["prompt_tokens"]
