@@ -68,9 +68,16 @@ async def complete(app: Starlette, body: bytes) -> Response:
         result = await run_chat(engine, chat)
         streams = {}
         memo.put(key, (parsed, chat, result, streams))
-    identity = RequestIdentity(app.state.settings.seed, body)
-    completion_id = identity.completion_id()
-    call_ids = identity.call_ids(len(result.completion.tool_calls) if result.completion else 0)
+    seeded = app.state.settings.seed is not None
+    ids = streams.get("ids") if seeded else None  # under --seed, a pure function of the body
+    if ids is None:
+        identity = RequestIdentity(app.state.settings.seed, body)
+        completion_id = identity.completion_id()
+        call_ids = identity.call_ids(len(result.completion.tool_calls) if result.completion else 0)
+        ids = (completion_id, call_ids, identity.created)
+        if seeded:
+            streams["ids"] = ids
+    completion_id, call_ids, created = ids
     pacer: Pacer | None = app.state.pacer
     plan = None
     if pacer is not None and result.completion is not None:
@@ -84,12 +91,12 @@ async def complete(app: Starlette, body: bytes) -> Response:
                 result,
                 model=chat.model,
                 completion_id=completion_id,
-                created=identity.created,
+                created=created,
                 include_usage=include_usage,
                 call_ids=call_ids,
             )
             cached = streams[shape] = _split_chunks(chunks)
-        events = _sse(*cached, completion_id=completion_id, created=identity.created)
+        events = _sse(*cached, completion_id=completion_id, created=created)
         if plan is None:
             return EventStream(events)
         # An async iterator: Starlette would iterate a plain one in a thread, chunk by chunk.
@@ -104,7 +111,7 @@ async def complete(app: Starlette, body: bytes) -> Response:
             result,
             model=chat.model,
             completion_id=completion_id,
-            created=identity.created,
+            created=created,
             call_ids=call_ids,
         )
     )
