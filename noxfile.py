@@ -62,9 +62,10 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def fuzz(session: nox.Session) -> None:
     """The property-based fuzz tests at full size (over 10,000 requests, new examples each run)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,fuzz]")
     env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0"}
-    session.run("python", "-m", "pytest", "-q", "tests/test_fuzz.py", *session.posargs, env=env)
+    tests = ["tests/test_fuzz.py", "tests/test_schemathesis.py"]
+    session.run("python", "-m", "pytest", "-q", *tests, *session.posargs, env=env)
 
 
 @nox.session(name="llamacpp")
