@@ -137,3 +137,6 @@ def test_stream_events_are_the_chunks_json() -> None:
             naive = [b"data: " + dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
             fast = _sse(*_split_chunks(chunks), completion_id="chatcmpl-7", created=123)
             assert fast == naive
+        body = wire.completion_body(result, call_ids=[], **kwargs)
+        head, (rest,) = _split_chunks([body], b"\n")
+        assert dumps(head)[:-1] + b"," + rest == dumps(body) + b"\n"

@@ -106,15 +106,21 @@ async def complete(app: Starlette, body: bytes) -> Response:
         )
     if plan is not None:
         await asyncio.sleep(plan.total_s)
-    return GoJSONResponse(
-        wire.completion_body(
+    shape = ("body", tuple(call_ids))
+    cached = streams.get(shape)
+    if cached is None:
+        body_json = wire.completion_body(
             result,
             model=chat.model,
             completion_id=completion_id,
             created=created,
             call_ids=call_ids,
         )
-    )
+        cached = streams[shape] = _split_chunks([body_json], b"\n")
+    head, (rest,) = cached
+    fresh = {**head, "id": completion_id, "created": created}
+    # GoJSONResponse's bytes (its trailing newline is in ``rest``), head serialised anew.
+    return Response(dumps(fresh)[:-1] + b"," + rest, media_type=GoJSONResponse.media_type)
 
 
 class ChatMemo:
@@ -186,7 +192,7 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _split_chunks(chunks) -> tuple[dict, list[bytes]]:
+def _split_chunks(chunks, end: bytes = b"\n\n") -> tuple[dict, list[bytes]]:
     """A stream's chunks as their shared head (``id`` ... ``system_fingerprint``, the same in
     every chunk) and, per chunk, the JSON of the rest (``"choices":[...]}``, usage included).
 
@@ -200,7 +206,7 @@ def _split_chunks(chunks) -> tuple[dict, list[bytes]]:
         if not head:
             head = dict(items[: len(_HEAD)])
         assert tuple(chunk)[: len(_HEAD)] == _HEAD
-        rests.append(dumps(dict(items[len(_HEAD) :]))[1:] + b"\n\n")
+        rests.append(dumps(dict(items[len(_HEAD) :]))[1:] + end)
     return head, rests
 
 
