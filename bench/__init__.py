@@ -1,0 +1,1 @@
+"""Loopback benchmark of the fake Ollama against bare ASGI ceilings (``nox -s bench``)."""

@@ -1,0 +1,91 @@
+"""The ceilings: bare ASGI apps served with the fake's own uvicorn settings.
+
+- ``fixed``: drains the request body and returns a fixed chat completion (no parsing at all).
+- ``parse``: parses the JSON body with orjson, then returns the same fixed chat completion.
+- ``sse``: drains the body and streams ``SSE_EVENTS`` fixed ``data:`` events (one per token),
+  then ``data: [DONE]``, as one ``http.response.body`` message per event, like the fake.
+
+The fixed bodies have the size and shape of the fake's answers to the benchmark requests, so
+the ceilings move the same bytes; they only skip the model logic.
+"""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+
+COMPLETION = (
+    b'{"id":"chatcmpl-137","object":"chat.completion","created":1767225600,'
+    b'"model":"gpt-oss:20b","system_fingerprint":"fp_ollama","choices":[{"index":0,'
+    b'"message":{"role":"assistant","content":"Ottawa, Ontario. It fits your road trip nicely: '
+    b"it sits right on the Ontario-Quebec border, about two hours from Montreal by car, so you "
+    b'can stop there on the way between the two provinces before heading east to the Maritimes.",'
+    b'"reasoning":"The user asks: \\"Driving. What\'s the capital of Canada?\\". The request '
+    b'carries 5 conversation turns; that is all the context I have."},"finish_reason":"stop"}],'
+    b'"usage":{"prompt_tokens":139,"completion_tokens":91,"total_tokens":230}}\n'
+)
+JSON_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(COMPLETION)).encode()),
+]
+SSE_HEADERS = [(b"content-type", b"text/event-stream")]
+SSE_EVENT = (
+    b'data: {"id":"chatcmpl-733","object":"chat.completion.chunk","created":1767225600,'
+    b'"model":"gpt-oss:20b","system_fingerprint":"fp_ollama","choices":[{"index":0,'
+    b'"delta":{"content":" token"},"finish_reason":null}]}\n\n'
+)
+SSE_DONE = b"data: [DONE]\n\n"
+# The fake's answer to bench.workload.STREAM_BODY is this many data events before [DONE].
+SSE_EVENTS = int(os.environ.get("PORTWAY_BENCH_SSE_EVENTS", "169"))
+
+
+async def _drain(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def fixed(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    await _drain(receive)
+    await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
+    await send({"type": "http.response.body", "body": COMPLETION})
+
+
+async def parse(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    body = await _drain(receive)
+    request = orjson.loads(body) if body else {}
+    status = 200 if isinstance(request, dict) else 400
+    await send({"type": "http.response.start", "status": status, "headers": JSON_HEADERS})
+    await send({"type": "http.response.body", "body": COMPLETION})
+
+
+async def sse(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    await _drain(receive)
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    for _ in range(SSE_EVENTS):
+        await send({"type": "http.response.body", "body": SSE_EVENT, "more_body": True})
+    await send({"type": "http.response.body", "body": SSE_DONE, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+APPS = {"fixed": fixed, "parse": parse, "sse": sse}
