@@ -253,3 +253,28 @@ def test_well_typed_bodies(path: str, body: dict) -> None:
 @given(body=raw_bodies, content_type=content_types)
 def test_raw_bodies(path: str, body: bytes, content_type: bytes) -> None:
     check(path, body, content_type)
+
+
+@pytest.mark.parametrize("path", ENDPOINTS[:2])
+@pytest.mark.parametrize(
+    ("function", "field", "go_type"),
+    [
+        ({"name": "f", "parameters": [None]}, "function.parameters", "api.ToolFunctionParameters"),
+        ({"name": "f", "parameters": "x"}, "function.parameters", "api.ToolFunctionParameters"),
+        ({"name": 1}, "function.name", "string"),
+        ("f", "function", "api.ToolFunction"),
+    ],
+)
+def test_mistyped_tools_are_go_decoding_errors(path, function, field, go_type) -> None:
+    """Found by this fuzzer: a non-object ``parameters`` crashed the Harmony template (500)."""
+    body = {
+        "model": "gpt-oss:20b",
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "function", "function": function}],
+    }
+    reply = LOOP.run_until_complete(call(APP, "POST", path, encode(body)))
+    assert reply.error is None and reply.status == 400
+    struct = "ChatCompletionRequest" if path.startswith("/v1") else "ChatRequest"
+    message = orjson.loads(reply.body)["error"]
+    message = message["message"] if path.startswith("/v1") else message
+    assert message.endswith(f"Go struct field {struct}.tools.{field} of type {go_type}")

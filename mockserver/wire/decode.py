@@ -36,7 +36,7 @@ def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: 
             from_middleware=from_middleware,
         )
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         path = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
@@ -50,6 +50,44 @@ def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: 
             f"json: cannot unmarshal {kind} into Go struct field {struct}.{path} of type {go_type}",
             from_middleware=from_middleware,
         ) from None
+    _check_tools(getattr(parsed, "tools", None), go_struct, from_middleware)
+    return parsed
+
+
+# api.Tool's typed parts below the loosely modelled ``tools`` list (``[]dict``): Go decodes them
+# into structs, so a wrong JSON type there is a decoding error too, not a crash later in a
+# template. Go type names from ollama's api/types.go; exact strings UNVERIFIED by running.
+_TOOL_FUNCTION_FIELDS = (
+    ("name", "string", str),
+    ("description", "string", str),
+    ("parameters", "api.ToolFunctionParameters", dict),
+)
+
+
+def _check_tools(tools: Any, go_struct: str, from_middleware: bool) -> None:
+    struct = go_struct.rsplit(".", 1)[-1]
+
+    def fail(path: str, go_type: str, value: Any) -> OllamaError:
+        return OllamaError(
+            400,
+            f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+            f"{struct}.tools.{path} of type {go_type}",
+            from_middleware=from_middleware,
+        )
+
+    for tool in tools or ():
+        kind = tool.get("type")
+        if kind is not None and not isinstance(kind, str):
+            raise fail("type", "string", kind)
+        function = tool.get("function")
+        if function is None:
+            continue
+        if not isinstance(function, dict):
+            raise fail("function", "api.ToolFunction", function)
+        for key, go_type, expected in _TOOL_FUNCTION_FIELDS:
+            value = function.get(key)
+            if value is not None and not isinstance(value, expected):
+                raise fail(f"function.{key}", go_type, value)
 
 
 def _go_type(model: type[BaseModel], loc: tuple) -> str:
