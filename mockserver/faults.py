@@ -11,8 +11,8 @@ Each mode reproduces a failure a real Ollama shows, with Ollama's own status and
 - ``disconnect=N``: streamed responses are cut after N body frames, the connection dropped with
   no finish chunk and no ``[DONE]``.
 
-Generation requests are ``POST`` to ``/v1/chat/completions``, ``/v1/completions``,
-``/api/chat`` and ``/api/generate``.
+Generation requests are ``POST`` to ``/v1/chat/completions``, ``/api/chat`` and
+``/api/generate``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.guards import send_error
 
-GENERATION_PATHS = frozenset(
-    {"/v1/chat/completions", "/v1/completions", "/api/chat", "/api/generate"}
-)
+GENERATION_PATHS = frozenset({"/v1/chat/completions", "/api/chat", "/api/generate"})
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 CRASH_MESSAGE = "llama runner process has terminated: exit status 2"
 

@@ -97,6 +97,22 @@ def test_native_durations_report_the_plan() -> None:
     assert second["eval_duration"] == first["eval_duration"]  # same request, same jitter
 
 
+def test_keep_alive_zero_unloads_so_the_next_request_loads_again() -> None:
+    app = _paced_app()
+    body = orjson.dumps(
+        {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    )
+    unload = orjson.dumps({"model": "llama3.2:3b", "keep_alive": 0})
+    asyncio.run(call(app, "POST", "/api/chat", body))
+    warm = orjson.loads(asyncio.run(call(app, "POST", "/api/chat", body)).body)
+    assert orjson.loads(asyncio.run(call(app, "POST", "/api/chat", unload)).body)[
+        "done_reason"
+    ] == ("unload")
+    cold = orjson.loads(asyncio.run(call(app, "POST", "/api/chat", body)).body)
+    assert warm["load_duration"] == 1
+    assert cold["load_duration"] == int(QUICK.load_s * 1e9)
+
+
 def test_paced_streams_carry_the_same_bytes() -> None:
     """Pacing changes timing only: the stream's chunks are those of an unpaced fake."""
     body = orjson.dumps(

@@ -86,6 +86,14 @@ def details(card: ModelCard) -> dict:
     }
 
 
+def _unload(request: Request, model: str) -> None:
+    """``keep_alive: 0``: the model leaves memory; with pacing, its next request loads again."""
+    request.app.state.engine.unload(model)
+    pacer: Pacer | None = request.app.state.pacer
+    if pacer is not None:
+        pacer.unload(model)
+
+
 def native_error_response(error: OllamaError) -> Response:
     return GinJSONResponse({"error": error.message}, status_code=error.status)
 
@@ -188,7 +196,7 @@ async def chat(request: Request) -> Response:
     identity = RequestIdentity(request.app.state.settings.seed, body)
     clock = _Clock(identity, _seeded(request))
     if not parsed.messages and keep_alive == 0:
-        engine.unload(model)
+        _unload(request, model)
         return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=True))
 
     chat_request = _schedule(engine, wire.to_chat_request(parsed, think, Options()), parsed.options)
@@ -244,7 +252,7 @@ async def generate(request: Request) -> Response:
     clock = _Clock(RequestIdentity(request.app.state.settings.seed, body), _seeded(request))
     prompt = parsed.prompt or ""
     if not prompt and keep_alive == 0:
-        engine.unload(model)
+        _unload(request, model)
         return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=False))
     if parsed.raw and (parsed.template or parsed.system or parsed.context):
         raise OllamaError(400, "raw mode does not support template, system, or context")
