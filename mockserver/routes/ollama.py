@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -84,6 +85,22 @@ def details(card: ModelCard) -> dict:
         "parameter_size": card.parameter_size,
         "quantization_level": card.quantization_level,
     }
+
+
+async def _reply(
+    stream: bool,
+    plan: Plan | None,
+    final: Callable[[bool], dict[str, Any]],
+    chunks: Callable[[], list[dict[str, Any]]],
+) -> Response:
+    """One JSON object (after the paced time), or the NDJSON partials and the final object."""
+    if not stream:
+        if plan is not None:
+            await asyncio.sleep(plan.total_s)
+        return GinJSONResponse(final(False))
+    partials = chunks()
+    partials.append(final(True))
+    return _ndjson(partials, plan)
 
 
 def _unload(request: Request, model: str) -> None:
@@ -224,13 +241,12 @@ async def chat(request: Request) -> Response:
             call_ids=call_ids,
         )
 
-    if not stream:
-        if plan is not None:
-            await asyncio.sleep(plan.total_s)
-        return GinJSONResponse(final(False))
-    chunks = wire.chat_chunks(result, model=model, clock=clock, call_ids=call_ids)
-    chunks.append(final(True))
-    return _ndjson(chunks, plan)
+    return await _reply(
+        stream,
+        plan,
+        final,
+        lambda: wire.chat_chunks(result, model=model, clock=clock, call_ids=call_ids),
+    )
 
 
 # --- /api/generate ---------------------------------------------------------------------------
@@ -292,13 +308,9 @@ async def generate(request: Request) -> Response:
             context=context,
         )
 
-    if not stream:
-        if plan is not None:
-            await asyncio.sleep(plan.total_s)
-        return GinJSONResponse(final(False))
-    chunks = wire.generate_chunks(result, model=model, raw=raw, clock=clock)
-    chunks.append(final(True))
-    return _ndjson(chunks, plan)
+    return await _reply(
+        stream, plan, final, lambda: wire.generate_chunks(result, model=model, raw=raw, clock=clock)
+    )
 
 
 # --- /api/show -------------------------------------------------------------------------------
