@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 import openai
 
 from lab.targets import Target
@@ -86,6 +87,15 @@ def from_api_error(exc: openai.APIError, ctx: CallContext) -> LabError:
             "(--timeout 1200 or LAB_TIMEOUT=1200), or choose a smaller model that fits this "
             "machine (python -m lab models).",
         )
+    if isinstance(exc, openai.APIConnectionError) and _cut_off(exc):
+        return RunFailure(
+            f"The answer from {where} was cut off",
+            f"The connection closed before the answer was complete ({_cause(exc)}): a stream "
+            "ends with a finish chunk and `data: [DONE]`, and this one stopped before them. "
+            "The server (or a proxy between) dropped it mid-way; a crashed model runner does "
+            "this, so look at the server's log (for Ollama: `ollama serve`'s output, or "
+            "~/.ollama/logs/server.log), then run again.",
+        )
     if isinstance(exc, openai.APIConnectionError):
         advice = (
             start_ollama_advice(ctx.target)
@@ -141,6 +151,15 @@ def _from_status(exc: openai.APIStatusError, ctx: CallContext) -> LabError:
             f"{where} is rate limiting",
             f"The server answered {said}. Wait a moment and run again.",
         )
+    if status == 503:
+        hint = (
+            "Ollama answers 503 when its queue is full: OLLAMA_NUM_PARALLEL requests run at "
+            "once and at most OLLAMA_MAX_QUEUE (default 512) wait. Another program is keeping "
+            "it busy: wait for it, then run again, or raise those limits where Ollama starts."
+            if ctx.is_ollama
+            else "The server is overloaded or still starting: wait a moment and run again."
+        )
+        return RunFailure(f"{where} is busy", f"The server answered {said}. {hint}")
     if status >= 500:
         hint = (
             "Ollama answers 500 when the model cannot be loaded, most often because it needs "
@@ -175,6 +194,16 @@ def server_message(exc: openai.APIStatusError) -> str:
     except Exception:  # a response without a readable body
         text = ""
     return text[:300]
+
+
+def _cut_off(exc: BaseException) -> bool:
+    """True when the connection was made and then dropped mid-answer (not refused)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, httpx.RemoteProtocolError | httpx.ReadError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _cause(exc: BaseException) -> str:
