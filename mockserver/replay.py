@@ -34,7 +34,8 @@ request (``render_only``) and compares. A difference is reported loudly: a warni
 naming the file, both counts and the difference, and a response header
 ``x-portway-replay-prompt-tokens-mismatch: fake=N recorded=M``. If the recorded model is not in
 the fake's catalog, a note says so once per model and the header
-``x-portway-replay-prompt-tokens-unchecked`` gives the reason.
+``x-portway-replay-prompt-tokens-unchecked`` gives the reason; where both agree,
+``x-portway-replay-prompt-tokens-match: N``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ STREAM_TYPES = ("text/event-stream", "application/x-ndjson")
 REPLAY_HEADER = "x-portway-replay"
 MISMATCH_HEADER = "x-portway-replay-prompt-tokens-mismatch"
 UNCHECKED_HEADER = "x-portway-replay-prompt-tokens-unchecked"
+MATCH_HEADER = "x-portway-replay-prompt-tokens-match"
 STRICT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -445,6 +447,8 @@ class ReplayRecordings:
             headers.append((MISMATCH_HEADER.encode(), value.encode()))
         elif check.unchecked:
             headers.append((UNCHECKED_HEADER.encode(), check.unchecked.encode("latin-1", "?")))
+        elif check.fake is not None:
+            headers.append((MATCH_HEADER.encode(), str(check.fake).encode()))
         if recording.frames is None:
             body = recording.body_bytes()
             headers.append((b"content-length", str(len(body)).encode()))

@@ -68,3 +68,16 @@ def test_a_record_directory_that_cannot_be_made_is_exit_2(tmp_path: Path, capsys
 
     assert code == 2
     assert f"Cannot record into {blocker / 'rec'}" in capsys.readouterr().err
+
+
+def test_a_recording_replays_on_the_fake_with_the_same_content_and_counts(tmp_path, capsys):
+    """What ``nox -s llamacpp`` checks after recording a real engine (tools/verify_replay.py)."""
+    from lab.cli import main as lab
+    from tools.verify_replay import main as verify
+
+    assert lab(["run", "--target", "mock", "--record", str(tmp_path), "--json"], env={}) == 0
+    capsys.readouterr()
+    assert verify([str(tmp_path)]) == 0
+    said = capsys.readouterr().out
+    assert "3/3 recorded exchanges reproduced by the fake" in said
+    assert "equals the engine's in 3, differs in 0" in said

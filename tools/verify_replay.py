@@ -40,10 +40,13 @@ def check(client: httpx.Client, base: str, recording: Recording) -> tuple[bool, 
     response = client.request(
         recording.method, f"{base}{path}", content=json.dumps(recording.request_body)
     )
-    verdict = response.headers.get(
-        "x-portway-replay-prompt-tokens-mismatch",
-        response.headers.get("x-portway-replay-prompt-tokens-unchecked", "match or n/a"),
-    )
+    headers = response.headers
+    if "x-portway-replay-prompt-tokens-match" in headers:
+        verdict = f"the fake counts the same ({headers['x-portway-replay-prompt-tokens-match']})"
+    elif "x-portway-replay-prompt-tokens-mismatch" in headers:
+        verdict = f"MISMATCH {headers['x-portway-replay-prompt-tokens-mismatch']}"
+    else:
+        verdict = headers.get("x-portway-replay-prompt-tokens-unchecked", "no usage to compare")
     if response.headers.get("x-portway-replay") != recording.file:
         return False, f"not replayed (status {response.status_code})", verdict
     if response.status_code != recording.status:
@@ -72,14 +75,20 @@ def main(argv: list[str] | None = None) -> int:
         replay_strict=True,
         replay_speed=0.0,
     )
-    failures = 0
+    failures = matches = mismatches = 0
     posts = [r for r in recordings.by_key.values() if r.method == "POST"]
     with serving(settings) as fake, httpx.Client(timeout=60) as client:
         for recording in posts:
             ok, what, verdict = check(client, fake.url, recording)
             failures += not ok
+            matches += verdict.startswith("the fake counts the same")
+            mismatches += verdict.startswith("MISMATCH")
             print(f"{'ok  ' if ok else 'FAIL'} {recording.file}: {what}; prompt_tokens: {verdict}")
     print(f"{len(posts) - failures}/{len(posts)} recorded exchanges reproduced by the fake")
+    print(
+        f"prompt_tokens: the fake's count equals the engine's in {matches}, differs in "
+        f"{mismatches} (the rest have no usage, or a model or request the fake does not serve)"
+    )
     return 1 if failures or not posts else 0
 
 
