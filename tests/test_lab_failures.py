@@ -44,11 +44,11 @@ def test_a_crashed_runner_is_one_paragraph_and_exit_1(failing, capsys):
     assert "server log" in said
 
 
-@pytest.mark.parametrize("failing", [["slow-load=3"]], indirect=True)
+@pytest.mark.parametrize("failing", [["slow-load=1.2"]], indirect=True)
 def test_a_model_that_loads_for_longer_than_the_timeout_says_to_raise_it(failing, capsys):
-    code, said = run_lab(failing, capsys, "round_trip", "--timeout", "0.5")
+    code, said = run_lab(failing, capsys, "round_trip", "--timeout", "0.3")
     assert code == 1
-    assert "No answer from" in said and "within 0.5 s" in said
+    assert "No answer from" in said and "within 0.3 s" in said
     assert "--timeout 1200 or LAB_TIMEOUT=1200" in said
 
 
