@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,18 +17,32 @@ nox.options.sessions = ["mock", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 
+def _lab(session: nox.Session, *args: str) -> None:
+    """``python -m lab ARGS`` in the session's venv; nox then exits with the lab's own code.
+
+    nox turns every failure into exit code 1; the lab's codes say more (2: the target is not
+    usable, e.g. Ollama is not running; 1: an experiment failed), so they are passed on.
+    """
+    session.log(f"python -m lab {' '.join(args)}")
+    env = {**os.environ, "PATH": os.pathsep.join([session.bin, os.environ.get("PATH", "")])}
+    code = subprocess.call([str(Path(session.bin) / "python"), "-m", "lab", *args], env=env)
+    if code:
+        session.log(f"the lab exited with code {code}")
+        raise SystemExit(code)
+
+
 @nox.session
 def mock(session: nox.Session) -> None:
     """Run the lab's experiments against the bundled fake Ollama (no GPU, no Ollama needed)."""
     session.install(".")
-    session.run("python", "-m", "lab", "run", "--target", "mock", *(session.posargs or ["--all"]))
+    _lab(session, "run", "--target", "mock", *(session.posargs or ["--all"]))
 
 
 @nox.session
 def real(session: nox.Session) -> None:
     """The same experiments against a real Ollama (honours MODEL and OLLAMA_HOST)."""
     session.install(".")
-    session.run("python", "-m", "lab", "run", "--target", "ollama", *(session.posargs or ["--all"]))
+    _lab(session, "run", "--target", "ollama", *(session.posargs or ["--all"]))
 
 
 @nox.session
