@@ -646,9 +646,6 @@ def run_report(options: ReportOptions, *, out: Console, err: Console) -> int:
             with _clients(options, target, engine) as (client, http):
                 probe = Probe(client, http, target, options.model, engine, options.api_key)
                 rows = run_points(probe, progress=_spinner(out) if out.is_terminal else None)
-    except targets.FakeDidNotStart as exc:
-        report.error(err, SetupError("The bundled fake did not start", f"{exc}."))
-        return SetupError.exit_code
     except LabError as problem:
         report.error(err, problem)
         return problem.exit_code

@@ -8,11 +8,13 @@ a 5xx, a 400, an unexpected result). No traceback reaches the reader for any of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 import openai
 
-from lab.targets import Target
+if TYPE_CHECKING:
+    from lab.targets import Target
 
 EXIT_OK = 0
 EXIT_FAILED = 1

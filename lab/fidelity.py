@@ -372,9 +372,6 @@ def run_fidelity(options: FidelityOptions, *, out: Console, err: Console) -> int
                     f"{exc}. A large model's first request loads it into memory; raise "
                     "--timeout (or LAB_TIMEOUT) if that is what happened.",
                 ) from None
-    except targets.FakeDidNotStart as exc:
-        report.error(err, SetupError("The bundled fake did not start", f"{exc}."))
-        return SetupError.exit_code
     except LabError as problem:
         report.error(err, problem)
         return problem.exit_code

@@ -82,11 +82,6 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                             report.finding(out, experiment, result)
                 finally:
                     lab.close()
-    except targets.FakeDidNotStart as exc:
-        problem = SetupError(
-            "The bundled fake did not start",
-            f"{exc}. Check that a loopback port can be opened on this machine.",
-        )
     except LabError as exc:
         problem = exc
     except KeyboardInterrupt:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from lab.errors import SetupError
+
 OLLAMA_DEFAULT_PORT = 11434
 OLLAMA_DEFAULT_URL = f"http://localhost:{OLLAMA_DEFAULT_PORT}"
 
@@ -46,8 +48,14 @@ class TargetError(ValueError):
     """``--target`` or ``OLLAMA_HOST`` cannot be understood."""
 
 
-class FakeDidNotStart(RuntimeError):
+class FakeDidNotStart(SetupError):
     """The bundled fake could not be started (``--target mock``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "The bundled fake did not start",
+            f"{reason}. Check that a loopback port can be opened on this machine.",
+        )
 
 
 def resolve(spec: str, *, ollama_host: str | None = None) -> Target:

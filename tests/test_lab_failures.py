@@ -58,3 +58,15 @@ def test_a_stream_cut_midway_is_reported_not_crashed(failing, capsys):
     assert code == 1, "it connected: a failure mid-run, not a setup problem"
     assert "was cut off" in said
     assert "data: [DONE]" in said
+
+
+@pytest.mark.parametrize("command", [["run"], ["report"], ["fidelity", "--target", "mock"]])
+def test_a_fake_that_cannot_start_is_a_setup_paragraph(command, monkeypatch, capsys):
+    def refuse(self, timeout: float = 10.0):
+        raise OSError("[Errno 98] address already in use")
+
+    monkeypatch.setattr(BackgroundServer, "start", refuse)
+    assert main(command, env={}) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "The bundled fake did not start" in said
+    assert "address already in use. Check that a loopback port can be opened" in said
