@@ -336,6 +336,23 @@ ERRORS = [
         "invalid message format",
     ),
     (
+        "tool properties as an array",
+        {
+            "model": MODEL,
+            "messages": CITIES,
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {"name": "f", "parameters": {"type": "object", "properties": []}},
+                }
+            ],
+        },
+        400,
+        "invalid_request_error",
+        "json: cannot unmarshal array into Go struct field ChatCompletionRequest.tools.function."
+        "parameters.properties of type map[string]api.ToolProperty",
+    ),
+    (
         "empty model",
         {"model": "", "messages": CITIES},
         400,

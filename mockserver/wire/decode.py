@@ -62,6 +62,11 @@ _TOOL_FUNCTION_FIELDS = (
     ("description", "string", str),
     ("parameters", "api.ToolFunctionParameters", dict),
 )
+_TOOL_PARAMETERS_FIELDS = (
+    ("type", "string", str),
+    ("required", "[]string", list),
+    ("properties", "map[string]api.ToolProperty", dict),
+)
 
 
 def _check_tools(tools: Any, go_struct: str, from_middleware: bool) -> None:
@@ -88,6 +93,10 @@ def _check_tools(tools: Any, go_struct: str, from_middleware: bool) -> None:
             value = function.get(key)
             if value is not None and not isinstance(value, expected):
                 raise fail(f"function.{key}", go_type, value)
+        for key, go_type, expected in _TOOL_PARAMETERS_FIELDS:
+            value = (function.get("parameters") or {}).get(key)
+            if value is not None and not isinstance(value, expected):
+                raise fail(f"function.parameters.{key}", go_type, value)
 
 
 def _go_type(model: type[BaseModel], loc: tuple) -> str:
