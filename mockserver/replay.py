@@ -35,7 +35,10 @@ naming the file, both counts and the difference, and a response header
 ``x-portway-replay-prompt-tokens-mismatch: fake=N recorded=M``. If the recorded model is not in
 the fake's catalog, a note says so once per model and the header
 ``x-portway-replay-prompt-tokens-unchecked`` gives the reason; where both agree,
-``x-portway-replay-prompt-tokens-match: N``.
+``x-portway-replay-prompt-tokens-match: N``. A ``_debug_render_only`` answer (it carries
+``_debug_info``) has nothing to compare: Ollama renders the prompt without evaluating it and
+reports zero usage (``server/routes.go`` ChatHandler returns before the runner is called), so
+its exchanges get the unchecked header and no warning.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ MISMATCH_HEADER = "x-portway-replay-prompt-tokens-mismatch"
 UNCHECKED_HEADER = "x-portway-replay-prompt-tokens-unchecked"
 MATCH_HEADER = "x-portway-replay-prompt-tokens-match"
 STRICT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RENDER_ONLY_UNCHECKED = "a _debug_render_only answer: its usage is zero by design, not a count"
 
 
 # --- the match key (shared with lab.recording) ------------------------------------------------
@@ -211,6 +215,10 @@ class Recording:
             return dumps(self.json_body) + (b"\n" if self.json_newline else b"")
         return (self.text or "").encode()
 
+    def is_render_only(self) -> bool:
+        """The recorded answer is a ``_debug_render_only`` one: a rendered prompt, no count."""
+        return isinstance(self.json_body, dict) and "_debug_info" in self.json_body
+
     def recorded_prompt_tokens(self) -> int | None:
         """``usage.prompt_tokens`` of the recorded answer (the usage chunk of a stream)."""
         if self.frames is None:
@@ -294,6 +302,7 @@ class TokenCheck:
     fake: int | None = None
     recorded: int | None = None
     unchecked: str = ""  # why there was no comparison ("" when compared or nothing to compare)
+    tell: bool = True  # say ``unchecked`` on stderr (not for what is unchecked by design)
 
     @property
     def mismatch(self) -> bool:
@@ -319,6 +328,8 @@ class PromptTokenChecker:
     def _check(self, recording: Recording) -> TokenCheck:
         if recording.path != "/chat/completions" or recording.status != 200:
             return TokenCheck()
+        if recording.is_render_only():
+            return TokenCheck(unchecked=RENDER_ONLY_UNCHECKED, tell=False)
         recorded = recording.recorded_prompt_tokens()
         if recorded is None or self.engine is None:
             return TokenCheck(recorded=recorded)
@@ -374,7 +385,7 @@ class PromptTokenChecker:
                 file=sys.stderr,
                 flush=True,
             )
-        elif result.unchecked and not result.unchecked.startswith("model "):
+        elif result.tell and result.unchecked and not result.unchecked.startswith("model "):
             print(
                 f"note: replay {recording.file}: prompt_tokens not checked: {result.unchecked}",
                 file=sys.stderr,

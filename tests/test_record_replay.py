@@ -357,6 +357,26 @@ def test_a_prompt_tokens_mismatch_is_reported_loudly(recorded, tmp_path, capfd):
     assert "0201-wrong-stream-usage.json" in err
 
 
+def test_replaying_a_render_only_exchange_compares_no_usage(tmp_path, capfd):
+    """``_debug_render_only`` answers carry usage 0 by design: no count to compare, no warning."""
+    directory = tmp_path / "render-only"
+    body = {"model": MODEL, "messages": CITIES, "_debug_render_only": True}
+    with (
+        serving(Settings(port=0, current_date=DATE, seed=7)) as fake,
+        recording_client(directory, timeout=30.0, engine={"name": "portway-fake"}) as http,
+    ):
+        recorded = http.post(f"{fake.openai_url}/chat/completions", json=body).json()
+    assert recorded["usage"]["prompt_tokens"] == 0 and recorded["_debug_info"]
+    capfd.readouterr()
+    with serving(replaying(directory, replay_strict=True)) as fake:
+        replayed = post(fake, body)
+    assert replayed.json() == recorded
+    assert MISMATCH_HEADER not in replayed.headers
+    assert "_debug_render_only" in replayed.headers[UNCHECKED_HEADER]
+    err = capfd.readouterr().err
+    assert "mismatch" not in err and "prompt_tokens" not in err
+
+
 def test_a_model_the_fake_does_not_serve_is_noted_once(recorded, tmp_path, capfd):
     directory = replay_dir(recorded, tmp_path)
     with serving(replaying(directory, models=("qwen2.5:7b",))) as fake:
