@@ -49,7 +49,6 @@ import dataclasses
 import hashlib
 import json
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +57,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.guards import send_error
+from mockserver.wire import sse
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
     from mockserver.engine.engine import Engine
 
 FORMAT = "portway-recording/1"
-STREAM_TYPES = ("text/event-stream", "application/x-ndjson")
 REPLAY_HEADER = "x-portway-replay"
 MISMATCH_HEADER = "x-portway-replay-prompt-tokens-mismatch"
 UNCHECKED_HEADER = "x-portway-replay-prompt-tokens-unchecked"
@@ -118,7 +117,7 @@ def match_key(method: str, path: str, body: bytes | Any) -> str:
 
 
 def is_stream_type(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() in STREAM_TYPES
+    return sse.stream_kind(content_type) is not None
 
 
 # --- recordings ------------------------------------------------------------------------------
@@ -223,11 +222,11 @@ class Recording:
         """``usage.prompt_tokens`` of the recorded answer (the usage chunk of a stream)."""
         if self.frames is None:
             return _prompt_tokens(self.json_body)
-        for frame in self.frames:
-            for payload in _frame_payloads(frame.data):
-                tokens = _prompt_tokens(payload)
-                if tokens is not None:
-                    return tokens
+        kind = sse.stream_kind(self.content_type) or "sse"
+        for payload in sse.payloads((frame.data for frame in self.frames), kind):
+            tokens = _prompt_tokens(payload)
+            if tokens is not None:
+                return tokens
         return None
 
 
@@ -241,20 +240,6 @@ def _source(engine: Any, target: Any) -> str:
 def _frame(raw: dict[str, Any]) -> Frame:
     data = base64.b64decode(raw["data_b64"]) if "data_b64" in raw else str(raw["data"]).encode()
     return Frame(at=float(raw["at"]), data=data)
-
-
-def _frame_payloads(data: bytes) -> Iterable[Any]:
-    """The JSON objects in one SSE event (``data: {...}``) or NDJSON line."""
-    for line in data.splitlines():
-        line = line.strip()
-        if line.startswith(b"data:"):
-            line = line[5:].strip()
-        if not line.startswith(b"{"):
-            continue
-        try:
-            yield json.loads(line)
-        except ValueError:
-            continue
 
 
 def _prompt_tokens(body: Any) -> int | None:
