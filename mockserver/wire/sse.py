@@ -210,10 +210,6 @@ class Stream:
     done: bool = False  # the last event is `data: [DONE]`
     problems: list[str] = field(default_factory=list)  # strict mode only
 
-    def usage_chunks(self) -> list[tuple[int, dict[str, Any]]]:
-        """``(index, chunk)`` of every chunk that carries a non-null ``usage``."""
-        return [(i, c) for i, c in enumerate(self.chunks) if c.get("usage") is not None]
-
 
 def parse(body: bytes | str, *, strict: bool = False, limit: int = MAX_FRAME) -> Stream:
     """Read a whole SSE body. Lenient: what an SDK would read. Strict: and what is off-spec."""
