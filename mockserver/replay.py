@@ -92,7 +92,7 @@ def normalise_path(path: str) -> str:
     return path or "/"
 
 
-def body_value(body: bytes) -> Any:
+def body_value(body: bytes | bytearray) -> Any:
     """A request body as it enters the key: parsed JSON, else text, ``None`` when empty."""
     if not body.strip():
         return None

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from lab.recording import SCRUBBED, recording_client
 from mockserver.__main__ import parse_args, settings_from
@@ -30,8 +31,8 @@ from mockserver.server import BackgroundServer, serving
 
 MODEL = "gpt-oss:20b"
 DATE = "2026-03-23"
-HELLO = [{"role": "user", "content": "Say hello."}]
-CITIES = [
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello."}]
+CITIES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Answer in one word."},
     {"role": "user", "content": "Capital of France?"},
     {"role": "assistant", "content": "Paris"},
@@ -93,7 +94,7 @@ def add_variant(directory: Path, source: dict[str, Any], name: str, **changes: A
     data = copy.deepcopy(source)
     data["request"]["json"]["messages"] = [{"role": "user", "content": changes.pop("content")}]
     for path, value in changes.items():
-        target = data
+        target: Any = data
         *parents, last = path.split(".")
         for part in parents:
             target = target[int(part) if part.isdigit() else part]
