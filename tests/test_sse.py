@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mockserver.server import BackgroundServer
 from mockserver.wire.sse import DONE, Framer, Segment, frames, parse, payloads, read_event
 
 A = 'data: {"a": 1}\n\n'
@@ -204,3 +205,33 @@ def test_payloads_are_the_json_of_each_event_without_done_or_comments() -> None:
     body = (": ping\n\n" + A + f"data: {json.dumps(usage)}\n\n" + END).encode()
     assert list(payloads(s.data for s in frames(body))) == [{"a": 1}, usage]
     assert DONE == "[DONE]"
+
+
+# --- the readers that use it -----------------------------------------------------------------
+
+
+def test_the_llamacpp_probe_reads_a_live_stream_event_by_event(fake: BackgroundServer) -> None:
+    from tools.llamacpp_server import _sse
+
+    body = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
+    status, headers, events, first = _sse(f"{fake.openai_url}/chat/completions", body)
+
+    assert (status, headers["content-type"]) == (200, "text/event-stream")
+    assert events[-1] == DONE and first >= 0
+    chunks = [json.loads(event) for event in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_verify_replay_cuts_a_body_into_the_frames_the_recorder_keeps() -> None:
+    import httpx
+
+    from tools.verify_replay import frames_of
+
+    body = (A + "data: x\r\n\r\n" + END).encode()
+    response = httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+    assert frames_of(response, "text/event-stream") == [
+        A.encode(),
+        b"data: x\r\n\r\n",
+        END.encode(),
+    ]
