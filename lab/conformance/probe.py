@@ -49,8 +49,9 @@ class SSE:
     problems: list[str] = field(default_factory=list)  # framing problems, in words
 
     @classmethod
-    def parse(cls, status: int, content_type: str, text: str) -> SSE:
-        read = sse.parse(text, strict=True)
+    def parse(cls, status: int, content_type: str, body: bytes | str) -> SSE:
+        read = sse.parse(body, strict=True)
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
         return cls(status, content_type, text, read.events, read.chunks, read.done, read.problems)
 
     def usage_chunks(self) -> list[tuple[int, dict[str, Any]]]:
@@ -92,8 +93,8 @@ class Probe:
     def post_stream(self, body: dict[str, Any]) -> SSE:
         headers = {**self.headers(), "Accept": "text/event-stream"}
         with self.http.stream("POST", self.chat_url, json=body, headers=headers) as response:
-            text = response.read().decode("utf-8", errors="replace")
-            return SSE.parse(response.status_code, response.headers.get("content-type", ""), text)
+            raw = response.read()
+            return SSE.parse(response.status_code, response.headers.get("content-type", ""), raw)
 
     def basic(self) -> Raw:
         """The plain non-streamed request several points read (made once)."""
