@@ -86,6 +86,7 @@ class Engine:
     def __init__(self, **breaks: bool | int) -> None:
         self.no_usage_chunk = bool(breaks.get("no_usage_chunk"))
         self.no_done = bool(breaks.get("no_done"))
+        self.crlf = bool(breaks.get("crlf"))
         self.usage_everywhere = bool(breaks.get("usage_everywhere"))
         self.no_usage = bool(breaks.get("no_usage"))
         self.unknown_status = int(breaks.get("unknown_status", 404))
@@ -143,6 +144,8 @@ class Engine:
         text = "".join(f"data: {json.dumps(event)}\n\n" for event in events)
         if not self.no_done:
             text += "data: [DONE]\n\n"
+        if self.crlf:
+            text = text.replace("\n", "\r\n")
         return httpx.Response(200, text=text, headers={"Content-Type": "text/event-stream"})
 
 
@@ -190,6 +193,7 @@ def test_a_good_engine_that_is_not_ollama_passes_with_ollama_points_not_applicab
             "0 chunks with usage (of 3); expected exactly one",
         ),
         ({"no_done": True}, {"sse_framing"}, "does not end with `data: [DONE]`"),
+        ({"crlf": True}, {"sse_framing"}, "CR line endings"),
         (
             {"unknown_status": 500},
             {"unknown_model"},
@@ -212,7 +216,15 @@ def test_a_good_engine_that_is_not_ollama_passes_with_ollama_points_not_applicab
             "no usage object",
         ),
     ],
-    ids=["no-usage-chunk", "no-done", "unknown-model-500", "malformed-422", "usage-always", "none"],
+    ids=[
+        "no-usage-chunk",
+        "no-done",
+        "crlf",
+        "unknown-model-500",
+        "malformed-422",
+        "usage-always",
+        "none",
+    ],
 )
 def test_a_bad_engine_fails_exactly_the_points_it_breaks_with_evidence(
     breaks: dict[str, Any], failing: set[str], says: str, tmp_path: Path
