@@ -48,11 +48,18 @@ from rich.text import Text
 from lab import __version__, command, report
 from lab.context import http_timeout
 from lab.errors import EXIT_FAILED, EXIT_OK, SetupError, start_ollama_advice
-from lab.ollama import NotOllama, canonical_name, pulled_models, same_model, version
+from lab.ollama import (
+    RENDER_ONLY_SINCE,
+    NotOllama,
+    canonical_name,
+    pulled_models,
+    release_number,
+    same_model,
+    version,
+)
 from lab.targets import Target
 
 BUNDLED = ("fidelity-cases.json", "fidelity_corpus.json")
-RENDER_ONLY_SINCE = (0, 12, 0)
 DATE_LINE = re.compile(r"Current date: (\d{4}-\d{2}-\d{2})")
 NEWLINE_MARK = "␊"
 
@@ -459,7 +466,7 @@ def _check_target(http: httpx.Client, target: Target) -> str:
             "Ollama's native API (/api/chat with _debug_render_only); other servers cannot "
             "render their prompts that way.",
         ) from None
-    parsed = _release(release)
+    parsed = release_number(release)
     if parsed is not None and parsed < RENDER_ONLY_SINCE:
         raise SetupError(
             f"Ollama {release} cannot show its rendered prompts",
@@ -530,11 +537,6 @@ def _blob(name: str) -> str:
 
 def _is_gpt_oss(name: str) -> bool:
     return canonical_name(name).startswith("gpt-oss")
-
-
-def _release(text: str) -> tuple[int, ...] | None:
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", text)
-    return tuple(int(part) for part in match.groups()) if match else None
 
 
 def _pull_advice(skipped: list[Skipped]) -> str:

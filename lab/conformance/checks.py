@@ -19,7 +19,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from lab.conformance.outcome import Failed, Outcome, cut, failed, not_applicable, passed
 from lab.conformance.probe import BASIC, SSE, Answer, Probe, Raw, json_or_none
 from lab.experiments.stateless import FIVE_TURN, ONE_TURN
-from lab.ollama import same_model
+from lab.ollama import RENDER_ONLY_SINCE, release_number, same_model
 
 # finish_reason values of the OpenAI Chat Completions API ("function_call" is the legacy one).
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
@@ -29,7 +29,6 @@ LENGTH_PROMPT: list[ChatCompletionMessageParam] = [
 ]
 LENGTH_MAX_TOKENS = 5
 UNKNOWN_MODEL = "portway-no-such-model:latest"
-DEBUG_RENDER_SINCE = (0, 12, 0)  # Ollama release that added _debug_render_only on /v1
 
 
 Check = Callable[["Probe"], Outcome]
@@ -323,8 +322,8 @@ def check_ollama_debug_render(probe: Probe) -> Outcome:
     if (reason := _not_ollama(probe)) is not None:
         return reason
     release = probe.engine.emulates or probe.engine.version
-    parsed = _release(release)
-    if parsed is not None and parsed < DEBUG_RENDER_SINCE:
+    parsed = release_number(release)
+    if parsed is not None and parsed < RENDER_ONLY_SINCE:
         return not_applicable(f"Ollama {release}; _debug_render_only arrived in 0.12.0")
     raw = probe.post({"model": probe.model, "messages": BASIC, "_debug_render_only": True})
     body = _completion(raw)
@@ -452,8 +451,3 @@ def _openai_error_shape_body(body: Any) -> str:
         return "the body is not OpenAI-shaped (no error object)"
     missing = [k for k in ("message", "type") if not isinstance(error.get(k), str)]
     return f"error.{' and error.'.join(missing)} missing" if missing else ""
-
-
-def _release(version: str) -> tuple[int, ...] | None:
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
-    return tuple(int(part) for part in match.groups()) if match else None
