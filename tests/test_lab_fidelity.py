@@ -275,7 +275,6 @@ def test_the_diff_draws_newlines() -> None:
 def test_a_release_number_is_read_from_what_api_version_says(
     version: str, number: tuple[int, ...] | None
 ) -> None:
-    from lab.ollama import RENDER_ONLY_SINCE, release_number
+    from lab.ollama import release_number
 
     assert release_number(version) == number
-    assert RENDER_ONLY_SINCE == (0, 12, 0)
