@@ -4,6 +4,7 @@ engines mocked with respx, each breaking one contract point, whose row must fail
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import respx
 
 from lab.cli import main
 from lab.conformance import FAIL, NA, PASS, POINTS, SSE
+from lab.conformance.probe import MAX_STREAM_BYTES
 from mockserver import OLLAMA_VERSION
 from mockserver.server import BackgroundServer
 
@@ -87,6 +89,7 @@ class Engine:
         self.no_usage_chunk = bool(breaks.get("no_usage_chunk"))
         self.no_done = bool(breaks.get("no_done"))
         self.crlf = bool(breaks.get("crlf"))
+        self.runaway = bool(breaks.get("runaway"))
         self.usage_everywhere = bool(breaks.get("usage_everywhere"))
         self.no_usage = bool(breaks.get("no_usage"))
         self.unknown_status = int(breaks.get("unknown_status", 404))
@@ -146,6 +149,11 @@ class Engine:
             text += "data: [DONE]\n\n"
         if self.crlf:
             text = text.replace("\n", "\r\n")
+        if self.runaway:  # the same events again and again, never an end
+            endless = itertools.cycle([text.encode() * 200])
+            return httpx.Response(
+                200, content=endless, headers={"Content-Type": "text/event-stream"}
+            )
         return httpx.Response(200, text=text, headers={"Content-Type": "text/event-stream"})
 
 
@@ -238,6 +246,14 @@ def test_a_bad_engine_fails_exactly_the_points_it_breaks_with_evidence(
     markdown = (tmp_path / "report.md").read_text("utf-8")
     assert f"| {POINT_IDS.index(first) + 1} | " in markdown
     assert f"- **result**: {19 - len(failing) - 4} pass, {len(failing)} fail" in markdown
+
+
+def test_a_stream_that_never_ends_is_read_no_further_than_a_bound(tmp_path: Path) -> None:
+    document = run_bad(Engine(runaway=True), tmp_path)
+
+    assert statuses(document)["sse_framing"] == FAIL
+    said = evidence(document, "sse_framing")
+    assert said.startswith(f"the stream went on past {MAX_STREAM_BYTES} bytes")
 
 
 @respx.mock

@@ -25,6 +25,7 @@ BASIC: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Name three Canadian cities."},
 ]
 BASIC_MAX_TOKENS = 200  # bounds every shared call on a real model; "length" is a valid finish
+MAX_STREAM_BYTES = 1024 * 1024  # a 200-token stream is some 50 KB; far more is a runaway
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,8 @@ class SSE:
     problems: list[str] = field(default_factory=list)  # framing problems, in words
 
     @classmethod
-    def parse(cls, status: int, content_type: str, body: bytes | str) -> SSE:
+    def parse(cls, status: int, content_type: str, body: bytes | bytearray | str) -> SSE:
+        body = bytes(body) if isinstance(body, bytearray) else body
         read = sse.parse(body, strict=True)
         text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
         return cls(status, content_type, text, read.events, read.chunks, read.done, read.problems)
@@ -93,8 +95,15 @@ class Probe:
     def post_stream(self, body: dict[str, Any]) -> SSE:
         headers = {**self.headers(), "Accept": "text/event-stream"}
         with self.http.stream("POST", self.chat_url, json=body, headers=headers) as response:
-            raw = response.read()
-            return SSE.parse(response.status_code, response.headers.get("content-type", ""), raw)
+            raw = bytearray()
+            for data in response.iter_bytes():
+                raw += data
+                if len(raw) > MAX_STREAM_BYTES:
+                    break  # a stream that does not end: read no more of it
+            sse = SSE.parse(response.status_code, response.headers.get("content-type", ""), raw)
+        if len(raw) > MAX_STREAM_BYTES:
+            sse.problems.insert(0, f"the stream went on past {MAX_STREAM_BYTES} bytes")
+        return sse
 
     def basic(self) -> Raw:
         """The plain non-streamed request several points read (made once)."""
