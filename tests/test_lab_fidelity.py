@@ -266,3 +266,15 @@ def test_the_diff_draws_newlines() -> None:
     diff = visible_diff("a\nb\nc", "a\nB\nc")
     assert "-b␊" in diff and "+B␊" in diff
     assert diff.endswith("first difference at character 2: fake 'a␊b␊c' vs target 'a␊B␊c'")
+
+
+@pytest.mark.parametrize(
+    ("version", "number"),
+    [("0.12.6", (0, 12, 6)), ("v0.32.15-rc2", (0, 32, 15)), ("0.9", None), ("dev", None)],
+)
+def test_a_release_number_is_read_from_what_api_version_says(
+    version: str, number: tuple[int, ...] | None
+) -> None:
+    from lab.ollama import release_number
+
+    assert release_number(version) == number
