@@ -1,7 +1,7 @@
 """The registry templates, rendered and counted.
 
-``fidelity_corpus.json`` holds cases derived from the template rules of
-``ollama-wire-spec.md`` §8 for every family (multi-turn, system prompts, two system messages,
+``lab/data/fidelity_corpus.json`` (package data, which ``lab fidelity`` sends) holds cases
+derived from the template rules of ``ollama-wire-spec.md`` §8 for every family (multi-turn, system prompts, two system messages,
 Unicode, special-token text typed by a user, whitespace, tools, tool calls and results, empty
 assistant turns, prefill). Each case names a model, the request (``messages`` in Ollama's native
 ``/api/chat`` form, optional ``tools``, ``think`` and ``current_date``), the exact prompt string
@@ -24,7 +24,7 @@ from mockserver.engine.families import FAMILIES, Output
 from mockserver.errors import OllamaError
 
 CORPUS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "fidelity_corpus.json").read_text("utf-8")
+    (Path(__file__).parents[1] / "lab" / "data" / "fidelity_corpus.json").read_text("utf-8")
 )
 ENGINE = Engine(Catalog(TABLE_MODELS), current_date="2026-03-23")
 

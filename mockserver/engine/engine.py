@@ -74,8 +74,6 @@ def llama_server_context_error(prompt_tokens: int, num_ctx: int) -> str:
 class Prompt:
     text: str
     tokens: int  # what the runner evaluates: BOS + prompt, after both truncation stages
-    truncated: bool = False  # whole messages were dropped
-    dropped_messages: int = 0
     token_truncated: bool = False  # the runner cut tokens out of the middle
     error: str = ""  # the runner refuses this prompt (400) when asked to generate
     images: int = 0  # images in the messages kept (``_debug_info.image_count``)
@@ -291,12 +289,9 @@ class Engine:
             text, tokens = length(messages)
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
-        dropped = sum(1 for m in messages[:start] if m.role != "system")
         return Prompt(
             prompt.text,
             prompt.tokens,
-            truncated=dropped > 0,
-            dropped_messages=dropped,
             token_truncated=prompt.token_truncated,
             error=prompt.error,
             images=sum(m.images for m in messages[start:]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mockserver.engine.chat import Message
 from mockserver.engine.templates import Conversation
-from mockserver.engine.templates.gojson import function_json, go_json
+from mockserver.engine.templates.tools import arguments_json, function_text
 
 DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
@@ -33,7 +33,7 @@ def render(conversation: Conversation) -> str:
         if conversation.tools:
             out += _TOOLS_HEAD
             out += "".join(
-                f'\n{{"type": "function", "function": {function_json(tool)}}}'
+                f'\n{{"type": "function", "function": {function_text(tool)}}}'
                 for tool in conversation.tools
             )
             out += _TOOLS_TAIL
@@ -63,7 +63,7 @@ def render(conversation: Conversation) -> str:
 def tool_call_text(message: Message) -> str:
     """Assistant tool calls as the template prints them (and the model emits them)."""
     calls = "".join(
-        f'{{"name": "{call.name}", "arguments": {go_json(call.arguments)}}}\n'
+        f'{{"name": "{call.name}", "arguments": {arguments_json(call)}}}\n'
         for call in message.tool_calls
     )
     return f"<tool_call>\n{calls}</tool_call>"
