@@ -1,12 +1,13 @@
 """The registry templates, rendered and counted.
 
 ``lab/data/fidelity_corpus.json`` (package data, which ``lab fidelity`` sends) holds cases
-derived from the template rules of ``ollama-wire-spec.md`` §8 for every family (multi-turn, system prompts, two system messages,
-Unicode, special-token text typed by a user, whitespace, tools, tool calls and results, empty
-assistant turns, prefill). Each case names a model, the request (``messages`` in Ollama's native
-``/api/chat`` form, optional ``tools``, ``think`` and ``current_date``), the exact prompt string
-the template renders (without BOS, which the tokenizer adds) and ``prompt_tokens`` (BOS
-included, as Ollama reports it). The same file is meant to be replayed against a real Ollama.
+derived from the template rules of ``ollama-wire-spec.md`` §8 for every family (multi-turn,
+system prompts, two system messages, Unicode, special-token text typed by a user, whitespace,
+tools, tool calls and results, empty assistant turns, prefill). Each case names a model, the
+request (``messages`` in Ollama's native ``/api/chat`` form, optional ``tools``, ``think`` and
+``current_date``), the exact prompt string the template renders (without BOS, which the
+tokenizer adds) and ``prompt_tokens`` (BOS included, as Ollama reports it). The same file is
+meant to be replayed against a real Ollama.
 """
 
 from __future__ import annotations
