@@ -7,19 +7,18 @@ template-side tool types, the think values, Ollama's template functions) on ever
 corpus and of the published fidelity cases, and the fake's renderer must produce the same
 string. A renderer that drifts from its template text fails here.
 
-The harness is built from source with the ``go`` on PATH (the CI installs one); without Go the
-comparison is skipped, but the tests that tie each renderer to its data file still run.
+The harness is built from source with the ``go`` on PATH (``tests/goharness.py``; the CI installs
+Go); without Go the comparison is skipped, but the tests that tie each renderer to its data file
+still run.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
+import goharness
 import pytest
 
 from mockserver.engine.catalog import TABLE_MODELS, Catalog
@@ -28,7 +27,6 @@ from mockserver.engine.engine import Engine
 from mockserver.engine.families import FAMILIES
 from mockserver.engine.modelfiles import MODELFILES, template_text
 
-HARNESS = Path(__file__).parent / "gotemplate"
 DATA = Path(__file__).parents[1] / "lab" / "data"
 CORPUS: list[dict[str, Any]] = json.loads((DATA / "fidelity_corpus.json").read_text("utf-8"))
 PUBLISHED: list[dict[str, Any]] = json.loads((DATA / "fidelity-cases.json").read_text("utf-8"))
@@ -106,21 +104,9 @@ def _harness_case(case: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def go_renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("no `go` on PATH: the Go text/template comparison needs it (CI installs it)")
-    binary = tmp_path_factory.mktemp("gotemplate") / "render"
-    # Offline and local: no module proxy, no toolchain download, no workspace.
-    env = {**os.environ, "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOWORK": "off"}
-    env.setdefault("GOCACHE", str(tmp_path_factory.getbasetemp() / "gocache"))
-    subprocess.run(
-        [go, "build", "-o", str(binary), "."], cwd=HARNESS, env=env, check=True, timeout=300
-    )
-    payload = json.dumps([_harness_case(case) for case in CASES])
-    done = subprocess.run(
-        [str(binary)], input=payload, capture_output=True, text=True, check=True, timeout=60
-    )
-    return {result["id"]: result for result in json.loads(done.stdout)}
+    binary = goharness.build("gotemplate", tmp_path_factory.mktemp("gotemplate"))
+    results = goharness.run(binary, [_harness_case(case) for case in CASES])
+    return {result["id"]: result for result in results}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
