@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from mockserver.engine import generator
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
-from mockserver.engine.chat import ChatRequest, Message, collate
+from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
 from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
@@ -90,7 +90,7 @@ class Completion:
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
     raw_pieces: list[str] = field(default_factory=list)
-    tool_calls: tuple = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     eval_count: int = 0
     done_reason: str = "stop"
 
