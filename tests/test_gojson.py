@@ -55,7 +55,7 @@ STRINGS = [
     ("é 日本 😀", '"é 日本 😀"'),  # UTF-8, raw
     ("/", '"/"'),
 ]
-# Go 1.22 changed these two (before: \u0008, \u000c); Ollama builds with Go 1.24.
+# Go 1.22 changed these two (before: \u0008, \u000c); Ollama's go.mod asks for Go 1.26.
 STRINGS_GO_1_22 = [("\b\f", '"\\b\\f"')]
 
 VALUES: list[tuple[Any, str]] = [

@@ -8,11 +8,11 @@ since Ollama prints those with ``json.Marshal`` too. The rules, from Go's ``enco
 * Compact: no spaces, struct fields in declaration order (a Python ``dict`` keeps its order),
   map keys sorted (``sorted_maps`` sorts them where the Go value is a map).
 * Strings (``appendString`` with HTML escaping, what ``json.Marshal`` and ``json.Encoder`` do by
-  default): ``"`` and ``\\`` backslashed; ``\\b \\f \\n \\r \\t`` as short escapes (Go >= 1.22,
-  Ollama builds with 1.24); other bytes below 0x20 as ``\\u00XX``; ``<``, ``>``, ``&`` as
+  default): ``"`` and ``\\`` backslashed; ``\\b \\f \\n \\r \\t`` as short escapes (Go >= 1.22;
+  Ollama's go.mod asks for 1.26); other bytes below 0x20 as ``\\u00XX``; ``<``, ``>``, ``&`` as
   ``\\u003c``, ``\\u003e``, ``\\u0026``; U+2028 and U+2029 as ``\\u2028``, ``\\u2029``; other
   characters raw (UTF-8). An unpaired surrogate, which Go's decoder never produces (it reads
-  ``"\\ud800"`` as U+FFFD), is written as ``\\ufffd``.
+  ``"\\ud800"`` as U+FFFD), is written as that U+FFFD.
 * Floats (``floatEncoder``, 64-bit): ``strconv.FormatFloat(f, 'f', -1, 64)``, the shortest
   digits that round-trip, without an exponent, unless ``|f| < 1e-6`` or ``|f| >= 1e21``, where
   it is ``'e'`` format with a two-digit exponent cleaned up to one digit for small negative
