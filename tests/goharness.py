@@ -29,15 +29,22 @@ def go_version() -> tuple[int, int] | None:
     return (int(found[1]), int(found[2])) if found else None
 
 
+_BUILT: dict[str, Path] = {}
+
+
 def build(program: str, into: Path) -> Path:
-    """``go build`` of ``tests/<program>`` (standard library only: no network), or skip."""
+    """``go build`` of ``tests/<program>`` into ``into`` (standard library only: nothing is
+    downloaded), once per test session; skips the calling test without Go."""
     go = shutil.which("go")
     if go is None:
         pytest.skip("no `go` on PATH: this comparison with Go itself needs it (CI installs it)")
+    if program in _BUILT:
+        return _BUILT[program]
     binary = into / program
     # Offline and local: no module proxy, no toolchain download, no workspace.
     env = {**os.environ, "GOPROXY": "off", "GOTOOLCHAIN": "local", "GOWORK": "off"}
-    env.setdefault("GOCACHE", str(into / "gocache"))
+    if not any(env.get(name) for name in ("GOCACHE", "HOME", "XDG_CACHE_HOME")):
+        env["GOCACHE"] = str(into / "gocache")  # Go needs a build cache somewhere
     subprocess.run(
         [go, "build", "-o", str(binary), "."],
         cwd=TESTS / program,
@@ -46,6 +53,7 @@ def build(program: str, into: Path) -> Path:
         timeout=300,
         capture_output=True,
     )
+    _BUILT[program] = binary
     return binary
 
 
