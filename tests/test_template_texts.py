@@ -129,3 +129,15 @@ def test_the_cases_cover_every_family() -> None:
     cards = [CATALOG.find(case["model"]) for case in CASES]
     assert {card.family for card in cards if card is not None} == set(FAMILIES)
     assert None not in cards
+
+
+def test_a_drifted_template_text_is_told_apart(go_renders: dict[str, dict[str, str]]) -> None:
+    """The comparison can fail: one character changed in a template text changes Go's output,
+    which then no longer matches the renderer."""
+    case = next(c for c in CASES if c["id"].startswith("mistral/"))
+    drifted = dict(_harness_case(case))
+    drifted["template"] = drifted["template"].replace("[INST] {{", "[INST]  {{", 1)
+    binary = goharness.build("gotemplate", Path("/nonexistent"))  # built by go_renders already
+    (result,) = goharness.run(binary, [drifted])
+    assert result["rendered"] != go_renders[case["id"]]["rendered"]
+    assert result["rendered"] != _python_render(case)
