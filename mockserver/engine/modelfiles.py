@@ -26,6 +26,7 @@ from typing import Any
 
 from mockserver.engine import templates
 from mockserver.engine.catalog import ModelCard
+from mockserver.engine.templates.tools import go_value_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +237,11 @@ def parameters_text(modelfile: Modelfile) -> str:
 
 
 def _go_sharp_v(value: Any) -> str:
+    """``%#v`` of a parameter Go decoded from JSON: a quoted string, or a number or bool as
+    ``%v`` prints it (float64 numbers: ``1`` for 1.0, ``1e-06``, ``1.23456789e+08``)."""
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return go_value_text(value)
 
 
 def _go_quote(text: str) -> str:
