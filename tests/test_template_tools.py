@@ -108,6 +108,21 @@ TOOLS: list[tuple[dict[str, Any], str, str, str]] = [
     ),
 ]
 
+# fmt's %v of numbers decoded into any ($defs shows them through {{ .Function }}): %g with the
+# shortest digits, exponent form below 1e-4 and from 1e6 on.
+_NUMBERS = [1e6, 123456, 1234567, 1e-5, 0.0001, 1.5e-7, 1e21, 3.14, -2.0, True, None]
+TOOLS.append(
+    (
+        _tool("numbers", {"type": "object", "$defs": {"n": _NUMBERS}}),
+        '{"type":"function","function":{"name":"numbers","description":"",'
+        '"parameters":{"type":"object","$defs":{"n":[1000000,123456,1234567,0.00001,0.0001,'
+        '1.5e-7,1e+21,3.14,-2,true,null]},"properties":null}}}',
+        "{numbers  {object map[n:[1e+06 123456 1.234567e+06 1e-05 0.0001 1.5e-07 1e+21 3.14 -2 "
+        "true <nil>]] <nil> [] {}}}",
+        "",
+    )
+)
+
 ARGUMENTS: list[tuple[dict[str, Any], str]] = [
     ({"city": "Paris"}, '{"city":"Paris"}'),
     ({"b": 1.0, "a": 1.5e-7, "c": 10**21}, '{"a":1.5e-7,"b":1,"c":1e+21}'),
