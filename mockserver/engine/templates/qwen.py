@@ -3,6 +3,10 @@
 ChatML. A system block only when there is system text or tools (the engine prepends the model's
 default system prompt when the request has none); tool definitions go into the system block;
 tool results are user turns wrapped in ``<tool_response>``. No BOS.
+
+Each tool line is ``{"type": "function", "function": {{ .Function }}}``, and at the emulated
+commit ``{{ .Function }}`` prints Go struct syntax, not JSON (``tools.function_text``;
+ollama/ollama#14601): the fake sends the model what Ollama sends it.
 """
 
 from __future__ import annotations
