@@ -4,8 +4,8 @@
 executed by Go's own ``text/template`` (``tests/gotemplate/render.go``, a small harness that
 passes the template what Ollama's ``template.Execute`` passes: the collated messages, the
 template-side tool types, the think values, Ollama's template functions) on every case of the
-corpus and of the published fidelity cases, and the fake's renderer must produce the same
-string. A renderer that drifts from its template text fails here.
+corpus, of the published fidelity cases and of spec §8's worked examples, and the fake's
+renderer must produce the same string. A renderer that drifts from its template text fails here.
 
 The harness is built from source with the ``go`` on PATH (``tests/goharness.py``; the CI installs
 Go); without Go the comparison is skipped, but the tests that tie each renderer to its data file
@@ -20,6 +20,7 @@ from typing import Any
 
 import goharness
 import pytest
+from test_templates import SPEC_EXAMPLES
 
 from mockserver.engine.catalog import TABLE_MODELS, Catalog
 from mockserver.engine.chat import ChatRequest, Message, ToolCall
@@ -36,7 +37,8 @@ CATALOG = Catalog(MODELS)
 
 
 def _cases() -> list[dict[str, Any]]:
-    """Corpus cases and published cases, in one form: id, model, messages, tools, think."""
+    """The corpus, the published cases and spec §8's worked examples (``test_templates.py``),
+    in one form: id, model, messages, tools, think, current_date."""
     cases = [dict(case) for case in CORPUS]
     cases += [
         {
@@ -47,6 +49,10 @@ def _cases() -> list[dict[str, Any]]:
             "current_date": case.get("current_date", DEFAULT_DATE),
         }
         for case in PUBLISHED
+    ]
+    cases += [
+        {"id": f"spec/{index}", "model": model, "messages": messages}
+        for index, (model, messages, _) in enumerate(SPEC_EXAMPLES)
     ]
     return cases
 
