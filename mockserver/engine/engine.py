@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from mockserver.engine import generator
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
-from mockserver.engine.chat import ChatRequest, Message, collate
+from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
 from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
@@ -74,8 +74,6 @@ def llama_server_context_error(prompt_tokens: int, num_ctx: int) -> str:
 class Prompt:
     text: str
     tokens: int  # what the runner evaluates: BOS + prompt, after both truncation stages
-    truncated: bool = False  # whole messages were dropped
-    dropped_messages: int = 0
     token_truncated: bool = False  # the runner cut tokens out of the middle
     error: str = ""  # the runner refuses this prompt (400) when asked to generate
     images: int = 0  # images in the messages kept (``_debug_info.image_count``)
@@ -92,7 +90,7 @@ class Completion:
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
     raw_pieces: list[str] = field(default_factory=list)
-    tool_calls: tuple = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     eval_count: int = 0
     done_reason: str = "stop"
 
@@ -291,12 +289,9 @@ class Engine:
             text, tokens = length(messages)
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
-        dropped = sum(1 for m in messages[:start] if m.role != "system")
         return Prompt(
             prompt.text,
             prompt.tokens,
-            truncated=dropped > 0,
-            dropped_messages=dropped,
             token_truncated=prompt.token_truncated,
             error=prompt.error,
             images=sum(m.images for m in messages[start:]),
