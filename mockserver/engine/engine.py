@@ -70,6 +70,18 @@ def llama_server_context_error(prompt_tokens: int, num_ctx: int) -> str:
     )
 
 
+class CompletionUnsupported(OllamaError):
+    """A model without the completion capability (an embedding model) asked to chat."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(400, f'"{model}" does not support chat')
+        self.model = model
+
+    def for_generate(self) -> OllamaError:
+        """GenerateHandler words the same failure with "generate"."""
+        return OllamaError(400, f'"{self.model}" does not support generate')
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     text: str
@@ -146,14 +158,26 @@ class Engine:
     def current_date(self) -> str:
         return self._current_date or date.today().isoformat()
 
-    def resolve(self, name: str) -> tuple[ModelCard, Family]:
+    def resolve(self, name: str, think: object = None) -> tuple[ModelCard, Family]:
+        """The pulled model and the family that generates for it.
+
+        An embedding model has no completion capability: ``scheduleRunner``'s capability check
+        fails and the handler answers ``"<model>" does not support chat`` (400), after the
+        thinking check (``server/routes.go`` ChatHandler; GenerateHandler says "generate").
+        """
         if not name.strip():
             raise model_required()
         if not is_valid_name(name.strip()):
             raise bad_request("invalid model name")  # errtypes.InvalidModelNameErrMsg
         card = self.catalog.find(name)
-        family = family_of(card) if card else None
-        if card is None or family is None:
+        if card is None:
+            raise model_not_found(name)
+        family = family_of(card)
+        if family is None:
+            if card.supports("embedding"):
+                if think not in (None, False):
+                    raise bad_request(f'"{name}" does not support thinking')
+                raise CompletionUnsupported(name)
             raise model_not_found(name)
         return card, family
 
@@ -182,7 +206,7 @@ class Engine:
     def load(self, request: ChatRequest, *, keep_alive: float | None = None) -> ChatResult:
         """What a request without messages does: check, load the vocabulary, keep it resident."""
         started = time.perf_counter_ns()
-        card, family = self.resolve(request.model)
+        card, family = self.resolve(request.model, request.think)
         self._check_capabilities(request, card, family)
         family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
         num_ctx = self.context_length(request, card)
@@ -196,7 +220,10 @@ class Engine:
         )
 
     def unload(self, name: str) -> ModelCard:
-        card, _ = self.resolve(name)
+        card = self.catalog.find(name)
+        if card is None:
+            self.resolve(name)  # raises Ollama's error for this name
+        assert card is not None
         with self._resident_lock:
             self._resident.pop(card.name, None)
         return card
@@ -209,6 +236,10 @@ class Engine:
                 del self._resident[name]
             models = list(self._resident.values())
         return sorted(models, key=lambda r: r.expires_at, reverse=True)
+
+    def hold(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
+        """Keep ``card`` resident after a request that is not a chat (an embedding)."""
+        self._keep(card, num_ctx, keep_alive)
 
     def touch(self, result: ChatResult) -> None:
         """What serving ``result`` again does to residency (a memoized /v1 answer)."""
@@ -228,7 +259,7 @@ class Engine:
 
     def chat(self, request: ChatRequest, *, keep_alive: float | None = None) -> ChatResult:
         started = time.perf_counter_ns()
-        card, family = self.resolve(request.model)
+        card, family = self.resolve(request.model, request.think)
         self._check_capabilities(request, card, family)
         family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
         loaded = time.perf_counter_ns()
@@ -337,7 +368,7 @@ class Engine:
 
     def check(self, request: ChatRequest) -> None:
         """Resolve the model and check what the request asks of it (think, then tools)."""
-        card, family = self.resolve(request.model)
+        card, family = self.resolve(request.model, request.think)
         self._check_capabilities(request, card, family)
 
     def _check_capabilities(self, request: ChatRequest, card: ModelCard, family: Family) -> None:
@@ -471,4 +502,12 @@ def _thinking_level(request: ChatRequest, card: ModelCard) -> str | None:
     return reasoning_level(request.think)
 
 
-__all__ = ["ChatResult", "Completion", "Engine", "OllamaError", "Prompt", "Resident"]
+__all__ = [
+    "ChatResult",
+    "Completion",
+    "CompletionUnsupported",
+    "Engine",
+    "OllamaError",
+    "Prompt",
+    "Resident",
+]

@@ -38,9 +38,9 @@ BERT_UNCASED = VocabFile(
 _PHANTOM = "\u2581"
 # llama.cpp's unicode whitespace set (unicode.cpp ``unicode_set_whitespace``).
 _WHITESPACE = frozenset(
-    [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B)]
-    + [0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
-)
+    (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028,
+     0x2029, 0x202F, 0x205F, 0x3000)
+)  # fmt: skip
 
 
 def _is_chinese(cpt: int) -> bool:
@@ -58,7 +58,7 @@ def _is_chinese(cpt: int) -> bool:
 
 
 def _lower(char: str) -> str:
-    """``unicode_tolower``: a simple one-code-point mapping (Python's may expand: keep the first)."""
+    """``unicode_tolower``: one code point to one (Python's mapping may expand: keep the first)."""
     lowered = char.lower()
     return lowered[0] if lowered else char
 
@@ -79,8 +79,10 @@ def words(text: str) -> list[str]:
             continue
         if category.startswith("M"):  # strip_accents
             continue
-        if category.startswith("P") or (cpt < 0x7F and category.startswith("S")) or (
-            _is_chinese(cpt)
+        if (
+            category.startswith("P")
+            or (cpt < 0x7F and category.startswith("S"))
+            or (_is_chinese(cpt))
         ):
             if current:
                 out.append("".join(current))
