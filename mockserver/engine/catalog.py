@@ -9,8 +9,10 @@ digests are synthetic (sha256 of the tag) except where the registry's is public.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from mockserver.engine.families import FAMILIES, Family
 
@@ -30,6 +32,12 @@ class ModelCard:
     digest: str = ""
     min_ram_gb: float = 0.0
     note: str = ""
+    # A model made with ``/api/create`` (or ``ollama create``) from another: its own SYSTEM,
+    # TEMPLATE and PARAMETER layers over the base model's (``engine/store.py``).
+    system: str = ""
+    template: str = ""
+    parameters: tuple[tuple[str, Any], ...] = ()
+    parent: str = ""  # details.parent_model: the model it was created from
 
     @property
     def full_digest(self) -> str:
@@ -148,8 +156,18 @@ def servable(card: ModelCard) -> bool:
     return card.supports("embedding") or family_of(card) is not None
 
 
+def known_card(name: str) -> ModelCard | None:
+    """The catalog's card for ``name`` (pulled or not), resolved as Ollama resolves names."""
+    wanted = _canonical(name).lower()
+    return next((card for card in KNOWN_MODELS if card.name.lower() == wanted), None)
+
+
 class Catalog:
-    """The pulled models: the ones named at start-up whose family the engine can count."""
+    """The pulled models: the ones named at start-up whose family the engine can count.
+
+    This is the server's model store (like Ollama's manifests directory), per process:
+    ``/api/pull``, ``/api/copy``, ``/api/create`` and ``/api/delete`` change it.
+    """
 
     def __init__(self, pulled: tuple[str, ...] | None = None) -> None:
         wanted = pulled if pulled is not None else TABLE_MODELS
@@ -162,8 +180,28 @@ class Catalog:
                 raise ValueError(f"unknown model {name!r}; the fake knows: {known}")
             if servable(card) and card not in cards:
                 cards.append(card)
+        self._lock = threading.Lock()
         self.cards: tuple[ModelCard, ...] = tuple(cards)
         self._by_name = {card.name.lower(): card for card in cards}
+        self.version = 0  # bumped on every change to the store
+
+    def put(self, card: ModelCard) -> None:
+        """Add ``card`` (a pulled, copied or created model), replacing one of the same name."""
+        with self._lock:
+            kept = [c for c in self.cards if c.name.lower() != card.name.lower()]
+            self._replace((*kept, card))
+
+    def remove(self, name: str) -> ModelCard | None:
+        with self._lock:
+            card = self._by_name.get(_canonical(name).lower())
+            if card is not None:
+                self._replace(tuple(c for c in self.cards if c is not card))
+            return card
+
+    def _replace(self, cards: tuple[ModelCard, ...]) -> None:
+        self.cards = cards
+        self._by_name = {card.name.lower(): card for card in cards}
+        self.version += 1
 
     def find(self, name: str) -> ModelCard | None:
         return self._by_name.get(_canonical(name).lower())

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from mockserver.engine import generator
@@ -207,6 +207,7 @@ class Engine:
         """What a request without messages does: check, load the vocabulary, keep it resident."""
         started = time.perf_counter_ns()
         card, family = self.resolve(request.model, request.think)
+        request = with_model_options(request, card)
         self._check_capabilities(request, card, family)
         family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
         num_ctx = self.context_length(request, card)
@@ -227,6 +228,11 @@ class Engine:
         with self._resident_lock:
             self._resident.pop(card.name, None)
         return card
+
+    def unload_card(self, card: ModelCard) -> None:
+        """A deleted model leaves memory too."""
+        with self._resident_lock:
+            self._resident.pop(card.name, None)
 
     def resident(self) -> list[Resident]:
         """Loaded models, the one that expires last first (``PsHandler``)."""
@@ -260,6 +266,7 @@ class Engine:
     def chat(self, request: ChatRequest, *, keep_alive: float | None = None) -> ChatResult:
         started = time.perf_counter_ns()
         card, family = self.resolve(request.model, request.think)
+        request = with_model_options(request, card)
         self._check_capabilities(request, card, family)
         family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
         loaded = time.perf_counter_ns()
@@ -299,8 +306,11 @@ class Engine:
             return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
 
         messages = request.messages
-        if family.default_system and (not messages or messages[0].role != "system"):
-            messages = (Message(role="system", content=family.default_system), *messages)
+        # ChatHandler: the model's SYSTEM (a created model's, else the registry default) is
+        # prepended when the conversation does not start with a system message.
+        default_system = card.system or family.default_system
+        if default_system and (not messages or messages[0].role != "system"):
+            messages = (Message(role="system", content=default_system), *messages)
 
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
             text = self._render(request, family, candidate)
@@ -440,6 +450,26 @@ class Engine:
             elif kind == "content":
                 completion.content_pieces.append(piece)
         return completion
+
+
+_OPTION_FIELDS = ("num_predict", "num_ctx", "num_keep", "seed", "temperature", "top_p")
+
+
+def with_model_options(request: ChatRequest, card: ModelCard) -> ChatRequest:
+    """``modelOptions``: a created model's PARAMETERs first, the request's options over them."""
+    if not card.parameters:
+        return request
+    given = request.options
+    changes: dict[str, object] = {}
+    for name, value in card.parameters:
+        if name in _OPTION_FIELDS and getattr(given, name) is None:
+            changes[name] = value
+    stops = tuple(str(value) for name, value in card.parameters if name == "stop")
+    if stops and not given.stop:
+        changes["stop"] = stops
+    if not changes:
+        return request
+    return replace(request, options=replace(given, **changes))  # type: ignore[arg-type]
 
 
 def _tokens(family: Family, output: Output) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
-from mockserver.engine import modelfiles
+from mockserver.engine import modelfiles, store
 from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Options
 from mockserver.engine.embeddings import EmbeddingModel, embedding_model
@@ -82,7 +82,7 @@ def tag_entry(card: ModelCard, modified_at: str) -> dict:
 
 def details(card: ModelCard) -> dict:
     return {
-        "parent_model": "",
+        "parent_model": card.parent,
         "format": "gguf",
         "family": card.arch_family,
         "families": [card.arch_family],
@@ -334,7 +334,7 @@ async def show(request: Request) -> Response:
         # ShowHandler re-spells the name (getExistingName, DisplayShortest) before looking it
         # up, so an unknown "nope" is reported as "nope:latest".
         raise OllamaError(404, f"model '{engine.catalog.display_name(model)}' not found")
-    default_system = family.default_system if family is not None else ""
+    default_system = card.system or (family.default_system if family is not None else "")
     return GinJSONResponse(show_body(card, parsed.system or default_system, engine))
 
 
@@ -364,6 +364,12 @@ def show_body(card: ModelCard, system: str, engine: Engine) -> dict[str, Any]:
     modelfile = modelfiles.modelfile_for(card)
     body: dict[str, Any] = {}
     if modelfile is not None:
+        if card.template or card.parameters:  # a created model: its own layers over the base's
+            modelfile = replace(
+                modelfile,
+                template=card.template or modelfile.template,
+                parameters=store.merged_parameters(card),
+            )
         body["license"] = modelfile.license
         body["modelfile"] = modelfiles.modelfile_text(card, modelfile, system)
         parameters = modelfiles.parameters_text(modelfile)
