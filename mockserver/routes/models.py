@@ -133,7 +133,7 @@ def _reply(lines: list[Line], error: tuple[int, str] | None, stream: bool | None
             yield dumps({"error": error[1]}) + b"\n"
 
     if not lines and error is not None:  # nothing written yet: a plain JSON error
-        return GinJSONResponse({"error": error[1]}, status_code=error[0])
+        return _JSON({"error": error[1]}, status_code=error[0])
     return StreamingResponse(body(), media_type="application/x-ndjson")
 
 
