@@ -285,3 +285,21 @@ def test_push_and_status(fake) -> None:
     assert (no_name.status_code, no_name.json()) == (400, {"error": "model is required"})
     status = httpx.get(fake.url + "/api/status")
     assert status.json() == {"cloud": {"disabled": False, "source": "none"}}
+
+
+LESSON_SYSTEM = "You are a pirate. Answer every question in pirate speak, in two sentences at most."
+
+
+@pytest.mark.parametrize(
+    ("base", "without", "with_system"),
+    [("llama3.2:3b", 30, 48), ("gpt-oss:20b", 72, 98), ("qwen2.5:7b", 34, 36)],
+)
+def test_the_lessons_table(client, oai, base, without, with_system) -> None:
+    """docs/lessons/modelfile_system.md: the numbers it prints."""
+    client.create(model="pirate", from_=base, system=LESSON_SYSTEM)
+    question = [{"role": "user", "content": "Where is the treasure?"}]
+    counts = [
+        oai.chat.completions.create(model=model, messages=question).usage.prompt_tokens
+        for model in (base, "pirate")
+    ]
+    assert counts == [without, with_system]
