@@ -303,3 +303,32 @@ def test_the_lessons_table(client, oai, base, without, with_system) -> None:
         for model in (base, "pirate")
     ]
     assert counts == [without, with_system]
+
+
+def test_a_paced_pull_takes_a_downloads_time() -> None:
+    """With a profile, ticks every 60 ms at DOWNLOAD_BYTES_PER_S (the plan, not a clock)."""
+    from mockserver.engine.catalog import Catalog
+    from mockserver.routes.models import DOWNLOAD_BYTES_PER_S, pull_lines
+
+    card = known_card("all-minilm")
+    planned = pull_lines(Catalog(()), card, paced=True)
+    waited = sum(delay for delay, _ in planned)
+    size = sum(layer.size for layer in store.layers(card))
+    assert waited == pytest.approx(size / DOWNLOAD_BYTES_PER_S, abs=0.06 * len(store.layers(card)))
+    for layer in store.layers(card):
+        done = [line["completed"] for _, line in planned if line.get("digest") == layer.digest][1:]
+        assert done == sorted(done) and done[-1] == layer.size
+
+
+def test_a_recreated_model_is_not_answered_from_the_old_one(client, oai) -> None:
+    """The store is server state: re-creating or deleting a name changes what /v1 answers,
+    even for a request body seen before."""
+    question = [{"role": "user", "content": "Ahoy?"}]
+    client.create(model="pirate", from_="llama3.2:3b", system="Short.")
+    short = oai.chat.completions.create(model="pirate", messages=question).usage.prompt_tokens
+    client.delete("pirate")
+    with pytest.raises(openai.NotFoundError):
+        oai.chat.completions.create(model="pirate", messages=question)
+    client.create(model="pirate", from_="llama3.2:3b", system="A much longer system prompt.")
+    longer = oai.chat.completions.create(model="pirate", messages=question).usage.prompt_tokens
+    assert longer > short
