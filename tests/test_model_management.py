@@ -334,3 +334,14 @@ def test_a_recreated_model_is_not_answered_from_the_old_one(client, oai) -> None
     client.create(model="pirate", from_="llama3.2:3b", system="A much longer system prompt.")
     longer = oai.chat.completions.create(model="pirate", messages=question).usage.prompt_tokens
     assert longer > short
+
+
+def test_tags_lists_the_most_recently_modified_first() -> None:
+    """``sortListModelResponses``; without ``--seed`` a pull's manifest is written now."""
+    with serving(Settings(port=0)) as fake:
+        client = ollama.Client(host=fake.url)
+        client.pull("all-minilm")
+        client.copy("llama3.2:3b", "copied")
+        listed = [model.model for model in client.list().models]
+        assert listed[:2] == ["copied:latest", "all-minilm:latest"]
+        assert listed[2] == "llama3.2:3b"  # the rest keep the catalog's order

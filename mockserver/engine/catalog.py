@@ -38,6 +38,7 @@ class ModelCard:
     template: str = ""
     parameters: tuple[tuple[str, Any], ...] = ()
     parent: str = ""  # details.parent_model: the model it was created from
+    modified_at: datetime | None = None  # pulled, copied or created while serving: that time
 
     @property
     def full_digest(self) -> str:

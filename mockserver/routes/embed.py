@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from mockserver.engine import embeddings
+from mockserver.engine import embeddings, store
 from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
@@ -75,7 +75,7 @@ async def _schedule(
     parsed = parse_options(options)
     model = embeddings.embedding_model(card.family)
     family = family_of(card)
-    params = dict(model.parameters) if model is not None else {}
+    params = dict(store.merged_parameters(card)) if model is not None else {}
     limits = embeddings.runner_limits(parsed, params, engine.num_ctx, card.context_length)
     if model is not None and not model.loaded:
         await run_in_threadpool(lambda: model.text)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -214,6 +216,13 @@ def _pull_name(raw: str) -> str:
     return raw.strip()
 
 
+def _now(request: Request) -> datetime:
+    """The manifest's ModTime: now, or under ``--seed`` the catalog's own date (repeatable)."""
+    if request.app.state.settings.seed is not None:
+        return request.app.state.engine.catalog.modified_at
+    return datetime.now(UTC)
+
+
 def _paced(request: Request) -> bool:
     return request.app.state.pacer is not None
 
@@ -232,7 +241,7 @@ async def pull(request: Request) -> Response:
             [(0.0, _progress("pulling manifest"))], (500, _NOT_IN_REGISTRY), parsed.stream
         )
     lines = pull_lines(engine.catalog, card, _paced(request))
-    engine.catalog.put(card)
+    engine.catalog.put(replace(card, modified_at=_now(request)))
     _changed(request)
     return _reply(lines, None, parsed.stream)
 
@@ -287,8 +296,8 @@ async def create(request: Request) -> Response:
                 [(0.0, _progress("pulling manifest"))], (500, _NOT_IN_REGISTRY), parsed.stream
             )
         lines += pull_lines(engine.catalog, wanted, _paced(request))
-        engine.catalog.put(wanted)
-        base = wanted
+        base = replace(wanted, modified_at=_now(request))
+        engine.catalog.put(base)
     card = store.created(
         base,
         name,
@@ -304,7 +313,7 @@ async def create(request: Request) -> Response:
         )
         lines.append((0.0, _progress(f"{verb} {layer.digest}")))
     lines += [(0.0, _progress("writing manifest")), (0.0, _progress("success"))]
-    engine.catalog.put(card)
+    engine.catalog.put(replace(card, modified_at=_now(request)))
     _changed(request)
     return _reply(lines, None, parsed.stream)
 
@@ -335,9 +344,10 @@ async def copy(request: Request) -> Response:
     card = engine.catalog.find(source)
     if card is None:
         raise OllamaError(404, f"model {go_quote(source)} not found")
-    from dataclasses import replace
-
-    engine.catalog.put(replace(card, name=_display(destination), digest=card.full_digest))
+    copied = replace(
+        card, name=_display(destination), digest=card.full_digest, modified_at=_now(request)
+    )
+    engine.catalog.put(copied)
     _changed(request)
     return Response(status_code=200)
 

@@ -51,8 +51,16 @@ async def version() -> Response:
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags(request: Request) -> Response:
     engine: Engine = request.app.state.engine
-    modified = wire.go_local_time(engine.catalog.modified_at)  # the manifest file's ModTime
-    return GinJSONResponse({"models": [tag_entry(card, modified) for card in engine.catalog]})
+    release = engine.catalog.modified_at  # the manifest file's ModTime
+    # sortListModelResponses: most recently modified first (stable).
+    cards = sorted(engine.catalog, key=lambda card: card.modified_at or release, reverse=True)
+    return GinJSONResponse(
+        {
+            "models": [
+                tag_entry(card, wire.go_local_time(card.modified_at or release)) for card in cards
+            ]
+        }
+    )
 
 
 def tag_entry(card: ModelCard, modified_at: str) -> dict:
@@ -352,7 +360,7 @@ def _embedding_show(card: ModelCard, embedder: EmbeddingModel, engine: Engine) -
     body["details"] = details(card)
     body["model_info"] = model_info
     body["capabilities"] = list(card.capabilities)
-    body["modified_at"] = wire.go_local_time(engine.catalog.modified_at)
+    body["modified_at"] = wire.go_local_time(card.modified_at or engine.catalog.modified_at)
     return body
 
 
@@ -383,7 +391,7 @@ def show_body(card: ModelCard, system: str, engine: Engine) -> dict[str, Any]:
         body["model_info"] = modelfiles.model_info(card, modelfile)
         body["tensors"] = modelfiles.tensors(card, modelfile)
     body["capabilities"] = list(card.capabilities)
-    body["modified_at"] = wire.go_local_time(engine.catalog.modified_at)
+    body["modified_at"] = wire.go_local_time(card.modified_at or engine.catalog.modified_at)
     return body
 
 
