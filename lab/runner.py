@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import openai
 from rich.console import Console
 
@@ -24,6 +24,9 @@ from lab.experiment import Experiment, Finding
 from lab.ollama import EngineInfo
 from lab.targets import Target
 
+if TYPE_CHECKING:
+    from lab.recording import RecordingClient
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
@@ -34,7 +37,7 @@ class RunOptions:
     timeout: float
     as_json: bool = False
     repeat: int = 3  # --repeat: how many identical requests `determinism` sends
-    plot: Path | None = None  # --plot: where `history_growth` writes its SVG chart
+    plot: Path | None = None  # --plot: where `history_growth` draws its chart (.png/.svg/.pdf)
     record: Path | None = None  # --record: save every exchange there (lab/recording.py)
 
 
@@ -44,6 +47,7 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
     engine: EngineInfo | None = None
     target = options.target
     problem: LabError | None = None
+    recorded: list[Path] | None = None
     try:
         with targets.opened(options.target) as target:
             engine = preflight.check(target, options.model, api_key=options.api_key)
@@ -82,6 +86,8 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                             report.finding(out, experiment, result)
                 finally:
                     lab.close()
+            if http is not None:
+                recorded = list(http.recorder.written)
     except LabError as exc:
         problem = exc
     except KeyboardInterrupt:
@@ -95,6 +101,10 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
         exit_code = EXIT_FAILED
     else:
         exit_code = EXIT_OK
+    if not options.as_json and len(results) > 1:
+        report.summary(out, results)
+    if not options.as_json and options.record is not None and recorded is not None:
+        report.recorded(out, options.record, len(recorded))
     if options.as_json:
         report.write_json(
             out,
@@ -112,7 +122,7 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
 
 def recording_http(
     directory: Path | None, target: Target, engine: EngineInfo, *, api_key: str, timeout: float
-) -> httpx.Client | None:
+) -> RecordingClient | None:
     """With ``--record DIR``: one recording client for the SDK and the raw calls; else None.
 
     Every exchange after the preflight is saved as one file in ``DIR``

@@ -1,7 +1,8 @@
 """The experiments, one module each, imported here in the order they run.
 
 To add one: write ``lab/experiments/<name>.py`` with a function decorated by
-:func:`lab.experiment.experiment`, import it below, and write ``docs/lessons/<name>.md``.
+:func:`lab.experiment.experiment`, import it below, and write ``lab/lessons/<name>.md``
+(package data: it ships in the wheel).
 Importing registers, so the import order below is the run order (hence no sorting).
 """
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import openai
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING, Any
 
 from lab import engines
-from lab.context import Call, Lab
-from lab.errors import server_message
 from lab.experiment import Answer, Facts, Finding, experiment
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Call, Lab
 
 CODE = "4912"
 PLANT = f"My locker code is {CODE}. Please remember it; I will ask for it later."
@@ -85,6 +86,10 @@ class Grown:
     default=False,
 )
 def context_overflow(lab: Lab) -> Finding:
+    import openai
+
+    from lab.errors import server_message
+
     grown = Grown([{"role": "user", "content": PLANT}])
     first = lab.chat(list(grown.messages), doing="turn 1 (the locker code)", max_tokens=64)
     if _prompt_tokens(first) is None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai.types.chat import ChatCompletionMessageParam
-
-from lab.context import Call, Lab
-from lab.errors import server_message
 from lab.experiment import Answer, Facts, Finding, experiment
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Call, Lab
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Why is the sky blue? Answer in two sentences."},
@@ -27,6 +27,10 @@ REASONING_FIELDS = ("reasoning", "reasoning_content")  # Ollama, LM Studio; vLLM
     default=False,
 )
 def reasoning(lab: Lab) -> Finding:
+    import openai
+
+    from lab.errors import server_message
+
     plain = lab.chat(MESSAGES, doing="reasoning_effort unset")
     key, thought = reasoning_of(plain)
     data: dict[str, Any] = {"messages": MESSAGES, "default": _run_data(plain, key, thought)}
@@ -112,6 +116,10 @@ def reasoning_of(call: Call) -> tuple[str | None, str]:
 
 
 def _no_channel(lab: Lab, plain: Call, data: dict[str, Any]) -> Finding:
+    import openai
+
+    from lab.errors import server_message
+
     try:
         lab.chat(MESSAGES, doing="reasoning_effort=low", reasoning_effort="low")
         evidence = "asked for reasoning_effort=low, it answered without a reasoning field too"

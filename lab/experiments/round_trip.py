@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING
 
-from lab.context import Lab
 from lab.experiment import Answer, Facts, Finding, experiment
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Lab
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Name three Canadian cities."},

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING
 
-from lab.context import Call, Lab
 from lab.experiment import Answer, Facts, Finding, experiment
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Call, Lab
 
 FINAL_Q = "Driving. What's the capital of Canada?"
 ONE_TURN: list[ChatCompletionMessageParam] = [{"role": "user", "content": FINAL_Q}]
