@@ -73,6 +73,14 @@ def answers_are_scripted(engine: EngineInfo) -> bool:
     return engine.name == FAKE
 
 
+SCRIPTED_NOTE = (
+    "These answers come from the bundled fake, which runs no model: their words are canned "
+    "text, not evidence of what a model does with the request. Its token counts are what "
+    "Ollama counts for the same request; run against a real model (--target ollama) to see "
+    "what a model answers."
+)
+
+
 def identify(
     http: httpx.Client, target: Target, models: httpx.Response | None = None
 ) -> EngineInfo:

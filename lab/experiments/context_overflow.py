@@ -178,9 +178,13 @@ def context_overflow(lab: Lab) -> Finding:
         f"tracking it: the client sent about {last['estimated_tokens']:,} tokens in the last "
         f"request, the server counted {last['prompt_tokens']:,} (never more than {peak:,}"
         + (f", the window is {window.tokens:,} from {window.source})." if window else ")."),
-        "Nothing said so: no error, no warning, no field in the response. Ollama re-renders "
-        "the prompt dropping the oldest messages (keeping system messages and the last one) "
-        "until it fits num_ctx, and counts what is left.",
+        "Nothing said so: every request was answered normally, without an error. "
+        + (
+            "Ollama re-renders the prompt dropping the oldest messages (keeping system "
+            "messages and the last one) until it fits num_ctx, and counts what is left."
+            if lab.engine.is_ollama
+            else "This engine dropped part of the history on its own."
+        ),
     ]
     if rendered is not None:
         explanation.append(
@@ -198,6 +202,8 @@ def context_overflow(lab: Lab) -> Finding:
             ": it still had it."
             if CODE in asked.content
             else f", not {CODE}: it cannot know what it was never shown."
+            if rendered is not None and CODE not in rendered
+            else f", not {CODE}."
         ),
         "How a client notices: compare prompt_tokens with its own estimate of what it sent "
         "(here: chars sent × tokens per char measured on earlier requests); when the count "
@@ -206,11 +212,17 @@ def context_overflow(lab: Lab) -> Finding:
         "The fix is the client's: raise num_ctx (costs memory), or summarise / trim the "
         "history yourself, so that you choose what the model forgets.",
     ]
+    if engines.answers_are_scripted(lab.engine):
+        explanation.append(engines.SCRIPTED_NOTE)
     show = [
         _table(grown, window),
         Answer(f"answer to {_quote(QUESTION)}", asked.content or "(empty)"),
     ]
-    return Finding(data, explanation, show)
+    figure = (
+        f"prompt_tokens stopped at {peak:,} from request {overflow_at}; "
+        f"~{last['estimated_tokens']:,} sent"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def filler(part: int, chars: int) -> str:

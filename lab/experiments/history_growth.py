@@ -124,7 +124,11 @@ def history_growth(lab: Lab) -> Finding:
             show,
             status="unexpected",
         )
-    return Finding(data, explanation, show)
+    figure = (
+        f"prompt_tokens {per_turn[0]} → {per_turn[-1]} over {n} turns; "
+        f"{cumulative[-1]:,} sent in total"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def linear_fit(values: list[int]) -> tuple[float, float, float]:

@@ -109,7 +109,12 @@ def models_and_errors(lab: Lab) -> Finding:
             "400 means fix the request; retrying either is pointless. The SDK raises a typed "
             "exception for each, with the server's message in .body."
         )
-    return Finding(data, explanation, show)
+    figure = (
+        f"{len(ids)} model{'s' if len(ids) != 1 else ''} listed; HTTP "
+        + ", ".join(str(p.status) for p in probes)
+        + f" (expected {', '.join(str(p.expected) for p in probes)})"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def _listed(lab: Lab) -> tuple[list[str], dict[str, str], str]:

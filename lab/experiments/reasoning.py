@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+from lab import engines
 from lab.experiment import Answer, Facts, Finding, experiment
 
 if TYPE_CHECKING:
@@ -82,7 +83,8 @@ def reasoning(lab: Lab) -> Finding:
         + " chars, completion_tokens "
         + " → ".join(_tokens(runs[e]) for e in EFFORTS)
         + (
-            ". More effort, more reasoning, more tokens billed for an answer of the same size."
+            ". More effort, more reasoning, more tokens billed: each step up cost more "
+            "completion_tokens in this run."
             if grows
             else ". On a real model one run per effort is noisy; repeat it to see the trend."
         ),
@@ -101,7 +103,13 @@ def reasoning(lab: Lab) -> Finding:
         else f"prompt_tokens moves with the effort ({', '.join(map(str, prompts))}): the "
         "effort is rendered into the prompt; the larger cost is still in the output."
     )
-    return Finding(data, explanation, show)
+    if engines.answers_are_scripted(lab.engine):
+        explanation.append(engines.SCRIPTED_NOTE)
+    figure = (
+        f"~{base['reasoning_tokens']} of {base['completion_tokens']} completion_tokens "
+        "are reasoning"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def reasoning_of(call: Call) -> tuple[str | None, str]:

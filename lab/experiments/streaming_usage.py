@@ -103,7 +103,10 @@ def streaming_usage(lab: Lab) -> Finding:
         "read usage from the last chunk (its choices list is empty, so code that indexes "
         "choices[0] on every chunk must skip it).",
     ]
-    return Finding(data, explanation, show, status="ok" if same_prompt else "unexpected")
+    figure = f"a meter bills {billed[1]} streamed, {billed[2]} with include_usage"
+    return Finding(
+        data, explanation, show, status="ok" if same_prompt else "unexpected", figure=figure
+    )
 
 
 def _total(usage: dict[str, object] | None) -> int:
