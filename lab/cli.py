@@ -156,8 +156,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return exc.code if isinstance(exc.code, int) else EXIT_SETUP
     from rich.console import Console
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, emoji=False)  # no :shortcodes: in the output; saves a load
+    err = Console(stderr=True, highlight=False, emoji=False)
     if args.command == "models":
         return _models(out, as_json=args.json)
     if args.command == "list":

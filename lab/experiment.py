@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -101,6 +100,8 @@ class Experiment:
     @property
     def lesson_file(self) -> Path:
         """The lesson page on this machine (in the checkout, or in the installed package)."""
+        from importlib import resources
+
         return Path(str(resources.files("lab").joinpath("lessons", f"{self.name}.md")))
 
 

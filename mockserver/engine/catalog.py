@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from mockserver.engine.families import FAMILIES, Family
+if TYPE_CHECKING:  # families loads every template and tokenizer: only when one is needed
+    from mockserver.engine.families import Family
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ _MODIFIED_AT = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 
 
 def family_of(card: ModelCard) -> Family | None:
+    from mockserver.engine.families import FAMILIES
+
     return FAMILIES.get(card.family)
 
 

@@ -1,0 +1,60 @@
+"""The lab starts in a blink: commands that never talk to a target never load what talking needs.
+
+Checked in a fresh interpreter (``sys.modules`` at exit), since the test process has imported
+everything long ago. Times are measured, not asserted (``nox -s bench`` publishes them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lab import cli, errors
+
+HEAVY = ("openai", "fastapi", "tokenizers", "uvicorn", "httpx", "tiktoken", "sentencepiece")
+
+
+def modules_loaded_by(code: str) -> set[str]:
+    """The top-level packages a fresh ``python -c CODE`` has imported when it ends."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    last = done.stdout.strip().splitlines()[-1]
+    return {name.partition(".")[0] for name in json.loads(last)}
+
+
+def test_importing_lab_cli_loads_neither_the_sdk_nor_the_fake_nor_a_tokenizer() -> None:
+    loaded = modules_loaded_by("import lab.cli")
+    assert not loaded & {"openai", "fastapi", "tokenizers"}
+    assert not loaded & set(HEAVY)
+    assert "rich" not in loaded  # printing loads it
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], ["list"], ["list", "--json"], ["models"], ["run", "--help"]],
+)
+def test_commands_that_talk_to_no_target_load_no_sdk_http_or_fake(argv: list[str]) -> None:
+    code = (
+        "import contextlib, io\nfrom lab.cli import main\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n    main({argv!r})"
+    )
+    assert not modules_loaded_by(code) & set(HEAVY)
+
+
+def test_a_run_loads_the_sdk_where_it_is_used() -> None:
+    """The other side of the coin: the experiments do use the official SDK when they run."""
+    loaded = modules_loaded_by(
+        "import contextlib, io\nfrom lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['run', 'round_trip', '--target', 'mock', '--json'])"
+    )
+    assert {"openai", "httpx", "fastapi"} <= loaded
+
+
+def test_the_exit_codes_cli_repeats_are_lab_errors_own() -> None:
+    assert (cli.EXIT_OK, cli.EXIT_SETUP) == (errors.EXIT_OK, errors.EXIT_SETUP)
