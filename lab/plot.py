@@ -52,6 +52,7 @@ def bars_and_line(
     if not (len(labels) == len(bars) == len(line)) or not labels:
         raise ValueError("labels, bars and line must be equally long and not empty")
     fmt = check(path)
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -71,7 +72,8 @@ def bars_and_line(
     right.set_ylim(bottom=0)
     figure.suptitle(title, fontweight="bold")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # No creation date in the file: the same run draws the same bytes.
+    # No creation date and fixed SVG ids in the file: the same figures draw the same bytes.
     metadata = {"Date": None} if fmt in ("svg", "pdf") else {}
-    figure.savefig(path, format=fmt, metadata=metadata)
+    with matplotlib.rc_context({"svg.hashsalt": "portway-lab"}):
+        figure.savefig(path, format=fmt, metadata=metadata)
     return path
