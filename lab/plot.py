@@ -73,7 +73,7 @@ def bars_and_line(
     figure.suptitle(title, fontweight="bold")
     path.parent.mkdir(parents=True, exist_ok=True)
     # No creation date and fixed SVG ids in the file: the same figures draw the same bytes.
-    metadata = {"Date": None} if fmt in ("svg", "pdf") else {}
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})
     with matplotlib.rc_context({"svg.hashsalt": "portway-lab"}):
         figure.savefig(path, format=fmt, metadata=metadata)
     return path
