@@ -23,7 +23,7 @@ FIVE_TURN: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": FINAL_Q},
 ]
 # Words only the history carries (the final question has none of them): an answer that uses
-# one drew on the history. Matched as the start of a word, case-insensitively ("trips").
+# one drew on the history. Matched as whole words, case-insensitively, plurals too ("trips").
 HISTORY_WORDS = ("trip", "provinces", "Quebec", "Ontario", "Maritimes", "visiting", "flying")
 
 
@@ -98,7 +98,7 @@ def stateless(lab: Lab) -> Finding:
 
 def history_words_in(answer: str) -> list[str]:
     """The :data:`HISTORY_WORDS` an answer uses."""
-    return [w for w in HISTORY_WORDS if re.search(rf"\b{w}", answer, re.IGNORECASE)]
+    return [w for w in HISTORY_WORDS if re.search(rf"\b{w}s?\b", answer, re.IGNORECASE)]
 
 
 def answers_compared(in_one: list[str], in_five: list[str], *, scripted: bool = False) -> str:
