@@ -13,7 +13,7 @@ so ``lab list`` and ``--help`` start at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,7 +67,7 @@ class Finding:
 
     data: dict[str, Any]
     explanation: list[str]
-    show: list[Shown] = field(default_factory=list)
+    show: Sequence[Shown] = field(default_factory=list)
     status: Status = "ok"
     reason: str = ""
     figure: str = ""  # the key figure, one short line for the run's summary table

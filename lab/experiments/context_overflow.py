@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lab import engines
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
 
 if TYPE_CHECKING:
     import openai
@@ -214,7 +214,7 @@ def context_overflow(lab: Lab) -> Finding:
     ]
     if engines.answers_are_scripted(lab.engine):
         explanation.append(engines.SCRIPTED_NOTE)
-    show = [
+    show: list[Shown] = [
         _table(grown, window),
         Answer(f"answer to {_quote(QUESTION)}", asked.content or "(empty)"),
     ]

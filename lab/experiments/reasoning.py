@@ -6,7 +6,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 from lab import engines
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -47,7 +47,7 @@ def reasoning(lab: Lab) -> Finding:
         runs[effort] = _run_data(call, *reasoning_of(call))
     data["efforts"] = runs
     base = data["default"]
-    show = [
+    show: list[Shown] = [
         Answer("choices[0].message.content (the answer)", plain.content or "(empty)"),
         Answer(f"choices[0].message.{key} (the reasoning channel)", thought or "(empty)"),
         Facts(
@@ -153,7 +153,7 @@ def _no_channel(lab: Lab, plain: Call, data: dict[str, Any]) -> Finding:
             "The content contains <think> tags: this server passes the model's reasoning "
             "inline, in content, instead of a separate field."
         )
-    show = [Answer("choices[0].message.content", plain.content or "(empty)")]
+    show: list[Shown] = [Answer("choices[0].message.content", plain.content or "(empty)")]
     return Finding(data, explanation, show, "not_applicable", reason)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lab import engines
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -33,7 +33,7 @@ def round_trip(lab: Lab) -> Finding:
         "response_model": call.response.model,
         "seconds": round(call.seconds, 3),
     }
-    show = [
+    show: list[Shown] = [
         Answer("choices[0].message.content", call.content or "(empty)"),
         Facts(
             "usage (the whole object)",

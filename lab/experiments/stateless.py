@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lab import engines
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -35,12 +35,12 @@ HISTORY_WORDS = ("trip", "provinces", "Quebec", "Ontario", "Maritimes", "visitin
 def stateless(lab: Lab) -> Finding:
     one = lab.chat(ONE_TURN, doing="1-turn request")
     five = lab.chat(FIVE_TURN, doing="5-turn request")
-    data = {
+    data: dict[str, Any] = {
         "final_question": FINAL_Q,
         "one_turn": _call_data(ONE_TURN, one),
         "five_turn": _call_data(FIVE_TURN, five),
     }
-    show = [
+    show: list[Shown] = [
         Answer("1-turn answer (just the final question)", one.content or "(empty)"),
         Answer(
             "5-turn answer (the same question after the road-trip history)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
@@ -47,7 +47,7 @@ def streaming_usage(lab: Lab) -> Finding:
     data["metered_tokens"] = dict(
         zip(("non_streamed", "streamed", "streamed_include_usage"), billed, strict=True)
     )
-    show = [
+    show: list[Shown] = [
         Answer("streamed answer (the delta.content pieces joined)", bare.content or "(empty)"),
         Facts(
             "One request, three ways",
