@@ -133,6 +133,18 @@ def test_the_readme_commands_that_need_no_ollama_work_as_written(
     assert code == 0, printed.out[-2000:] + printed.err[-2000:]
 
 
+@pytest.mark.parametrize(
+    "command",
+    [c for c in readme_commands() if c.startswith(("python -m mockserver", "portway-fake"))],
+)
+def test_every_fake_command_in_the_readme_parses(command: str) -> None:
+    from mockserver.__main__ import parse_args, settings_from
+
+    words = shlex.split(command)
+    argv = words[3:] if words[0] == "python" else words[1:]
+    settings_from(parse_args(argv))  # raises, or argparse exits, on a bad flag or value
+
+
 def test_every_nox_session_the_readme_names_exists() -> None:
     named = {m for c in readme_commands() for m in re.findall(r"nox -s (\w+)", c)}
     noxfile = (ROOT / "noxfile.py").read_text()
