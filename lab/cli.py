@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab import __version__
+from lab.experiment import names as experiment_names
 from lab.experiment import registered, select
 from lab.modeltable import DEFAULT_MODEL
 
@@ -50,7 +51,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    names = ", ".join(e.name for e in registered())
+    names = ", ".join(experiment_names())
     run_cmd = commands.add_parser(
         "run",
         parents=[_target_flags(env)],

@@ -6,7 +6,7 @@ The function makes one call pattern through :meth:`lab.context.Lab.chat` and ret
 small tables, rendered by :mod:`lab.report`) and the ``explanation`` in plain words.
 
 New experiments register themselves with :func:`experiment` and are imported by
-:mod:`lab.experiments`; registration order is the order they run in. Importing an experiment
+:func:`registered`; :data:`lab.experiments.ORDER` is the order they run in. Importing an experiment
 module loads neither the SDK nor an HTTP stack (their imports are in the functions that call),
 so ``lab list`` and ``--help`` start at once.
 """
@@ -123,10 +123,22 @@ def experiment(
 
 
 def registered() -> list[Experiment]:
-    """Every experiment, in the order they run."""
-    import lab.experiments  # noqa: F401  (importing registers them)
+    """Every experiment, in the order they run (:data:`lab.experiments.ORDER`)."""
+    import importlib
 
-    return list(_REGISTRY.values())
+    from lab.experiments import ORDER
+
+    for name in ORDER:
+        if name not in _REGISTRY:
+            importlib.import_module(f"lab.experiments.{name}")  # importing registers it
+    return [_REGISTRY[name] for name in ORDER]
+
+
+def names() -> tuple[str, ...]:
+    """The experiments' names, in order, without importing them."""
+    from lab.experiments import ORDER
+
+    return ORDER
 
 
 def select(names: list[str]) -> list[Experiment]:

@@ -66,3 +66,23 @@ def test_a_run_loads_the_sdk_where_it_is_used() -> None:
 
 def test_the_exit_codes_cli_repeats_are_lab_errors_own() -> None:
     assert (cli.EXIT_OK, cli.EXIT_SETUP) == (errors.EXIT_OK, errors.EXIT_SETUP)
+
+
+def test_the_experiments_names_need_no_experiment_module() -> None:
+    loaded = modules_loaded_by("import lab.cli\nlab.cli.build_parser({})")
+    assert "lab" in loaded
+    probe = "import lab.cli, sys\nlab.cli.build_parser({})\nprint([m for m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "lab.experiments.round_trip" not in done.stdout
+
+
+def test_every_experiment_module_is_in_the_run_order_and_registers_its_own_name() -> None:
+    from pathlib import Path
+
+    import lab.experiments
+    from lab.experiment import names, registered
+
+    folder = Path(lab.experiments.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    assert set(names()) == modules
+    assert [e.name for e in registered()] == list(names())
