@@ -77,7 +77,10 @@ def test_streaming_without_include_usage_bills_zero(fake: BackgroundServer) -> N
         "streamed_include_usage": opted["usage"]["total_tokens"],
     }
     assert "bills this request as 0 tokens" in finding.explanation[0]
-    assert any("completion_tokens may differ" in line for line in finding.explanation)
+    completions = (whole["completion_tokens"], opted["usage"]["completion_tokens"])
+    said = f"completion_tokens was {completions[0]} both ways here"
+    assert completions[0] == completions[1]  # the fake's same text...
+    assert any(said in line and "can differ" in line for line in finding.explanation)  # ...said
 
 
 def test_determinism_repeats_the_request_and_prompt_tokens_never_change(
