@@ -47,7 +47,7 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
     engine: EngineInfo | None = None
     target = options.target
     problem: LabError | None = None
-    recorded: list[Path] | None = None
+    http: RecordingClient | None = None
     try:
         with targets.opened(options.target) as target:
             engine = preflight.check(target, options.model, api_key=options.api_key)
@@ -86,8 +86,6 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                             report.finding(out, experiment, result)
                 finally:
                     lab.close()
-            if http is not None:
-                recorded = list(http.recorder.written)
     except LabError as exc:
         problem = exc
     except KeyboardInterrupt:
@@ -103,8 +101,8 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
         exit_code = EXIT_OK
     if not options.as_json and len(results) > 1:
         report.summary(out, results)
-    if not options.as_json and options.record is not None and recorded is not None:
-        report.recorded(out, options.record, len(recorded))
+    if not options.as_json and options.record is not None and http is not None:
+        report.recorded(out, options.record, len(http.recorder.written))  # failed runs too
     if options.as_json:
         report.write_json(
             out,
