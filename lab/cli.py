@@ -45,7 +45,7 @@ RECORD_HELP = (
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m lab",
+        prog=_program_name(),
         description="Run the OpenAI-compatible stateless contract experiments of Portway Post 1.",
     )
     parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
@@ -96,6 +96,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _add_report(commands, env)
     _add_fidelity(commands)
     return parser
+
+
+def _program_name() -> str:
+    """How the user started the lab, for usage lines: the console script or ``python -m lab``."""
+    started_as = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else ""
+    return "portway-lab" if started_as == "portway-lab" else "python -m lab"
 
 
 def _target_flags(env: Mapping[str, str]) -> argparse.ArgumentParser:

@@ -70,6 +70,8 @@ def test_the_console_scripts_are_installed_and_answer_help(script: str, says: st
     done = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert says in done.stdout
+    if script == "portway-lab":
+        assert done.stdout.startswith("usage: portway-lab ")  # named as it was started
 
 
 # --- every command the README shows -------------------------------------------------------
