@@ -54,16 +54,6 @@ def test_commands_that_talk_to_no_target_load_no_sdk_http_or_fake() -> None:
     assert not modules_loaded_by(code) & set(HEAVY)
 
 
-def test_a_run_loads_the_sdk_where_it_is_used() -> None:
-    """The other side of the coin: the experiments do use the official SDK when they run."""
-    loaded = modules_loaded_by(
-        "import contextlib, io\nfrom lab.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    main(['run', 'round_trip', '--target', 'mock', '--json'])"
-    )
-    assert {"openai", "httpx", "fastapi"} <= loaded
-
-
 def test_the_exit_codes_cli_repeats_are_lab_errors_own() -> None:
     assert (cli.EXIT_OK, cli.EXIT_SETUP) == (errors.EXIT_OK, errors.EXIT_SETUP)
 
