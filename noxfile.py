@@ -48,7 +48,7 @@ def real(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite: unit tests, the fake over real sockets, fidelity cases."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,plot]")  # plot: the --plot tests draw real PNG/SVG/PDF
     session.run("python", "-m", "pytest", "-q", *session.posargs, env={"PYTHONHASHSEED": "0"})
 
 

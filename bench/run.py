@@ -24,6 +24,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from bench import startup
 from bench.workload import CHAT_BODY, PATH, STREAM_BODY, distinct_body_parts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -543,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - began
     spec["loadavg_end"] = loadavg()
     text = report(fig, cold, mem, check, spec, load, args, elapsed)
+    text += "\n" + startup.section(startup.measure(args.rounds))  # bench/startup.py
     notes = Path(args.notes)
     if notes.exists():
         text += "\n" + notes.read_text()

@@ -3,6 +3,10 @@
 ``main(argv)`` returns the exit code instead of exiting, so tests call it directly:
 ``0`` success, ``2`` setup problem (target not ready, bad arguments), ``1`` an experiment failed
 (the target failed mid-run, or answered against the contract), ``130`` interrupted.
+
+Start-up is part of the interface: importing this module loads argparse and the experiment
+registry, nothing else. rich is loaded to print, the ``openai`` SDK and the HTTP stack when a
+command talks to a target, the fake (FastAPI, tokenizers) when ``--target mock`` starts it.
 """
 
 from __future__ import annotations
@@ -13,15 +17,23 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from lab import __version__, machine, report
-from lab.errors import EXIT_OK, EXIT_SETUP, SetupError
+from lab import __version__
+from lab.experiment import names as experiment_names
 from lab.experiment import registered, select
-from lab.modeltable import DEFAULT_MODEL, TABLE
-from lab.runner import RunOptions, run
-from lab.targets import Target, TargetError, resolve
+from lab.modeltable import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lab.errors import SetupError
+    from lab.runner import RunOptions
+    from lab.targets import Target
+
+# lab.errors' exit codes, repeated here so that --help and --version need not import it
+# (tests/test_lab_startup.py checks they agree).
+EXIT_OK, EXIT_SETUP = 0, 2
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_API_KEY = "ollama"
@@ -33,13 +45,13 @@ RECORD_HELP = (
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m lab",
+        prog=_program_name(),
         description="Run the OpenAI-compatible stateless contract experiments of Portway Post 1.",
     )
     parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    names = ", ".join(e.name for e in registered())
+    names = ", ".join(experiment_names())
     run_cmd = commands.add_parser(
         "run",
         parents=[_target_flags(env)],
@@ -67,7 +79,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="PATH",
-        help="write history_growth's chart to PATH as an SVG image",
+        help="draw history_growth's chart into PATH: .png, .svg or .pdf (needs the plot extra: "
+        "pip install 'portway-lab[plot]')",
     )
     run_cmd.add_argument(
         "--json", action="store_true", help="print one JSON document instead of panels"
@@ -83,6 +96,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _add_report(commands, env)
     _add_fidelity(commands)
     return parser
+
+
+def _program_name() -> str:
+    """How the user started the lab, for usage lines: the console script or ``python -m lab``."""
+    started_as = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else ""
+    return "portway-lab" if started_as == "portway-lab" else "python -m lab"
 
 
 def _target_flags(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -142,8 +161,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error (argparse exits with 2)
         return exc.code if isinstance(exc.code, int) else EXIT_SETUP
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    from rich.console import Console
+
+    out = Console(highlight=False, emoji=False)  # no :shortcodes: in the output; saves a load
+    err = Console(stderr=True, highlight=False, emoji=False)
     if args.command == "models":
         return _models(out, as_json=args.json)
     if args.command == "list":
@@ -156,6 +177,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
+    from lab import report
+    from lab.errors import SetupError
+    from lab.runner import run
+
     try:
         options = options_from(args, env)
     except SetupError as problem:
@@ -166,16 +191,30 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Co
 
 def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
     """The run's settings from flags, then environment, then defaults; ``SetupError`` if bad."""
+    from lab import plot
+    from lab.runner import RunOptions
+    from lab.suggest import did_you_mean
+
     timeout = _timeout(args, env)
     if args.all and args.experiments:
         raise _cannot_start("name experiments or use --all, not both")
     try:
         experiments = registered() if args.all else select(list(args.experiments))
     except KeyError as exc:
-        known = ", ".join(e.name for e in registered())
-        raise _cannot_start(f"unknown experiment {exc.args[0]!r}; known: {known}") from None
-    if args.plot is not None and not any(e.name == "history_growth" for e in experiments):
-        raise _cannot_start("--plot draws history_growth's chart: run history_growth (or --all)")
+        names = [e.name for e in registered()]
+        raise _cannot_start(
+            f"unknown experiment {exc.args[0]!r};{did_you_mean(exc.args[0], names)} "
+            f"known: {', '.join(names)}"
+        ) from None
+    if args.plot is not None:
+        if not any(e.name == "history_growth" for e in experiments):
+            raise _cannot_start(
+                "--plot draws history_growth's chart: run history_growth (or --all)"
+            )
+        try:
+            plot.check(args.plot)
+        except plot.PlotProblem as problem:
+            raise _cannot_start(str(problem)) from None
     return RunOptions(
         experiments=experiments,
         target=_target(args, env),
@@ -190,16 +229,21 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions
 
 
 def _cannot_start(message: str) -> SetupError:
+    from lab.errors import SetupError
+
     return SetupError("Cannot start", message)
 
 
 def _models(out: Console, *, as_json: bool) -> int:
+    from lab import machine, modeltable, report
+
     ram_gib = machine.total_ram_gib()
     if as_json:
         document = {
             "ram_gb": round(ram_gib, 1) if ram_gib is not None else None,
+            "fit_rule": modeltable.FIT_RULE,
             "default": DEFAULT_MODEL,
-            "models": [row.as_dict(ram_gib) for row in TABLE],
+            "models": [row.as_dict(ram_gib) for row in modeltable.table()],
         }
         out.file.write(json.dumps(document, indent=2) + "\n")
         return EXIT_OK
@@ -216,12 +260,15 @@ def _list(out: Console, *, as_json: bool) -> int:
                 "title": e.title,
                 "summary": e.summary,
                 "lesson": e.lesson,
+                "lesson_file": str(e.lesson_file),
                 "default": e.default,
             }
             for e in experiments
         ]
         out.file.write(json.dumps(document, indent=2) + "\n")
         return EXIT_OK
+    from lab import report
+
     out.print(report.experiments_table(experiments))
     return EXIT_OK
 
@@ -249,7 +296,9 @@ def _add_report(commands: argparse._SubParsersAction, env: Mapping[str, str]) ->
 
 
 def _report(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
+    from lab import report
     from lab.conformance import ReportOptions, run_report
+    from lab.errors import SetupError
 
     try:
         options = ReportOptions(
@@ -277,6 +326,8 @@ def _timeout(args: argparse.Namespace, env: Mapping[str, str]) -> float:
 
 
 def _target(args: argparse.Namespace, env: Mapping[str, str]) -> Target:
+    from lab.targets import TargetError, resolve
+
     try:
         return resolve(args.target, ollama_host=env.get("OLLAMA_HOST"))
     except TargetError as exc:
@@ -332,6 +383,8 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
 
 
 def _fidelity(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
+    from lab import report
+    from lab.errors import SetupError
     from lab.fidelity import FidelityOptions, run_fidelity
 
     try:

@@ -11,22 +11,26 @@ or one cheap GET, first match wins:
 3. ``GET /props``: llama-server's settings, including ``n_ctx``; ``GET /version``: vLLM's.
 
 The experiments adapt to what is found: the context window to overflow
-(:func:`context_window`), and wording that names the engine.
+(:func:`context_window`), wording that names the engine, and on the bundled fake
+(:func:`answers_are_scripted`) the honest note that its answers are written text, not a model's.
+
+Importing this module costs nothing (``httpx`` is loaded by the functions that probe), so the
+experiments that use it can be listed without loading an HTTP stack.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
-from lab.ollama import EngineInfo, same_model
-from lab.targets import Target
+    from lab.ollama import EngineInfo
+    from lab.targets import Target
 
-OLLAMA = "ollama"
-FAKE = "portway-fake"
+FAKE = "portway-fake"  # the bundled fake: preflight names it so, because the lab started it
 LLAMA_CPP = "llama.cpp"
 LLAMA_CPP_PYTHON = "llama-cpp-python"
 VLLM = "vllm"
@@ -61,6 +65,22 @@ def answer_cap(engine: EngineInfo) -> dict[str, int]:
     return {"max_tokens": cap} if cap else {}
 
 
+def answers_are_scripted(engine: EngineInfo) -> bool:
+    """True on the bundled fake: it runs no model, its answers are text it was given or made up.
+
+    Its token counts are engine-exact, its words are not evidence of what a model would say.
+    """
+    return engine.name == FAKE
+
+
+SCRIPTED_NOTE = (
+    "These answers come from the bundled fake, which runs no model: their words are canned "
+    "text, not evidence of what a model does with the request. Its token counts are what "
+    "Ollama counts for the same request; run against a real model (--target ollama) to see "
+    "what a model answers."
+)
+
+
 def identify(
     http: httpx.Client, target: Target, models: httpx.Response | None = None
 ) -> EngineInfo:
@@ -70,6 +90,8 @@ def identify(
     (``/props``, ``/version``) are only made when the server lists models, i.e. speaks the
     OpenAI API at this address, so an unrelated server is not poked at random paths.
     """
+    from lab.ollama import EngineInfo
+
     if models is None or models.status_code != 200:
         return EngineInfo(UNKNOWN)
     for entry in _entries(models):
@@ -108,6 +130,8 @@ def context_window(
     ``GET /props`` ``n_ctx``. vLLM: ``max_model_len`` in ``/v1/models``. LM Studio:
     ``loaded_context_length`` in ``/api/v0/models/{model}``.
     """
+    from lab.ollama import same_model
+
     if engine.is_ollama:
         body = _get_json(http, f"{target.root}/api/ps")
         loaded = body.get("models") if isinstance(body, dict) else None
@@ -172,6 +196,8 @@ def _entries(models: httpx.Response) -> list[dict[str, Any]]:
 
 
 def _get_json(http: httpx.Client, url: str) -> Any:
+    import httpx
+
     try:
         response = http.get(url, timeout=PROBE_TIMEOUT)
     except httpx.HTTPError:

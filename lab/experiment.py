@@ -6,13 +6,16 @@ The function makes one call pattern through :meth:`lab.context.Lab.chat` and ret
 small tables, rendered by :mod:`lab.report`) and the ``explanation`` in plain words.
 
 New experiments register themselves with :func:`experiment` and are imported by
-:mod:`lab.experiments`; registration order is the order they run in.
+:func:`registered`; :data:`lab.experiments.ORDER` is the order they run in. Importing an experiment
+module loads neither the SDK nor an HTTP stack (their imports are in the functions that call),
+so ``lab list`` and ``--help`` start at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -58,13 +61,16 @@ class Finding:
     ``status`` is ``ok`` when the experiment showed what it is about, ``not_applicable`` when the
     target cannot show it (``reason`` says why, e.g. "the server reports no usage"), and
     ``unexpected`` when the target answered but contradicted the contract the experiment checks.
+    ``explanation`` says only what this run observed (or, marked as such, what the lesson
+    teaches); on the bundled fake, whose answers are not a model's, it says so.
     """
 
     data: dict[str, Any]
     explanation: list[str]
-    show: list[Shown] = field(default_factory=list)
+    show: Sequence[Shown] = field(default_factory=list)
     status: Status = "ok"
     reason: str = ""
+    figure: str = ""  # the key figure, one short line for the run's summary table
 
     @classmethod
     def not_applicable(cls, reason: str, data: dict[str, Any] | None = None) -> Finding:
@@ -84,8 +90,19 @@ class Experiment:
 
     @property
     def lesson(self) -> str:
-        """The lesson page that explains this experiment at length."""
-        return f"docs/lessons/{self.name}.md"
+        """The lesson page that explains this experiment at length, as named in the repository.
+
+        The pages are package data (``lab/lessons/<name>.md``), so they are installed with the
+        wheel; :attr:`lesson_file` is where this installation has it.
+        """
+        return f"lab/lessons/{self.name}.md"
+
+    @property
+    def lesson_file(self) -> Path:
+        """The lesson page on this machine (in the checkout, or in the installed package)."""
+        from importlib import resources
+
+        return Path(str(resources.files("lab").joinpath("lessons", f"{self.name}.md")))
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -106,10 +123,22 @@ def experiment(
 
 
 def registered() -> list[Experiment]:
-    """Every experiment, in the order they run."""
-    import lab.experiments  # noqa: F401  (importing registers them)
+    """Every experiment, in the order they run (:data:`lab.experiments.ORDER`)."""
+    import importlib
 
-    return list(_REGISTRY.values())
+    from lab.experiments import ORDER
+
+    for name in ORDER:
+        if name not in _REGISTRY:
+            importlib.import_module(f"lab.experiments.{name}")  # importing registers it
+    return [_REGISTRY[name] for name in ORDER]
+
+
+def names() -> tuple[str, ...]:
+    """The experiments' names, in order, without importing them."""
+    from lab.experiments import ORDER
+
+    return ORDER
 
 
 def select(names: list[str]) -> list[Experiment]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -44,6 +43,8 @@ def _from_meminfo(path: Path) -> int | None:
 
 
 def _from_sysctl() -> int | None:
+    import subprocess
+
     try:
         out = subprocess.run(
             ["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, timeout=5, check=True

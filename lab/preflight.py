@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import httpx
 
-from lab import engines, machine, modeltable
+from lab import engines, modeltable
 from lab.errors import SetupError, start_ollama_advice
 from lab.ollama import EngineInfo, NotOllama, canonical_name, pulled_models, same_model, version
+from lab.suggest import did_you_mean
 from lab.targets import Target
 
 PREFLIGHT_TIMEOUT = 10.0
@@ -55,7 +56,8 @@ def _check_fake(http: httpx.Client, target: Target, model: str) -> EngineInfo:
     if not any(same_model(name, model) for name in served):
         raise SetupError(
             f"The bundled fake does not serve {model}",
-            f"The fake has 'pulled' the models of the Post 1 table: {_names(served)}. Run with "
+            f"The fake has 'pulled' the models of the Post 1 table: {_names(served)}."
+            f"{did_you_mean(model, served)} Run with "
             f"--model set to one of them (or unset MODEL for {modeltable.DEFAULT_MODEL}), or "
             "use --target ollama to run this model on a real Ollama.",
         )
@@ -107,7 +109,8 @@ def _require_pulled(http: httpx.Client, target: Target, model: str, ram_gib: flo
         return
     raise SetupError(
         f"Model {model} is not pulled on {target.label}",
-        f"Ollama has no model named {canonical_name(model)} (GET {target.root}/api/tags). "
+        f"Ollama has no model named {canonical_name(model)} (GET {target.root}/api/tags)."
+        f"{did_you_mean(model, [*pulled, *(row.model for row in modeltable.table())])} "
         f"Pull it:\n\n    ollama pull {model}\n\n"
         + _size_hint(model, ram_gib)
         + (
@@ -171,38 +174,15 @@ def _require_listed(
     if ids and model not in ids and not any(same_model(i, model) for i in ids):
         raise SetupError(
             f"{target.label} does not serve {model}",
-            f"GET {target.openai_url}/models lists {_names(ids)}. Run with --model set to "
+            f"GET {target.openai_url}/models lists {_names(ids)}.{did_you_mean(model, ids)} "
+            "Run with --model set to "
             "one of them (or MODEL=NAME).",
         )
     return response
 
 
 def _size_hint(model: str, ram_gib: float | None) -> str:
-    ram_gib = machine.total_ram_gib() if ram_gib is None else ram_gib
-    row = modeltable.row_for(model)
-    parts: list[str] = []
-    if row is not None:
-        parts.append(f"It is a {row.approx_size} download and wants {row.min_ram} of RAM.")
-    if ram_gib is None:
-        parts.append(
-            "This machine's memory could not be read; python -m lab models shows the table."
-        )
-        return " ".join(parts)
-    fit = modeltable.fitting(ram_gib)
-    parts.append(f"This machine has {ram_gib:.0f} GB of RAM;")
-    if row is not None and not row.fits(ram_gib):
-        parts[-1] += f" {model} will not fit."
-    if fit:
-        parts.append(
-            "models of the Post 1 table that fit: "
-            + ", ".join(r.model for r in fit)
-            + " (python -m lab models for the table)."
-        )
-    else:
-        parts.append(
-            "none of the Post 1 table's models fits; try a smaller machine-friendly model."
-        )
-    return " ".join(parts)
+    return modeltable.memory_advice(model, ram_gib)  # one memory rule, stated where shown
 
 
 def _names(names: list[str]) -> str:

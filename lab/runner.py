@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import openai
 from rich.console import Console
 
@@ -28,7 +29,7 @@ class RunOptions:
     timeout: float
     as_json: bool = False
     repeat: int = 3  # --repeat: how many identical requests `determinism` sends
-    plot: Path | None = None  # --plot: where `history_growth` writes its SVG chart
+    plot: Path | None = None  # --plot: where `history_growth` draws its chart (.png/.svg/.pdf)
     record: Path | None = None  # --record: save every exchange there (lab/recording.py)
 
 
@@ -47,6 +48,7 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
         with command.session(
             target, engine, api_key=options.api_key, timeout=options.timeout, record=options.record
         ) as (client, http):
+            done.http = http
             lab = Lab(
                 client=client,
                 model=options.model,
@@ -74,9 +76,13 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
 
     def show(_: None) -> int:
         unexpected = any(result.status == "unexpected" for _, result in done.results)
+        if not options.as_json and len(done.results) > 1:
+            report.summary(out, done.results)
+        done.tell_recorded(out, options)
         return done.document(out, options, EXIT_FAILED if unexpected else EXIT_OK)
 
     def stopped(problem: LabError) -> None:
+        done.tell_recorded(out, options)  # a failed run's exchanges are saved too
         done.document(out, options, problem.exit_code, problem)
 
     return command.execute(
@@ -91,6 +97,14 @@ class _Done:
     target: Target
     engine: EngineInfo | None = None
     results: list[tuple[Experiment, Finding]] = field(default_factory=list)
+    http: httpx.Client | None = None  # a RecordingClient with --record
+
+    def tell_recorded(self, out: Console, options: RunOptions) -> None:
+        """With ``--record DIR``: where the exchanges went and how many."""
+        recorder = getattr(self.http, "recorder", None)
+        if options.as_json or options.record is None or recorder is None:
+            return
+        report.recorded(out, options.record, len(recorder.written))
 
     def document(
         self, out: Console, options: RunOptions, exit_code: int, problem: LabError | None = None

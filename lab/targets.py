@@ -17,11 +17,13 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from lab.errors import SetupError
+from lab.suggest import closest
 
 OLLAMA_DEFAULT_PORT = 11434
 OLLAMA_DEFAULT_URL = f"http://localhost:{OLLAMA_DEFAULT_PORT}"
 
 TargetKind = Literal["mock", "ollama", "url"]
+NAMED_TARGETS = ("mock", "ollama")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,24 @@ def resolve(spec: str, *, ollama_host: str | None = None) -> Target:
             else "OLLAMA_HOST is not set, so Ollama's default"
         )
         return Target("ollama", root, f"{root}/v1", origin)
+    _refuse_misspelt_name(spec)
     return url_target(spec)
+
+
+def _refuse_misspelt_name(spec: str) -> None:
+    """``--target mokc`` is ``mock`` mistyped, not a host named mokc: say so.
+
+    Only a bare word (no scheme, port, dot or path) close to a named target is refused; a real
+    host name can always be given as a URL (``http://mocker:8000``).
+    """
+    if any(mark in spec for mark in ":/.[@"):
+        return
+    guess = closest(spec, NAMED_TARGETS)
+    if guess:
+        raise TargetError(
+            f"--target {spec!r} is not a target. Did you mean {guess}? Use mock, ollama, or a "
+            "base URL such as http://localhost:8000/v1"
+        )
 
 
 def ollama_root(host: str | None) -> str:

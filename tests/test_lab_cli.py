@@ -169,7 +169,8 @@ def test_models_prints_the_post1_table_and_marks_what_fits(monkeypatch, capsys) 
 
     out = plain(capsys.readouterr().out)
     for model in TABLE_MODELS:
-        assert f"ollama pull {model}" in out
+        assert model in out
+    assert "Get one with: ollama pull MODEL" in out
     assert "~13.8 GB" in out
     assert "24 GB" in out
     assert "This machine has 9.0 GB of RAM" in out
@@ -213,7 +214,7 @@ def test_list_names_every_experiment_and_its_lesson(capsys) -> None:
     assert main(["list", "--json"], env={}) == 0
     names = {e["name"]: e["lesson"] for e in json.loads(capsys.readouterr().out)}
     assert names == {
-        name: f"docs/lessons/{name}.md"
+        name: f"lab/lessons/{name}.md"
         for name in (
             "round_trip",
             "stateless",
@@ -233,3 +234,122 @@ def test_python_dash_m_lab_runs_the_cli() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "round_trip" in done.stdout
+
+
+# --- typos get a suggestion ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("word", "choices", "suggested"),
+    [
+        ("llama3.2:3", ["llama3.2:3b", "llama3.2:1b", "qwen2.5:3b"], "llama3.2:3b"),
+        ("mokc", ["mock", "ollama"], "mock"),
+        ("OLAMA", ["mock", "ollama"], "ollama"),
+        ("stateles", ["round_trip", "stateless"], "stateless"),
+        ("gpt-oss:20b", ["llama3.2:3b"], None),
+        ("localhost", ["mock", "ollama"], None),
+    ],
+)
+def test_the_closest_name_is_suggested(word: str, choices: list[str], suggested: str | None):
+    from lab.suggest import closest, did_you_mean
+
+    assert closest(word, choices) == suggested
+    assert did_you_mean(word, choices) == (f" Did you mean {suggested}?" if suggested else "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run", "--target", "mokc"], "--target 'mokc' is not a target. Did you mean mock?"),
+        (["run", "--target", "olama"], "Did you mean ollama?"),
+        (["run", "stateles"], "unknown experiment 'stateles'; Did you mean stateless?"),
+    ],
+)
+def test_a_mistyped_target_or_experiment_gets_did_you_mean_and_exit_2(
+    argv: list[str], says: str, capsys
+) -> None:
+    assert main(argv, env={}) == 2
+    assert says in plain(capsys.readouterr().err)
+
+
+def test_a_bare_host_name_that_resembles_no_target_is_still_a_url() -> None:
+    assert resolve("gpu-box").openai_url == "http://gpu-box/v1"
+    assert resolve("http://mokc:8000").openai_url == "http://mokc:8000/v1"
+
+
+def test_a_mistyped_model_on_the_fake_gets_did_you_mean(capsys) -> None:
+    assert main(["run", "round_trip", "--target", "mock"], env={"MODEL": "llama3.2:3"}) == 2
+    err = plain(capsys.readouterr().err)
+    assert "The bundled fake does not serve llama3.2:3" in err
+    assert "Did you mean llama3.2:3b?" in err
+
+
+def test_a_mistyped_model_on_ollama_gets_did_you_mean_in_the_missing_model_paragraph(
+    fake, capsys
+) -> None:
+    """The fake answers as Ollama does at a URL: /api/tags lists what it has pulled."""
+    assert main(["run", "--target", fake.url, "--model", "llama3.2:3"], env={}) == 2
+    err = plain(capsys.readouterr().err)
+    assert "Model llama3.2:3 is not pulled" in err
+    assert "Did you mean llama3.2:3b?" in err
+
+
+# --- one memory rule, stated where it is shown ---------------------------------------------
+
+
+@pytest.mark.parametrize("ram_gib", [7.1, 7.2, 9.0, 21.5, 21.6, 23.5, 64.0])
+def test_lab_models_and_the_missing_model_paragraph_agree_on_what_fits(
+    ram_gib: float, monkeypatch, capsys
+) -> None:
+    from lab.modeltable import FIT_RULE, memory_advice, table
+
+    monkeypatch.setattr(machine, "total_ram_gib", lambda: ram_gib)
+    assert main(["models"], env={}) == 0
+    out = plain(capsys.readouterr().out)
+    assert f"This machine has {ram_gib:.1f} GB of RAM" in out
+    assert plain(FIT_RULE) in out
+    for row in table():
+        fits = row.fits(ram_gib)
+        assert f"{'✓' if fits else '✗'} {row.model}" in out
+        advice = memory_advice(row.model, ram_gib)
+        assert (
+            f"This machine has {ram_gib:.1f} GB of RAM, so {row.model} "
+            + ("fits" if fits else "does not fit")
+            in advice
+        )
+        assert FIT_RULE in advice
+
+
+def test_the_24_gb_machine_that_reads_23_5_runs_the_default_model() -> None:
+    from lab.modeltable import row_for
+
+    row = row_for("gpt-oss:20b")
+    assert row is not None and row.min_ram_gb == 24
+    assert row.fits(23.5) and not row.fits(21.5)
+
+
+# --- the end of a run: one summary, and what --record saved --------------------------------
+
+
+def test_run_all_ends_with_one_summary_and_says_what_it_recorded(fake, tmp_path, capsys) -> None:
+    from lab.experiment import registered
+
+    saved = tmp_path / "recording"
+    argv = ["run", "--all", "--target", fake.openai_url, "--record", str(saved)]
+    assert main(argv, env={}) == 0
+
+    out = plain(capsys.readouterr().out)
+    assert out.count("Summary: 8 experiments") == 1
+    summary = out[out.index("Summary: 8 experiments") :]
+    for experiment in registered():
+        assert f"{experiment.name} shown" in summary
+    assert "8 shown, 0 not applicable, 0 unexpected" in summary
+    files = sorted(saved.glob("*.json"))
+    assert files
+    assert f"Recorded {len(files)} exchanges in {saved}" in plain(summary)
+    assert f"python -m mockserver --replay {saved}" in summary
+
+
+def test_one_experiment_needs_no_summary(fake, capsys) -> None:
+    assert main(["run", "round_trip", "--target", fake.openai_url], env={}) == 0
+    assert "Summary:" not in capsys.readouterr().out

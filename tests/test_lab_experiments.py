@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -80,7 +81,9 @@ def test_stateless_five_turns_cost_more_prompt_tokens_only_because_of_history(
     assert finding.status == "ok"
     assert five["prompt_tokens"] > one["prompt_tokens"]
     assert finding.data["prompt_tokens_delta"] == five["prompt_tokens"] - one["prompt_tokens"]
-    assert "NO conversation state" in finding.explanation[0]
+    assert (
+        "the 4 messages of history the client put in the request body" in (finding.explanation[0])
+    )
 
 
 def test_prompt_tokens_for_the_same_input_reproduce_exactly(fake: BackgroundServer) -> None:
@@ -118,13 +121,11 @@ def test_run_prints_the_demo_output_and_its_explanation(
         "1-turn",
         "5-turn",
         "delta",
-        "The server holds NO conversation state between requests.",
-        "only because the client re-sent the full history in the request body",
-        "Each call is evaluated from scratch",
-        "the client's responsibility",
-        "picks up the road-trip context",
-        'riffs on the bare "Driving."',
-        "prefix cache",
+        "the 4 messages of history the client put in the request body",
+        "the server keeps no conversation between requests",
+        "keeping the history, and sending it, is the client's job",
+        "the 5-turn one uses words that only the history carried",
+        "Summary: 2 experiments",
     ):
         assert expected in out, expected
 
@@ -154,7 +155,8 @@ def test_json_output_is_one_document_with_target_model_engine_and_findings(
     assert document["exit_code"] == 0
     trip, proof = document["experiments"]
     assert trip["name"] == "round_trip"
-    assert trip["lesson"] == "docs/lessons/round_trip.md"
+    assert trip["lesson"] == "lab/lessons/round_trip.md"
+    assert Path(trip["lesson_file"]).is_file()
     assert trip["data"]["usage"]["prompt_tokens"] > 0
     assert proof["name"] == "stateless"
     assert proof["status"] == "ok"

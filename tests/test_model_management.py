@@ -295,7 +295,7 @@ LESSON_SYSTEM = "You are a pirate. Answer every question in pirate speak, in two
     [("llama3.2:3b", 30, 48), ("gpt-oss:20b", 72, 98), ("qwen2.5:7b", 34, 36)],
 )
 def test_the_lessons_table(client, oai, base, without, with_system) -> None:
-    """docs/lessons/modelfile_system.md: the numbers it prints."""
+    """lab/lessons/modelfile_system.md: the numbers it prints."""
     client.create(model="pirate", from_=base, system=LESSON_SYSTEM)
     question = [{"role": "user", "content": "Where is the treasure?"}]
     counts = [

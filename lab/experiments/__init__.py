@@ -1,23 +1,19 @@
-"""The experiments, one module each, imported here in the order they run.
+"""The experiments, one module each; :data:`ORDER` is the order they run in.
 
 To add one: write ``lab/experiments/<name>.py`` with a function decorated by
-:func:`lab.experiment.experiment`, import it below, and write ``docs/lessons/<name>.md``.
-Importing registers, so the import order below is the run order (hence no sorting).
+:func:`lab.experiment.experiment` under the same name, add the name to :data:`ORDER`, and write
+``lab/lessons/<name>.md`` (package data: it ships in the wheel). The modules are imported by
+:func:`lab.experiment.registered` when the registry is first needed, so a command that only
+needs the names (``--help``, ``models``) imports none of them.
 """
 
-# isort: skip_file
-from lab.experiments import round_trip, stateless  # Post 1, the default pair
-from lab.experiments import streaming_usage, determinism
-from lab.experiments import history_growth, context_overflow
-from lab.experiments import reasoning, models_and_errors
-
-__all__ = [
-    "context_overflow",
-    "determinism",
-    "history_growth",
-    "models_and_errors",
-    "reasoning",
-    "round_trip",
+ORDER = (
+    "round_trip",  # Post 1, the default pair
     "stateless",
     "streaming_usage",
-]
+    "determinism",
+    "history_growth",
+    "context_overflow",
+    "reasoning",
+    "models_and_errors",
+)

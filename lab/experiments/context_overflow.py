@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import openai
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING, Any
 
 from lab import engines
-from lab.context import Call, Lab
-from lab.errors import server_message
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Call, Lab
 
 CODE = "4912"
 PLANT = f"My locker code is {CODE}. Please remember it; I will ask for it later."
@@ -85,6 +86,10 @@ class Grown:
     default=False,
 )
 def context_overflow(lab: Lab) -> Finding:
+    import openai
+
+    from lab.errors import server_message
+
     grown = Grown([{"role": "user", "content": PLANT}])
     first = lab.chat(list(grown.messages), doing="turn 1 (the locker code)", max_tokens=64)
     if _prompt_tokens(first) is None:
@@ -173,9 +178,13 @@ def context_overflow(lab: Lab) -> Finding:
         f"tracking it: the client sent about {last['estimated_tokens']:,} tokens in the last "
         f"request, the server counted {last['prompt_tokens']:,} (never more than {peak:,}"
         + (f", the window is {window.tokens:,} from {window.source})." if window else ")."),
-        "Nothing said so: no error, no warning, no field in the response. Ollama re-renders "
-        "the prompt dropping the oldest messages (keeping system messages and the last one) "
-        "until it fits num_ctx, and counts what is left.",
+        "Nothing said so: every request was answered normally, without an error. "
+        + (
+            "Ollama re-renders the prompt dropping the oldest messages (keeping system "
+            "messages and the last one) until it fits num_ctx, and counts what is left."
+            if lab.engine.is_ollama
+            else "This engine dropped part of the history on its own."
+        ),
     ]
     if rendered is not None:
         explanation.append(
@@ -193,6 +202,8 @@ def context_overflow(lab: Lab) -> Finding:
             ": it still had it."
             if CODE in asked.content
             else f", not {CODE}: it cannot know what it was never shown."
+            if rendered is not None and CODE not in rendered
+            else f", not {CODE}."
         ),
         "How a client notices: compare prompt_tokens with its own estimate of what it sent "
         "(here: chars sent × tokens per char measured on earlier requests); when the count "
@@ -201,11 +212,17 @@ def context_overflow(lab: Lab) -> Finding:
         "The fix is the client's: raise num_ctx (costs memory), or summarise / trim the "
         "history yourself, so that you choose what the model forgets.",
     ]
-    show = [
+    if engines.answers_are_scripted(lab.engine):
+        explanation.append(engines.SCRIPTED_NOTE)
+    show: list[Shown] = [
         _table(grown, window),
         Answer(f"answer to {_quote(QUESTION)}", asked.content or "(empty)"),
     ]
-    return Finding(data, explanation, show)
+    figure = (
+        f"prompt_tokens stopped at {peak:,} from request {overflow_at}; "
+        f"~{last['estimated_tokens']:,} sent"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def filler(part: int, chars: int) -> str:

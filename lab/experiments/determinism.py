@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING
 
-from lab.context import Call, Lab
+from lab import engines
 from lab.experiment import Facts, Finding, experiment
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Call, Lab
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Name three Canadian cities."},
@@ -77,14 +82,25 @@ def determinism(lab: Lab) -> Finding:
             "length. That is why completion_tokens cannot be known before the call, and why "
             "a budget caps it with max_tokens."
         )
+    elif engines.answers_are_scripted(lab.engine):
+        explanation.append(
+            "The answers were identical because the bundled fake runs no model: it answers "
+            "with the same canned text every time. A real model at its default temperature "
+            "samples, so expect the text and completion_tokens to vary there (try --repeat 5 "
+            "against Ollama)."
+        )
     else:
         explanation.append(
-            "The answers were identical here. The bundled fake answers deterministically; a "
-            "real model at its default temperature samples, so expect the text and "
-            "completion_tokens to vary from run to run (try --repeat 5 against Ollama). "
-            "Even temperature 0 is not a promise of identical text on every engine."
+            f"The answers were identical in these {lab.repeat} runs: this engine did not vary "
+            "them (a temperature of 0, a fixed seed, or a short answer with one likely "
+            "wording). Identical text is not a promise: completion_tokens still cannot be "
+            "known before the call, which is why a budget caps it with max_tokens."
         )
-    return Finding(data, explanation, show)
+    figure = (
+        f"prompt_tokens {prompts[0]} ×{lab.repeat}; "
+        f"{len(distinct)} distinct answer{'s' if len(distinct) != 1 else ''}"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def _field(call: Call, name: str) -> int | None:

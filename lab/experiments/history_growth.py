@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING
 
-from lab.context import Lab
 from lab.experiment import Bars, Facts, Finding, experiment
-from lab.plot import bars_and_line_svg, write_svg
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Lab
 
 QUESTIONS = (
     "I'm planning a week in Canada. Where should I start?",
@@ -83,17 +86,17 @@ def history_growth(lab: Lab) -> Finding:
         Bars("cumulative prompt tokens sent", labels, tuple(cumulative), "tokens"),
     ]
     if lab.plot is not None:
-        write_svg(
+        from lab import plot
+
+        plot.bars_and_line(
             lab.plot,
-            bars_and_line_svg(
-                title=f"History growth: {lab.model}, {n} turns",
-                x_label="request (turn of the conversation)",
-                labels=[str(t) for t in range(1, n + 1)],
-                bars=per_turn,
-                bar_label="prompt_tokens per request",
-                line=cumulative,
-                line_label="cumulative prompt tokens",
-            ),
+            title=f"History growth: {lab.model}, {n} turns",
+            x_label="request (turn of the conversation)",
+            labels=[str(t) for t in range(1, n + 1)],
+            bars=per_turn,
+            bar_label="prompt_tokens per request",
+            line=cumulative,
+            line_label="cumulative prompt tokens",
         )
         data["plot"] = str(lab.plot)
     explanation = [
@@ -110,7 +113,7 @@ def history_growth(lab: Lab) -> Finding:
         "the tokens counted.",
     ]
     if lab.plot is not None:
-        explanation.append(f"Chart written to {lab.plot} (SVG).")
+        explanation.append(f"Chart written to {lab.plot} ({lab.plot.suffix[1:].upper()}).")
     if slope <= 0:
         return Finding(
             data,
@@ -121,7 +124,11 @@ def history_growth(lab: Lab) -> Finding:
             show,
             status="unexpected",
         )
-    return Finding(data, explanation, show)
+    figure = (
+        f"prompt_tokens {per_turn[0]} → {per_turn[-1]} over {n} turns; "
+        f"{cumulative[-1]:,} sent in total"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def linear_fit(values: list[int]) -> tuple[float, float, float]:

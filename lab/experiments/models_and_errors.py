@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai.types.chat import ChatCompletionMessageParam
-
-from lab.context import Lab
 from lab.experiment import Answer, Facts, Finding, experiment
-from lab.ollama import same_model
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Lab
 
 UNKNOWN_MODEL = "no-such-model-portway:latest"
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello."}]
@@ -51,6 +52,8 @@ class Probe:
     default=False,
 )
 def models_and_errors(lab: Lab) -> Finding:
+    from lab.ollama import same_model
+
     ids, owners, listing_error = _listed(lab)
     listed = any(i == lab.model or same_model(i, lab.model) for i in ids)
     probes = [
@@ -106,10 +109,17 @@ def models_and_errors(lab: Lab) -> Finding:
             "400 means fix the request; retrying either is pointless. The SDK raises a typed "
             "exception for each, with the server's message in .body."
         )
-    return Finding(data, explanation, show)
+    figure = (
+        f"{len(ids)} model{'s' if len(ids) != 1 else ''} listed; HTTP "
+        + ", ".join(str(p.status) for p in probes)
+        + f" (expected {', '.join(str(p.expected) for p in probes)})"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def _listed(lab: Lab) -> tuple[list[str], dict[str, str], str]:
+    import openai
+
     try:
         with lab.waiting("GET /v1/models"):
             page = lab.client.models.list()
@@ -127,6 +137,8 @@ def _sdk_probe(
     model: str,
     messages: list[ChatCompletionMessageParam],
 ) -> Probe:
+    import openai
+
     try:
         with lab.waiting(name):
             response = lab.client.chat.completions.create(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai.types.chat import ChatCompletionMessageParam
+from lab import engines
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
 
-from lab.context import Call, Lab
-from lab.errors import server_message
-from lab.experiment import Answer, Facts, Finding, experiment
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Call, Lab
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Why is the sky blue? Answer in two sentences."},
@@ -27,6 +28,10 @@ REASONING_FIELDS = ("reasoning", "reasoning_content")  # Ollama, LM Studio; vLLM
     default=False,
 )
 def reasoning(lab: Lab) -> Finding:
+    import openai
+
+    from lab.errors import server_message
+
     plain = lab.chat(MESSAGES, doing="reasoning_effort unset")
     key, thought = reasoning_of(plain)
     data: dict[str, Any] = {"messages": MESSAGES, "default": _run_data(plain, key, thought)}
@@ -42,7 +47,7 @@ def reasoning(lab: Lab) -> Finding:
         runs[effort] = _run_data(call, *reasoning_of(call))
     data["efforts"] = runs
     base = data["default"]
-    show = [
+    show: list[Shown] = [
         Answer("choices[0].message.content (the answer)", plain.content or "(empty)"),
         Answer(f"choices[0].message.{key} (the reasoning channel)", thought or "(empty)"),
         Facts(
@@ -78,7 +83,8 @@ def reasoning(lab: Lab) -> Finding:
         + " chars, completion_tokens "
         + " → ".join(_tokens(runs[e]) for e in EFFORTS)
         + (
-            ". More effort, more reasoning, more tokens billed for an answer of the same size."
+            ". More effort, more reasoning, more tokens billed: each step up cost more "
+            "completion_tokens in this run."
             if grows
             else ". On a real model one run per effort is noisy; repeat it to see the trend."
         ),
@@ -97,7 +103,13 @@ def reasoning(lab: Lab) -> Finding:
         else f"prompt_tokens moves with the effort ({', '.join(map(str, prompts))}): the "
         "effort is rendered into the prompt; the larger cost is still in the output."
     )
-    return Finding(data, explanation, show)
+    if engines.answers_are_scripted(lab.engine):
+        explanation.append(engines.SCRIPTED_NOTE)
+    figure = (
+        f"~{base['reasoning_tokens']} of {base['completion_tokens']} completion_tokens "
+        "are reasoning"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def reasoning_of(call: Call) -> tuple[str | None, str]:
@@ -112,6 +124,10 @@ def reasoning_of(call: Call) -> tuple[str | None, str]:
 
 
 def _no_channel(lab: Lab, plain: Call, data: dict[str, Any]) -> Finding:
+    import openai
+
+    from lab.errors import server_message
+
     try:
         lab.chat(MESSAGES, doing="reasoning_effort=low", reasoning_effort="low")
         evidence = "asked for reasoning_effort=low, it answered without a reasoning field too"
@@ -137,7 +153,7 @@ def _no_channel(lab: Lab, plain: Call, data: dict[str, Any]) -> Finding:
             "The content contains <think> tags: this server passes the model's reasoning "
             "inline, in content, instead of a separate field."
         )
-    show = [Answer("choices[0].message.content", plain.content or "(empty)")]
+    show: list[Shown] = [Answer("choices[0].message.content", plain.content or "(empty)")]
     return Finding(data, explanation, show, "not_applicable", reason)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING
 
-from lab.context import Lab
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab import engines
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Lab
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Name three Canadian cities."},
@@ -28,7 +33,7 @@ def round_trip(lab: Lab) -> Finding:
         "response_model": call.response.model,
         "seconds": round(call.seconds, 3),
     }
-    show = [
+    show: list[Shown] = [
         Answer("choices[0].message.content", call.content or "(empty)"),
         Facts(
             "usage (the whole object)",
@@ -56,10 +61,16 @@ def round_trip(lab: Lab) -> Finding:
         "(role markers, and for some models a system preamble), then tokenizes it.",
         f"completion_tokens ({usage.get('completion_tokens')}) counts everything the model "
         "generated, including a reasoning channel if the model has one (gpt-oss does). "
-        "Run it again: on a real model the text and completion_tokens change (sampling), "
-        "prompt_tokens does not.",
+        "The determinism experiment sends this request several times: on a real model the "
+        "text and completion_tokens change (sampling), prompt_tokens does not.",
     ]
-    return Finding(data, explanation, show)
+    if engines.answers_are_scripted(lab.engine):
+        explanation.append(engines.SCRIPTED_NOTE)
+    figure = (
+        f"prompt_tokens {usage.get('prompt_tokens')}, "
+        f"completion_tokens {usage.get('completion_tokens')}"
+    )
+    return Finding(data, explanation, show, figure=figure)
 
 
 def _value(value: object) -> str:

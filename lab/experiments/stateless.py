@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from openai.types.chat import ChatCompletionMessageParam
+import re
+from typing import TYPE_CHECKING, Any
 
-from lab.context import Call, Lab
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab import engines
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Call, Lab
 
 FINAL_Q = "Driving. What's the capital of Canada?"
 ONE_TURN: list[ChatCompletionMessageParam] = [{"role": "user", "content": FINAL_Q}]
@@ -16,6 +22,9 @@ FIVE_TURN: list[ChatCompletionMessageParam] = [
     {"role": "assistant", "content": "Great picks. Are you flying in or driving?"},
     {"role": "user", "content": FINAL_Q},
 ]
+# Words only the history carries (the final question has none of them): an answer that uses
+# one drew on the history. Matched as whole words, case-insensitively, plurals too ("trips").
+HISTORY_WORDS = ("trip", "provinces", "Quebec", "Ontario", "Maritimes", "visiting", "flying")
 
 
 @experiment(
@@ -26,12 +35,12 @@ FIVE_TURN: list[ChatCompletionMessageParam] = [
 def stateless(lab: Lab) -> Finding:
     one = lab.chat(ONE_TURN, doing="1-turn request")
     five = lab.chat(FIVE_TURN, doing="5-turn request")
-    data = {
+    data: dict[str, Any] = {
         "final_question": FINAL_Q,
         "one_turn": _call_data(ONE_TURN, one),
         "five_turn": _call_data(FIVE_TURN, five),
     }
-    show = [
+    show: list[Shown] = [
         Answer("1-turn answer (just the final question)", one.content or "(empty)"),
         Answer(
             "5-turn answer (the same question after the road-trip history)",
@@ -69,21 +78,53 @@ def stateless(lab: Lab) -> Finding:
             show,
             status="unexpected",
         )
+    in_one, in_five = history_words_in(one.content), history_words_in(five.content)
+    data["history_words_in_answer"] = {"one_turn": in_one, "five_turn": in_five}
     explanation = [
-        "The server holds NO conversation state between requests.",
-        f"The 5-turn call's prompt_tokens is higher ({five_tokens} vs {one_tokens}, {delta:+d}) "
-        "only because the client re-sent the full history in the request body.",
-        "Each call is evaluated from scratch; keeping the history, and sending it, is the "
-        "client's responsibility.",
-        "Compare the answers: the 5-turn answer picks up the road-trip context, the 1-turn "
-        'answer riffs on the bare "Driving." Same model, different framing in the '
-        "client-supplied messages.",
-        "Run it again: prompt_tokens reproduce exactly (same input, same count); on a real "
-        "model the text and completion_tokens vary. The server's only memory between "
-        "requests is its prefix cache, a compute optimisation invisible in the API, never "
-        "conversation state.",
+        f"The 5-turn request counted {five_tokens} prompt tokens, the 1-turn one {one_tokens} "
+        f"({delta:+d}): the same final question, plus the {len(FIVE_TURN) - len(ONE_TURN)} "
+        "messages of history the client put in the request body.",
+        "That is the contract: the server keeps no conversation between requests, so each "
+        "call is evaluated from what it carries, and keeping the history, and sending it, "
+        "is the client's job.",
     ]
-    return Finding(data, explanation, show)
+    scripted = engines.answers_are_scripted(lab.engine)
+    explanation.append(answers_compared(in_one, in_five, scripted=scripted))
+    if scripted:
+        explanation.append(engines.SCRIPTED_NOTE)
+    figure = f"prompt_tokens {one_tokens} → {five_tokens} ({delta:+d})"
+    return Finding(data, explanation, show, figure=figure)
+
+
+def history_words_in(answer: str) -> list[str]:
+    """The :data:`HISTORY_WORDS` an answer uses."""
+    return [w for w in HISTORY_WORDS if re.search(rf"\b{w}s?\b", answer, re.IGNORECASE)]
+
+
+def answers_compared(in_one: list[str], in_five: list[str], *, scripted: bool = False) -> str:
+    """What the two answers did with the history, as observed in their words.
+
+    ``scripted``: the answers are the fake's canned text, so no model "drew on" anything.
+    """
+    only_five = [w for w in in_five if w not in in_one]
+    listed = ", ".join(HISTORY_WORDS)
+    if only_five:
+        also = f"; the 1-turn answer uses {', '.join(in_one)} too" if in_one else ""
+        return (
+            f"The answers: the 5-turn one uses words that only the history carried "
+            f"({', '.join(only_five)}), the 1-turn one does not{also}."
+            + ("" if scripted else " The model drew on the history because the client sent it.")
+        )
+    if not in_five and not in_one:
+        return (
+            f"The answers: neither uses a word of the history ({listed}), so in this run the "
+            "answers do not show the history being used; prompt_tokens does."
+        )
+    return (
+        f"The answers use the same words of the history ({', '.join(in_five or in_one)}), "
+        "so in this run the answers alone do not tell the two requests apart; "
+        "prompt_tokens does."
+    )
 
 
 def _prompt_tokens(call: Call) -> int | None:

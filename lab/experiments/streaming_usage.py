@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from openai.types.chat import ChatCompletionMessageParam
+from typing import TYPE_CHECKING
 
-from lab.context import Lab, Streamed
-from lab.experiment import Answer, Facts, Finding, experiment
+from lab import engines
+from lab.experiment import Answer, Facts, Finding, Shown, experiment
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from lab.context import Lab, Streamed
 
 MESSAGES: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Name three Canadian cities."},
@@ -43,7 +48,7 @@ def streaming_usage(lab: Lab) -> Finding:
     data["metered_tokens"] = dict(
         zip(("non_streamed", "streamed", "streamed_include_usage"), billed, strict=True)
     )
-    show = [
+    show: list[Shown] = [
         Answer("streamed answer (the delta.content pieces joined)", bare.content or "(empty)"),
         Facts(
             "One request, three ways",
@@ -83,6 +88,7 @@ def streaming_usage(lab: Lab) -> Finding:
         ]
     last = opted.chunks[opted.usage_chunks[-1]]
     same_prompt = usage.get("prompt_tokens") == opted_usage.get("prompt_tokens")
+    scripted = engines.answers_are_scripted(lab.engine)
     explanation = [
         *first,
         f"With stream_options={{'include_usage': True}}: one extra final chunk (chunk "
@@ -93,13 +99,15 @@ def streaming_usage(lab: Lab) -> Finding:
         if same_prompt
         else f"prompt_tokens differs ({usage.get('prompt_tokens')} non-streamed vs "
         f"{opted_usage.get('prompt_tokens')} streamed), although the messages are the same.",
-        "completion_tokens may differ between the two on a real model: each call samples "
-        "its own answer. Streaming changes how the answer travels, not what it costs.",
+        _completions_compared(usage, opted_usage, scripted=scripted),
         "The fix is one line in the client: stream_options={'include_usage': True}, then "
         "read usage from the last chunk (its choices list is empty, so code that indexes "
         "choices[0] on every chunk must skip it).",
     ]
-    return Finding(data, explanation, show, status="ok" if same_prompt else "unexpected")
+    figure = f"a meter bills {billed[1]} streamed, {billed[2]} with include_usage"
+    return Finding(
+        data, explanation, show, status="ok" if same_prompt else "unexpected", figure=figure
+    )
 
 
 def _total(usage: dict[str, object] | None) -> int:
@@ -127,3 +135,24 @@ def _stream_data(stream: Streamed) -> dict[str, object]:
         "content": stream.content,
         "seconds": round(stream.seconds, 3),
     }
+
+
+def _completions_compared(
+    whole: dict[str, object], streamed: dict[str, object], *, scripted: bool
+) -> str:
+    """What completion_tokens did, non-streamed vs streamed with include_usage, in this run."""
+    a, b = whole.get("completion_tokens"), streamed.get("completion_tokens")
+    if a == b:
+        why = (
+            "the bundled fake answers the same canned text both ways"
+            if scripted
+            else "on a real model each call samples its own answer, so it can differ"
+        )
+        return (
+            f"completion_tokens was {a} both ways here ({why}). Streaming changes how the "
+            "answer travels, not what it costs."
+        )
+    return (
+        f"completion_tokens differed ({a} non-streamed, {b} streamed): each call sampled its "
+        "own answer. Streaming changes how the answer travels, not what it costs."
+    )

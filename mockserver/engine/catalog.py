@@ -12,9 +12,10 @@ import hashlib
 import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mockserver.engine.families import FAMILIES, Family
+if TYPE_CHECKING:  # families loads every template and tokenizer: only when one is needed
+    from mockserver.engine.families import Family
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,8 @@ def family_of(card: ModelCard) -> Family | None:
     """The chat family that counts and generates for ``card`` (None for embedding models)."""
     if card.supports("embedding"):
         return None
+    from mockserver.engine.families import FAMILIES
+
     return FAMILIES.get(card.family)
 
 
