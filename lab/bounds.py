@@ -37,7 +37,7 @@ from typing import Literal
 import httpcore
 import httpx
 
-MAX_ANSWER_BYTES = 8 * 1024 * 1024  # 8 MiB: far above any Post 1 answer, streamed or not
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # 4 MiB: a 4,096-token answer streamed by Ollama is ~1 MiB
 METER = "lab.meter"  # the response extension that carries the :class:`BodyMeter`
 
 Scope = Literal["call", "experiment"]
@@ -74,7 +74,7 @@ class AnswerTooLarge(httpx.TransportError):
     """The answer is longer than the byte cap; reading stopped there."""
 
     def __init__(self, limit: int, request: httpx.Request | None = None) -> None:
-        super().__init__(f"the answer is larger than {_size(limit)}", request=request)
+        super().__init__(f"the answer passed {_size(limit)}", request=request)
         self.limit = limit
 
 
@@ -129,11 +129,11 @@ class BoundedTransport(httpx.BaseTransport):
         inner: httpx.BaseTransport | None = None,
         *,
         seconds: float,
-        max_bytes: int = MAX_ANSWER_BYTES,
+        max_bytes: int | None = None,
     ) -> None:
         self.inner = inner if inner is not None else httpx.HTTPTransport()
         self.seconds = seconds
-        self.max_bytes = max_bytes
+        self.max_bytes = MAX_ANSWER_BYTES if max_bytes is None else max_bytes
         _install_deadline_backend(self.inner)
 
     def deadline(self) -> Deadline:
@@ -215,7 +215,7 @@ class _BoundedStream(httpx.SyncByteStream):
 
 
 def bounded_client(
-    seconds: float, *, max_bytes: int = MAX_ANSWER_BYTES, **kwargs: typing.Any
+    seconds: float, *, max_bytes: int | None = None, **kwargs: typing.Any
 ) -> httpx.Client:
     """An ``httpx.Client`` whose every call is bounded (``kwargs`` go to ``httpx.Client``)."""
     from lab.context import http_timeout
@@ -228,14 +228,13 @@ def bounded_client(
     return bound(client, seconds, max_bytes=max_bytes)
 
 
-def bound(
-    client: httpx.Client, seconds: float, *, max_bytes: int = MAX_ANSWER_BYTES
-) -> httpx.Client:
+def bound(client: httpx.Client, seconds: float, *, max_bytes: int | None = None) -> httpx.Client:
     """Bound an existing client in place (e.g. ``--record``'s), proxy transports included.
 
     A client already bounded keeps its transports; its deadline becomes ``seconds``.
     """
     transport = getattr(client, "_transport", None)
+    max_bytes = MAX_ANSWER_BYTES if max_bytes is None else max_bytes
     if isinstance(transport, BoundedTransport):
         transport.seconds = seconds
         transport.max_bytes = max_bytes

@@ -93,10 +93,11 @@ def from_api_error(exc: openai.APIError | httpx.HTTPError, ctx: CallContext) -> 
     if too_large is not None:
         return RunFailure(
             f"The answer from {where} was too large",
-            f"The lab stopped reading after {too_large}: no answer the experiments ask for "
-            "comes near that (a long chat answer is a few tens of KB). The server sent a body "
-            "that does not end, or something that is not a chat answer; check that --target "
-            "is an LLM server's OpenAI base URL and look at the server's log.",
+            f"The lab stopped reading when {too_large}, the most it reads of one answer: "
+            "no answer the experiments ask for comes near that (a long chat answer, streamed, "
+            "is well under 1 MiB). The server sent a body that does not end, or something "
+            "that is not a chat answer; check that --target is an LLM server's OpenAI base "
+            "URL and look at the server's log.",
         )
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
         # before APIConnectionError: it is a subclass

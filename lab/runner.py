@@ -10,6 +10,7 @@ import openai
 from rich.console import Console
 
 from lab import preflight, report, targets
+from lab.bounds import experiment_deadline
 from lab.context import Lab, http_timeout, sdk_client
 from lab.errors import (
     EXIT_FAILED,
@@ -36,6 +37,7 @@ class RunOptions:
     repeat: int = 3  # --repeat: how many identical requests `determinism` sends
     plot: Path | None = None  # --plot: where `history_growth` writes its SVG chart
     record: Path | None = None  # --record: save every exchange there (lab/recording.py)
+    deadline: float | None = None  # --deadline: seconds each experiment may take in all
 
 
 def run(options: RunOptions, *, out: Console, err: Console) -> int:
@@ -74,8 +76,9 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                         if not options.as_json:
                             report.heading(out, experiment)
                         try:
-                            result = experiment.run(lab)
-                        except openai.APIError as exc:
+                            with experiment_deadline(options.deadline):
+                                result = experiment.run(lab)
+                        except (openai.APIError, httpx.HTTPError) as exc:
                             raise from_api_error(exc, context) from None
                         results.append((experiment, result))
                         if not options.as_json:
