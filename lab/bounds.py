@@ -162,6 +162,7 @@ class BoundedTransport(httpx.BaseTransport):
             response.close()
             raise AnswerTooLarge(self.max_bytes, request)
         meter = BodyMeter()
+        assert isinstance(response.stream, httpx.SyncByteStream)  # a sync transport's answer
         return httpx.Response(
             status_code=response.status_code,
             headers=response.headers.raw,

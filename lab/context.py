@@ -48,14 +48,14 @@ def sdk_client(
     bounded in place the same way.
     """
     limits = http_timeout(timeout)
+    http = bound(http_client, timeout) if http_client is not None else bounded_client(timeout)
+    # openai 3 types these as httpx2's; it takes httpx's at run time (openai/_httpx2.py).
     return openai.OpenAI(
         base_url=openai_url,
         api_key=api_key,
-        timeout=limits,
+        timeout=limits,  # type: ignore[arg-type]
         max_retries=0,
-        http_client=bound(http_client, timeout)
-        if http_client is not None
-        else bounded_client(timeout),
+        http_client=http,  # type: ignore[arg-type]
     )
 
 

@@ -209,10 +209,12 @@ def _require_listed(
             "This server is not OpenAI-compatible at this address, or it is broken: check "
             "--target and the server's log.",
         )
-    if ids and model not in ids and not any(same_model(i, model) for i in ids):
+    names = [name for name in ids if isinstance(name, str)]  # all of them, checked above
+    if names and model not in names and not any(same_model(i, model) for i in names):
         raise SetupError(
             f"{target.label} does not serve {model}",
-            f"GET {url} lists {_names(ids)}. Run with --model set to one of them (or MODEL=NAME).",
+            f"GET {url} lists {_names(names)}. Run with --model set to one of them "
+            "(or MODEL=NAME).",
         )
     return response
 

@@ -185,12 +185,16 @@ def test_a_hostile_target_is_stopped_at_preflight_with_exit_2(
 # --- issue 8: a target that is not an LLM server (python -m http.server) ----------------------
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # no access log in test output
+        pass
+
+
 @pytest.fixture
 def file_server(tmp_path: Path) -> Iterator[str]:
     """Python's own ``http.server`` serving a directory, on a free loopback port."""
     (tmp_path / "index.html").write_text("<!DOCTYPE html><html><title>My files</title></html>")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ OpenAI-compatible server at ``http://vllm.test:8000/v1``.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ ENV = {"OLLAMA_HOST": "ollama.test:11434"}
 OTHER = "http://vllm.test:8000"
 
 JSON = {"content-type": "application/json"}
-COMPLETION = {
+COMPLETION: dict[str, Any] = {
     "id": "chatcmpl-7",
     "object": "chat.completion",
     "created": 0,
