@@ -104,7 +104,7 @@ class BodyMeter:
     bytes_read: int = 0
     ended: bool = False  # the body reached its end (not cut by an error or closed early)
     saw_done: bool = False  # a ``data: [DONE]`` line went by (an OpenAI stream's last line)
-    _tail: bytes = field(default=b"", repr=False)
+    _tail: bytes = field(default=b"\n", repr=False)  # the body starts at the start of a line
 
     def add(self, chunk: bytes) -> None:
         self.bytes_read += len(chunk)
@@ -114,7 +114,7 @@ class BodyMeter:
             self._tail = window[-16:]
 
 
-_DONE = re.compile(rb"(?:^|\n)data: ?\[DONE\]")
+_DONE = re.compile(rb"\ndata: ?\[DONE\]")
 
 
 def meter_of(response: httpx.Response) -> BodyMeter | None:

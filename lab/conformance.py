@@ -35,7 +35,14 @@ from rich.text import Text
 
 from lab import __version__, preflight, report, targets
 from lab.context import http_timeout, sdk_client
-from lab.errors import EXIT_INTERRUPTED, EXIT_OK, LabError, SetupError
+from lab.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    LabError,
+    SetupError,
+    looks_like_html,
+    quote_body,
+)
 from lab.experiments.stateless import FIVE_TURN, ONE_TURN
 from lab.ollama import EngineInfo, same_model
 from lab.targets import Target
@@ -797,6 +804,8 @@ def _release(version: str) -> tuple[int, ...] | None:
 
 
 def _cut(text: str, limit: int = EXCERPT) -> str:
+    if looks_like_html(text):  # an error page: named by its title, never pasted (lab/errors.py)
+        return quote_body(text)
     text = " ".join(text.split()) if "\n" in text else text
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -139,6 +139,19 @@ def from_api_error(exc: openai.APIError | httpx.HTTPError, ctx: CallContext) -> 
     )
 
 
+def unreadable_answer(exc: Exception, ctx: CallContext) -> RunFailure:
+    """An answer the SDK or an experiment could not read (``ValueError``, ``TypeError``...)."""
+    said = quote_body(str(exc), limit=160)
+    return RunFailure(
+        f"The lab could not read an answer from {ctx.target.label}",
+        f"Reading it failed with {type(exc).__name__}: {said}. The server answered something "
+        "the openai SDK or the experiment cannot use: a body that is not valid JSON, or JSON "
+        "whose fields have other types than the OpenAI API's. Check that --target is an "
+        "OpenAI-compatible server; if it is one and other clients work with it, please "
+        "report this with the exchanges --record DIR saves.",
+    )
+
+
 def _deadline_failure(exc: DeadlineExceeded, ctx: CallContext) -> LabError:
     where = ctx.target.label
     if exc.scope == "experiment":

@@ -46,7 +46,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lab import __version__, report, targets
-from lab.context import http_timeout
+from lab.bounds import bounded_client
 from lab.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -401,7 +401,7 @@ def compare(
     from mockserver.config import Settings
     from mockserver.server import serving
 
-    with httpx.Client(timeout=http_timeout(options.timeout)) as http:
+    with bounded_client(options.timeout) as http:
         release = _check_target(http, target)
         pulled = pulled_models(http, target.root)
         plan, skipped = _plan(cases, pulled)
@@ -418,7 +418,7 @@ def compare(
         settings = Settings(port=0, models=models, current_date=day, seed=7)
         with (
             serving(settings) as fake,
-            httpx.Client(timeout=http_timeout(options.timeout)) as local,
+            bounded_client(options.timeout) as local,
             _status(progress) as say,
         ):
             for number, (case, run_as) in enumerate(plan, 1):

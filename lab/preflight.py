@@ -17,7 +17,7 @@ import json
 import httpx
 
 from lab import engines, machine, modeltable
-from lab.bounds import AnswerTooLarge, bounded_client
+from lab.bounds import AnswerTooLarge, DeadlineExceeded, bounded_client
 from lab.errors import SetupError, describe_answer, start_ollama_advice
 from lab.ollama import EngineInfo, NotOllama, canonical_name, pulled_models, same_model, version
 from lab.targets import Target
@@ -32,10 +32,16 @@ def check(
     api_key: str,
     http: httpx.Client | None = None,
     ram_gib: float | None = None,
+    timeout: float | None = None,
 ) -> EngineInfo:
-    """Raise :class:`SetupError` if the experiments cannot run; else say what answered."""
+    """Raise :class:`SetupError` if the experiments cannot run; else say what answered.
+
+    Each preflight call ends within :data:`PREFLIGHT_TIMEOUT` seconds, or ``timeout`` (the
+    run's ``--timeout``) if that is shorter.
+    """
     owned = http is None
-    http = http or bounded_client(PREFLIGHT_TIMEOUT)
+    seconds = _seconds(timeout)
+    http = http or bounded_client(seconds)
     try:
         if target.kind == "mock":
             try:
@@ -52,6 +58,15 @@ def check(
     finally:
         if owned:
             http.close()
+
+
+def _seconds(timeout: float | None = None) -> float:
+    return PREFLIGHT_TIMEOUT if timeout is None else min(PREFLIGHT_TIMEOUT, timeout)
+
+
+def _waited(exc: httpx.TimeoutException) -> float:
+    """How long the preflight waited: the deadline that expired, else the default."""
+    return exc.seconds if isinstance(exc, DeadlineExceeded) else PREFLIGHT_TIMEOUT
 
 
 def _check_fake(http: httpx.Client, target: Target, model: str) -> EngineInfo:
@@ -80,10 +95,10 @@ def _check_ollama(
             f"Nothing answered at {target.root} (looked there because {target.origin}). "
             + start_ollama_advice(target),
         ) from None
-    except httpx.TimeoutException:
+    except httpx.TimeoutException as exc:
         raise SetupError(
             f"Ollama at {target.root} did not answer",
-            f"GET {target.root}/api/version got no answer within {PREFLIGHT_TIMEOUT:g} s. "
+            f"GET {target.root}/api/version got no answer within {_waited(exc):g} s. "
             "Ollama answers that instantly when it is healthy: restart it (quit the app or "
             "stop `ollama serve`, then start it again) and check "
             f"`curl -s {target.root}/api/tags`.",
@@ -151,10 +166,10 @@ def _check_url(
             "--target is its base URL (e.g. http://localhost:8000/v1). For a local Ollama use "
             "--target ollama; to try the lab without any server, --target mock.",
         ) from None
-    except httpx.TimeoutException:
+    except httpx.TimeoutException as exc:
         raise SetupError(
             f"{target.openai_url} did not answer",
-            f"No answer from {target.root} within {PREFLIGHT_TIMEOUT:g} s. Check the server "
+            f"No answer from {target.root} within {_waited(exc):g} s. Check the server "
             "is healthy and that --target is right.",
         ) from None
     except (NotOllama, httpx.HTTPError):

@@ -20,6 +20,7 @@ from lab.errors import (
     LabError,
     SetupError,
     from_api_error,
+    unreadable_answer,
 )
 from lab.experiment import Experiment, Finding
 from lab.ollama import EngineInfo
@@ -48,7 +49,9 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
     problem: LabError | None = None
     try:
         with targets.opened(options.target) as target:
-            engine = preflight.check(target, options.model, api_key=options.api_key)
+            engine = preflight.check(
+                target, options.model, api_key=options.api_key, timeout=options.timeout
+            )
             if not options.as_json:
                 report.header(out, target, options.model, engine)
             http = recording_http(
@@ -80,6 +83,8 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                                 result = experiment.run(lab)
                         except (openai.APIError, httpx.HTTPError) as exc:
                             raise from_api_error(exc, context) from None
+                        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+                            raise unreadable_answer(exc, context) from None  # a garbled answer
                         results.append((experiment, result))
                         if not options.as_json:
                             report.finding(out, experiment, result)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import bounds, preflight
+from lab import bounds
 from lab.bounds import MAX_ANSWER_BYTES
 from lab.cli import main
 from tests.hostile import MIB, Hostile
@@ -39,17 +39,43 @@ def said_once(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
     return captured.out, " ".join(captured.err.split())
 
 
-@pytest.fixture(autouse=True)
-def short_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(preflight, "PREFLIGHT_TIMEOUT", 1.0)
-
-
 def test_the_hostile_server_is_healthy_where_it_does_not_attack(capsys) -> None:
     with Hostile("healthy") as server:
         code = main(lab("round_trip", "streaming_usage", "--target", server.openai_url, *FAST))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "Traceback" not in captured.out + captured.err
+
+
+def test_every_experiment_runs_against_the_hostile_server_where_it_does_not_attack(
+    capsys,
+) -> None:
+    with Hostile("healthy") as server:
+        code = main(lab("--all", "--target", server.openai_url, *FAST))
+    captured = capsys.readouterr()
+    assert code in (0, 1), captured.err  # 1: an experiment's own "unexpected" verdict
+    assert "Traceback" not in captured.out + captured.err
+    assert "✗" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "at", "experiment", "says"),
+    [
+        ("no-done", "stream", "streaming_usage", "ended without data: [DONE]"),
+        ("trickle", "chat", "round_trip", "within 1 s"),
+        ("endless-json", "chat", "round_trip", "was too large"),
+    ],
+)
+def test_recording_does_not_lift_the_bounds(
+    behaviour: str, at: str, experiment: str, says: str, tmp_path: Path, capsys
+) -> None:
+    with Hostile(behaviour, at=at) as server:
+        args = lab(experiment, "--target", server.openai_url, "--timeout", "1")
+        assert main([*args, "--record", str(tmp_path / "rec")]) == 1
+
+    _, err = said_once(capsys)
+    assert says in err
+    assert list((tmp_path / "rec").glob("*.json")), "the exchanges before the failure are saved"
 
 
 # (behaviour, attacked route, experiment, exit code, words the paragraph must contain)
@@ -148,7 +174,7 @@ def test_the_experiment_deadline_can_come_from_the_environment(capsys) -> None:
     assert "The experiment did not finish within 0.5 s" in err
 
 
-# Before the first chat call: the preflight (1 s per call here, see short_preflight).
+# Before the first chat call: the preflight (each call within 10 s, or --timeout if shorter).
 AT_PREFLIGHT = [
     ("no-name", "tags", True, ["answered GET /api/tags with something Ollama does not send",
                                "an entry that has no name"]),
@@ -175,7 +201,7 @@ def test_a_hostile_target_is_stopped_at_preflight_with_exit_2(
 ) -> None:
     # /api/version's answer is 20 bytes: a byte every 0.2 s takes longer than the 1 s allowed.
     with Hostile(behaviour, at=at, ollama=ollama, interval=0.2) as server:
-        assert main(lab("--target", server.openai_url, *FAST)) == 2
+        assert main(lab("--target", server.openai_url, "--timeout", "1")) == 2
 
     _, err = said_once(capsys)
     for words in says:
@@ -229,15 +255,20 @@ HTML_MARKERS = ("<html", "<!doctype", "<head", "<body", "<title")
     ],
     ids=["run", "run-all", "run-json", "run-record", "report", "fidelity"],
 )
-@pytest.mark.parametrize("page", ["file-server", "nginx-502"])
+@pytest.mark.parametrize("page", ["file-server", "nginx-502", "api-then-502"])
 def test_no_output_pastes_a_raw_html_page(
     command: list[str], page: str, file_server: str, tmp_path: Path, capsys
 ) -> None:
+    """Not at preflight (a file server, a proxy without backend), nor later (an API whose chat
+    route answers a proxy's error page): every output names the page, never pastes it."""
     args = [part.replace("{tmp}", str(tmp_path)) for part in command]
-    with Hostile("html-500", at="all") as nginx:
+    with Hostile("html-500", at="chat" if page == "api-then-502" else "all") as nginx:
         url = file_server if page == "file-server" else nginx.url
         code = main([*args, "--target", f"{url}/v1" if args[0] != "fidelity" else url])
-    assert code == 2
+    if page == "api-then-502":
+        assert code in (0, 1, 2)  # report: 0 (failed points are its content); run: 1
+    else:
+        assert code == 2
     captured = capsys.readouterr()
     outputs = {"stdout": captured.out, "stderr": captured.err}
     for path in tmp_path.rglob("*"):
@@ -249,4 +280,4 @@ def test_no_output_pastes_a_raw_html_page(
             assert marker not in lowered, f"{marker} in {where}"
     assert "Traceback" not in captured.out + captured.err
     if "--json" in args and args[0] == "run":
-        assert json.loads(captured.out)["error"]["exit_code"] == 2
+        assert json.loads(captured.out)["error"]["exit_code"] == code

@@ -10,6 +10,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from lab.context import Lab
+from lab.errors import quote_body  # never a raw HTML page in the output
 from lab.experiment import Answer, Facts, Finding, experiment
 from lab.ollama import same_model
 
@@ -147,7 +148,7 @@ def _raw_probe(lab: Lab, name: str, request: str, expected: int) -> Probe:
     try:
         body: Any = response.json()
     except ValueError:
-        body = response.text[:500]
+        body = quote_body(response.text, response.headers.get("content-type", ""), limit=500)
     return Probe(name, request, expected, response.status_code, "", body)
 
 
@@ -176,7 +177,7 @@ def _body(exc: openai.APIStatusError) -> Any:
     try:
         return exc.response.json()
     except ValueError:
-        return exc.response.text[:500]
+        return quote_body(exc.response.text, exc.response.headers.get("content-type", ""), 500)
 
 
 def _message(body: Any) -> str:
