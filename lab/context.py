@@ -166,7 +166,7 @@ class Lab:
         :class:`RunFailure`: an answer cut short must not pass for a whole one.
         """
         started = time.monotonic()
-        with self.waiting(doing), self._readable("the stream"):
+        with self.waiting(doing), self._readable("a stream"):
             stream = self.client.chat.completions.create(
                 model=self.model, messages=messages, stream=True, **self._capped(params)
             )
@@ -191,7 +191,7 @@ class Lab:
         choices, a ``usage`` that is not token counts) is a :class:`RunFailure`.
         """
         started = time.monotonic()
-        with self.waiting(doing), self._readable("the answer"):
+        with self.waiting(doing), self._readable("an answer"):
             response = self.client.chat.completions.create(
                 model=self.model, messages=messages, **self._capped(params)
             )
@@ -207,8 +207,8 @@ class Lab:
         except Exception as exc:  # the SDK choked on the body: the target's fault, not ours
             detail = f"{type(exc).__name__}: {quote_body(str(exc), limit=120)}"
             raise self._not_openai(
-                f"{what}, which the openai SDK could not read ({detail})",
-                streamed=what == "the stream",
+                f"{what} the openai SDK could not read ({detail})",
+                streamed=what == "a stream",
             ) from None
 
     def _capped(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -320,9 +320,9 @@ def _probe_answers_like_an_api() -> None:
         ),
         (
             httpx.Response(200, content=b'{"id": "x", "choices": [', headers=JSON),
-            "which the openai SDK could not read (JSONDecodeError",
+            "an answer the openai SDK could not read (JSONDecodeError",
         ),
-        (httpx.Response(200, content=b"", headers=JSON), "which the openai SDK could not read"),
+        (httpx.Response(200, content=b"", headers=JSON), "an answer the openai SDK could not read"),
         (httpx.Response(200, json=[1, 2]), "something that is not a JSON object"),
         (
             httpx.Response(200, json={**COMPLETION, "choices": [{"message": "hi"}]}),
