@@ -80,7 +80,8 @@ def test_recording_does_not_lift_the_bounds(
 
 # (behaviour, attacked route, experiment, exit code, words the paragraph must contain)
 DURING_A_RUN = [
-    ("invalid-json", "chat", "round_trip", ["an answer the openai SDK could not read", "JSONDecode"]),
+    ("invalid-json", "chat", "round_trip", ["an answer the openai SDK could not read",
+                                            "JSONDecode"]),
     ("empty-200", "chat", "round_trip", ["an answer the openai SDK could not read"]),
     ("usage-lots", "chat", "round_trip", ['a "usage" that is not an object of token counts',
                                           '("usage": "lots")']),
