@@ -214,6 +214,7 @@ def sixteen_gb(monkeypatch: pytest.MonkeyPatch) -> None:
 EXPERIMENTS = [e.name for e in registered()]
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # it would reach the reader's terminal
 @FUZZ
 @given(answer=answers(), experiment=st.sampled_from(EXPERIMENTS))
 def test_any_chat_answer_is_a_result_or_one_paragraph(
@@ -227,6 +228,7 @@ def test_any_chat_answer_is_a_result_or_one_paragraph(
         assert code != 0, "a success that is not a JSON object passed as a result"
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # it would reach the reader's terminal
 @FUZZ
 @given(stream=streams(), first=answers())
 def test_any_stream_is_a_result_or_one_paragraph(
@@ -247,6 +249,7 @@ def test_any_stream_is_a_result_or_one_paragraph(
         assert code != 0, "a stream without data: [DONE] passed as a result"
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # it would reach the reader's terminal
 @FUZZ
 @given(
     version=st.one_of(bodies({"version": "0.12.6"}, [("version",)]), st.just(b"")),

@@ -135,7 +135,7 @@ def _sdk_probe(
             )
     except openai.APIStatusError as exc:
         return Probe(name, request, expected, exc.status_code, type(exc).__name__, _body(exc))
-    return Probe(name, request, expected, 200, "", response.model_dump(mode="json"))
+    return Probe(name, request, expected, 200, "", response.model_dump(mode="json", warnings=False))
 
 
 def _raw_probe(lab: Lab, name: str, request: str, expected: int) -> Probe:
