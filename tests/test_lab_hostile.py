@@ -223,7 +223,7 @@ def file_server(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "index.html").write_text("<!DOCTYPE html><html><title>My files</title></html>")
     handler = functools.partial(_QuietHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
