@@ -3,6 +3,11 @@
 Exit codes: ``0`` success; ``2`` setup (the target is not ready: not running, model not pulled,
 wrong URL, rejected key; fix it and run again); ``1`` failure during an experiment (a timeout,
 a 5xx, a 400, an unexpected result). No traceback reaches the reader for any of these.
+
+A server's own words are quoted short and on one line (:func:`quote_body`); an HTML page (a web
+server, a proxy's error page) is named by its title, never pasted. The bounds of
+:mod:`lab.bounds` (a deadline per call and per experiment, a byte cap) have paragraphs of their
+own, found in the cause chain of the SDK's exception.
 """
 
 from __future__ import annotations
