@@ -79,7 +79,7 @@ def fuzz(session: nox.Session) -> None:
     """The property-based fuzz tests at full size (over 10,000 requests, new examples each run)."""
     session.install("-e", ".[test,fuzz]")
     env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0"}
-    tests = ["tests/test_fuzz.py", "tests/test_schemathesis.py"]
+    tests = ["tests/test_fuzz.py", "tests/test_schemathesis.py", "tests/test_fuzz_hostile.py"]
     session.run("python", "-m", "pytest", "-q", *tests, *session.posargs, env=env)
 
 

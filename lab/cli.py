@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_SETUP = 0, 2
 
 DEFAULT_TIMEOUT = 600.0
+DEFAULT_DEADLINE = 1800.0  # per experiment (lab/bounds.py)
 DEFAULT_API_KEY = "ollama"
 RECORD_HELP = (
     "save every HTTP exchange after the preflight as one JSON file in DIR (secrets scrubbed); "
@@ -85,6 +86,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--json", action="store_true", help="print one JSON document instead of panels"
     )
+    _add_deadline(run_cmd)  # lab/bounds.py
 
     models_cmd = commands.add_parser(
         "models", help="the Post 1 model table, marking what fits this machine's RAM"
@@ -133,9 +135,30 @@ def _add_timeout(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=_seconds,
         default=None,
-        help=f"seconds to wait for each answer (default: $LAB_TIMEOUT or {DEFAULT_TIMEOUT:g}; "
-        "a large model's first request loads it into memory)",
+        help=f"seconds each answer may take, first byte to last (default: $LAB_TIMEOUT or "
+        f"{DEFAULT_TIMEOUT:g}; a large model's first request loads it into memory)",
     )
+
+
+def _add_deadline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--deadline",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"seconds each experiment may take in all, every call included (default: "
+        f"$LAB_DEADLINE or {DEFAULT_DEADLINE:g})",
+    )
+
+
+def _deadline(args: argparse.Namespace, env: Mapping[str, str]) -> float:
+    """``--deadline``, else ``LAB_DEADLINE``, else the default."""
+    if args.deadline is not None:
+        return float(args.deadline)
+    try:
+        return _seconds(env.get("LAB_DEADLINE") or str(DEFAULT_DEADLINE))
+    except argparse.ArgumentTypeError as exc:
+        raise _cannot_start(f"LAB_DEADLINE: {exc}") from None
 
 
 def _count(text: str) -> int:
@@ -225,6 +248,7 @@ def options_from(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions
         repeat=args.repeat,
         plot=args.plot,
         record=args.record,
+        deadline=_deadline(args, env),
     )
 
 

@@ -83,15 +83,12 @@ def session(
     The raw client sends ``Authorization: Bearer <api_key>`` as the SDK does. It is closed when
     the block ends; with ``--record`` the last exchange is written by then.
     """
-    import httpx
-
-    from lab.context import http_timeout, sdk_client
+    from lab.bounds import bounded_client
+    from lab.context import sdk_client
 
     http = recording_http(record, target, engine, api_key=api_key, timeout=timeout)
-    if http is None:
-        http = httpx.Client(
-            timeout=http_timeout(timeout), headers={"Authorization": f"Bearer {api_key}"}
-        )
+    if http is None:  # every call bounded in time and bytes (lab/bounds.py)
+        http = bounded_client(timeout, headers={"Authorization": f"Bearer {api_key}"})
     try:
         yield sdk_client(target.openai_url, api_key, timeout, http_client=http), http
     finally:

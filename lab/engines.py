@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 if TYPE_CHECKING:
     import httpx
@@ -103,8 +103,9 @@ def identify(
         return EngineInfo(LLAMA_CPP, evidence=f"Server: {server}")
     props = _get_json(http, f"{target.root}/props")
     if isinstance(props, dict) and "default_generation_settings" in props:
+        build = props.get("build_info")
         return EngineInfo(
-            LLAMA_CPP, str(props.get("build_info", "")), evidence="GET /props answered"
+            LLAMA_CPP, build if isinstance(build, str) else "", evidence="GET /props answered"
         )
     version = _get_json(http, f"{target.root}/version")
     if isinstance(version, dict) and isinstance(version.get("version"), str):
@@ -134,32 +135,45 @@ def context_window(
 
     if engine.is_ollama:
         body = _get_json(http, f"{target.root}/api/ps")
-        loaded = body.get("models") if isinstance(body, dict) else None
-        for entry in loaded or []:
+        for entry in _dicts(body, "models"):
             name = entry.get("model") or entry.get("name") or ""
-            if same_model(name, model) and isinstance(entry.get("context_length"), int):
-                return Window(entry["context_length"], "GET /api/ps context_length")
+            length = entry.get("context_length")
+            if isinstance(name, str) and same_model(name, model) and _count(length):
+                return Window(length, "GET /api/ps context_length")
         return None
     if engine.name == LLAMA_CPP:
         props = _get_json(http, f"{target.root}/props")
         if isinstance(props, dict):
-            settings = props.get("default_generation_settings") or {}
+            settings = props.get("default_generation_settings")
+            settings = settings if isinstance(settings, dict) else {}
             n_ctx = settings.get("n_ctx", props.get("n_ctx"))
-            if isinstance(n_ctx, int) and n_ctx > 0:
+            if _count(n_ctx):
                 return Window(n_ctx, "GET /props n_ctx")
         return None
     if engine.name == VLLM:
         body = _get_json(http, f"{target.openai_url}/models")
-        listed = body.get("data") if isinstance(body, dict) else None
-        for entry in listed or []:
-            if entry.get("id") == model and isinstance(entry.get("max_model_len"), int):
+        for entry in _dicts(body, "data"):
+            if entry.get("id") == model and _count(entry.get("max_model_len")):
                 return Window(entry["max_model_len"], "GET /v1/models max_model_len")
         return None
     if engine.name == LM_STUDIO:
         body = _get_json(http, f"{target.root}/api/v0/models/{model}")
-        if isinstance(body, dict) and isinstance(body.get("loaded_context_length"), int):
+        if isinstance(body, dict) and _count(body.get("loaded_context_length")):
             return Window(body["loaded_context_length"], "GET /api/v0/models loaded_context_length")
     return None
+
+
+def _count(value: object) -> TypeGuard[int]:
+    """A positive whole number (a context window), not a bool or a string."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _dicts(body: object, key: str) -> list[dict[str, Any]]:
+    """The object entries of ``body[key]`` when it is a list; anything else gives none."""
+    listed = body.get(key) if isinstance(body, dict) else None
+    return (
+        [entry for entry in listed if isinstance(entry, dict)] if isinstance(listed, list) else []
+    )
 
 
 _LIMIT = re.compile(r"(?:maximum context length is|context window of|n_ctx[^0-9]{0,12})\s*(\d+)")
@@ -189,10 +203,9 @@ def refuses_long_prompt(status: int, message: str) -> bool:
 
 def _entries(models: httpx.Response) -> list[dict[str, Any]]:
     try:
-        data = models.json().get("data") or []
-    except (ValueError, AttributeError):
+        return _dicts(models.json(), "data")
+    except ValueError:
         return []
-    return [entry for entry in data if isinstance(entry, dict)]
 
 
 def _get_json(http: httpx.Client, url: str) -> Any:

@@ -3,18 +3,29 @@
 Exit codes: ``0`` success; ``2`` setup (the target is not ready: not running, model not pulled,
 wrong URL, rejected key; fix it and run again); ``1`` failure during an experiment (a timeout,
 a 5xx, a 400, an unexpected result). No traceback reaches the reader for any of these.
+
+A server's own words are quoted short and on one line (:func:`quote_body`); an HTML page (a web
+server, a proxy's error page) is named by its title, never pasted. The bounds of
+:mod:`lab.bounds` (a deadline per call and per experiment, a byte cap) have paragraphs of their
+own, found in the cause chain of the SDK's exception.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import openai
 
+from lab.bounds import AnswerTooLarge, DeadlineExceeded
+
 if TYPE_CHECKING:
     from lab.targets import Target
+
+_E = TypeVar("_E", bound=BaseException)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -77,10 +88,24 @@ def start_ollama_advice(target: Target) -> str:
     )
 
 
-def from_api_error(exc: openai.APIError, ctx: CallContext) -> LabError:
-    """Translate an ``openai`` SDK exception into the paragraph that says what to do."""
+def from_api_error(exc: openai.APIError | httpx.HTTPError, ctx: CallContext) -> LabError:
+    """Translate an ``openai`` SDK (or raw ``httpx``) exception into the paragraph to act on."""
     where = ctx.target.label
-    if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError: it is a subclass
+    deadline = _in_chain(exc, DeadlineExceeded)
+    if deadline is not None:
+        return _deadline_failure(deadline, ctx)
+    too_large = _in_chain(exc, AnswerTooLarge)
+    if too_large is not None:
+        return RunFailure(
+            f"The answer from {where} was too large",
+            f"The lab stopped reading when {too_large}, the most it reads of one answer: "
+            "no answer the experiments ask for comes near that (a long chat answer, streamed, "
+            "is well under 1 MiB). The server sent a body that does not end, or something "
+            "that is not a chat answer; check that --target is an LLM server's OpenAI base "
+            "URL and look at the server's log.",
+        )
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        # before APIConnectionError: it is a subclass
         return RunFailure(
             f"No answer from {where} within {ctx.timeout:g} s",
             f"The request for {ctx.model} timed out. The first request to a large model loads "
@@ -89,7 +114,7 @@ def from_api_error(exc: openai.APIError, ctx: CallContext) -> LabError:
             "(--timeout 1200 or LAB_TIMEOUT=1200), or choose a smaller model that fits this "
             "machine (python -m lab models).",
         )
-    if isinstance(exc, openai.APIConnectionError) and _cut_off(exc):
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError) and _cut_off(exc):
         return RunFailure(
             f"The answer from {where} was cut off",
             f"The connection closed before the answer was complete ({_cause(exc)}): a stream "
@@ -98,7 +123,7 @@ def from_api_error(exc: openai.APIError, ctx: CallContext) -> LabError:
             "this, so look at the server's log (for Ollama: `ollama serve`'s output, or "
             "~/.ollama/logs/server.log), then run again.",
         )
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
         advice = (
             start_ollama_advice(ctx.target)
             if ctx.target.kind == "ollama" or ctx.is_ollama
@@ -113,8 +138,44 @@ def from_api_error(exc: openai.APIError, ctx: CallContext) -> LabError:
         return _from_status(exc, ctx)
     return RunFailure(
         f"Unexpected answer from {where}",
-        f"The SDK could not use the server's answer: {exc}. The server may speak a different "
-        "dialect of the OpenAI API; check that --target is an OpenAI-compatible base URL.",
+        f"The SDK could not use the server's answer: {quote_body(str(exc))}. The server may "
+        "speak a different dialect of the OpenAI API; check that --target is an "
+        "OpenAI-compatible base URL.",
+    )
+
+
+def unreadable_answer(exc: Exception, ctx: CallContext) -> RunFailure:
+    """An answer the SDK or an experiment could not read (``ValueError``, ``TypeError``...)."""
+    said = quote_body(str(exc), limit=160)
+    return RunFailure(
+        f"The lab could not read an answer from {ctx.target.label}",
+        f"Reading it failed with {type(exc).__name__}: {said}. The server answered something "
+        "the openai SDK or the experiment cannot use: a body that is not valid JSON, or JSON "
+        "whose fields have other types than the OpenAI API's. Check that --target is an "
+        "OpenAI-compatible server; if it is one and other clients work with it, please "
+        "report this with the exchanges --record DIR saves.",
+    )
+
+
+def _deadline_failure(exc: DeadlineExceeded, ctx: CallContext) -> LabError:
+    where = ctx.target.label
+    if exc.scope == "experiment":
+        return RunFailure(
+            f"The experiment did not finish within {exc.seconds:g} s",
+            f"{where} was still answering when the experiment's deadline passed (--deadline "
+            f"{exc.seconds:g}); the lab stopped waiting. A slow machine running {ctx.model} "
+            "may need longer: raise it (--deadline 3600 or LAB_DEADLINE=3600), or choose a "
+            "smaller model (python -m lab models). A server that keeps sending without ever "
+            "finishing an answer also ends here: look at its log.",
+        )
+    return RunFailure(
+        f"No complete answer from {where} within {exc.seconds:g} s",
+        f"The request for {ctx.model} did not finish within {exc.seconds:g} s, first byte to "
+        "last (--timeout). The first request to a large model loads it into memory, which "
+        "can take minutes on a slow disk, and a model bigger than the free memory makes the "
+        "machine swap: wait and run again, raise the limit (--timeout 1200 or "
+        "LAB_TIMEOUT=1200), or choose a smaller model (python -m lab models). A server that "
+        "sends its answer a byte at a time, or never ends it, also ends here.",
     )
 
 
@@ -192,10 +253,78 @@ def server_message(exc: openai.APIStatusError) -> str:
         if isinstance(error, str):
             return error
     try:
-        text = exc.response.text.strip()
+        text = exc.response.text
+        content_type = exc.response.headers.get("content-type", "")
     except Exception:  # a response without a readable body
-        text = ""
-    return text[:300]
+        return ""
+    return quote_body(text, content_type) if text.strip() else ""
+
+
+def quote_body(text: str, content_type: str = "", limit: int = 200) -> str:
+    """A server's answer fit to quote in a paragraph: one line, short, never a raw HTML page.
+
+    An HTML page (an error page, a web server's index) is named by its title instead.
+    """
+    stripped = text.strip()
+    if looks_like_html(stripped, content_type):
+        title = page_title(stripped)
+        return f'an HTML page titled "{title}"' if title else "an HTML page"
+    if not stripped:
+        return "an empty body"
+    line = " ".join(stripped.split())
+    line = line if len(line) <= limit else line[: limit - 1] + "…"
+    return line if "<" not in line else _TAG.sub("<…>", line)
+
+
+_HTML_MARKERS = ("<!doctype", "<html", "<head", "<body", "<title", "<meta", "<div", "<p>", "<h1")
+_TITLE = re.compile(r"<title[^>]*>(.*?)(?:</title|$)", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<h1[^>]*>(.*?)(?:</h1|$)", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[!/]?[A-Za-z][^>]*>?")
+
+
+def looks_like_html(text: str, content_type: str = "") -> bool:
+    lowered = text[:4096].lower()
+    return "html" in content_type.lower() or any(tag in lowered for tag in _HTML_MARKERS)
+
+
+def page_title(page: str) -> str:
+    """The ``<title>`` (else the first ``<h1>``) of an HTML page, as plain text; or ``""``."""
+    for pattern in (_TITLE, _HEADING):
+        match = pattern.search(page[:65536])
+        if match:
+            title = " ".join(html.unescape(_TAG.sub(" ", match.group(1))).split())
+            if title:
+                return title if len(title) <= 80 else title[:79] + "…"
+    return ""
+
+
+def describe_answer(response: httpx.Response) -> str:
+    """What answered, for a paragraph: status, content type, ``Server`` header, body or title.
+
+    >>> describe_answer(httpx.Response(404, headers={"server": "SimpleHTTP/0.6"}, html="<html>"))
+    'HTTP 404 (text/html; charset=utf-8, Server: SimpleHTTP/0.6): an HTML page'
+    """
+    facts = [response.headers.get("content-type", "no content type")]
+    if response.headers.get("server"):
+        facts.append(f"Server: {response.headers['server']}")
+    try:
+        body = response.text
+    except Exception:  # an unread streaming body, or an undecodable one
+        body = ""
+    said = quote_body(body, response.headers.get("content-type", ""), limit=120)
+    return f"HTTP {response.status_code} ({', '.join(facts)}): {said}"
+
+
+def _in_chain(exc: BaseException, kind: type[_E]) -> _E | None:
+    """``exc`` or the first of its causes that is a ``kind``."""
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 32:
+        if isinstance(cause, kind):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return None
 
 
 def _cut_off(exc: BaseException) -> bool:

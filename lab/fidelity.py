@@ -46,7 +46,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lab import __version__, command, report
-from lab.context import http_timeout
+from lab.bounds import bounded_client
 from lab.errors import EXIT_FAILED, EXIT_OK, SetupError, start_ollama_advice
 from lab.ollama import (
     RENDER_ONLY_SINCE,
@@ -357,7 +357,7 @@ def run_fidelity(options: FidelityOptions, *, out: Console, err: Console) -> int
 
     def check(target: Target) -> tuple[list[Case], str]:
         cases = selected_cases(options)
-        with httpx.Client(timeout=http_timeout(options.timeout)) as http:
+        with bounded_client(options.timeout) as http:
             return cases, _check_target(http, target)
 
     def comparing(target: Target, checked: tuple[list[Case], str]) -> FidelityResult:
@@ -421,7 +421,7 @@ def compare(
     from mockserver.config import Settings
     from mockserver.server import serving
 
-    with httpx.Client(timeout=http_timeout(options.timeout)) as http:
+    with bounded_client(options.timeout) as http:
         pulled = pulled_models(http, target.root)
         plan, skipped = _plan(cases, pulled)
         if not plan:
@@ -437,7 +437,7 @@ def compare(
         settings = Settings(port=0, models=models, current_date=day, seed=7)
         with (
             serving(settings) as fake,
-            httpx.Client(timeout=http_timeout(options.timeout)) as local,
+            bounded_client(options.timeout) as local,
             _status(progress) as say,
         ):
             for number, (case, run_as) in enumerate(plan, 1):

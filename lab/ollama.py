@@ -6,10 +6,13 @@ is not pulled" before the first chat call, and to name the engine in ``--json`` 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
 import httpx
+
+from lab.errors import describe_answer
 
 REGISTRY_PREFIXES = ("registry.ollama.ai/library/", "registry.ollama.ai/", "library/")
 
@@ -80,28 +83,50 @@ def version(http: httpx.Client, root: str) -> str:
     """``GET /api/version``; raises :class:`NotOllama` if the answer is not Ollama's."""
     response = http.get(f"{root}/api/version")
     if response.status_code != 200:
-        raise NotOllama(f"GET {root}/api/version answered HTTP {response.status_code}")
+        raise NotOllama(f"GET {root}/api/version answered {describe_answer(response)}")
     try:
         body = response.json()
     except ValueError:
-        raise NotOllama(f"GET {root}/api/version answered something that is not JSON") from None
+        raise NotOllama(
+            f"GET {root}/api/version answered something that is not JSON: "
+            + describe_answer(response)
+        ) from None
     if not isinstance(body, dict) or not isinstance(body.get("version"), str):
         raise NotOllama(f"GET {root}/api/version answered JSON without a version field")
     return body["version"]
 
 
 def pulled_models(http: httpx.Client, root: str) -> list[str]:
-    """``GET /api/tags``: the names of the models this Ollama has pulled."""
+    """``GET /api/tags``: the names of the models this Ollama has pulled.
+
+    Raises :class:`NotOllama` unless the answer is Ollama's ``{"models": [{"name": ...}]}``
+    (``server/routes.go`` ListHandler: every entry has a ``name`` and a ``model``).
+    """
     response = http.get(f"{root}/api/tags")
     if response.status_code != 200:
-        raise NotOllama(f"GET {root}/api/tags answered HTTP {response.status_code}")
+        raise NotOllama(f"GET {root}/api/tags answered {describe_answer(response)}")
     try:
-        models = response.json().get("models") or []
-        return [entry.get("name") or entry.get("model") for entry in models]
-    except (ValueError, AttributeError, TypeError):
-        raise NotOllama(
-            f"GET {root}/api/tags answered something that is not a model list"
-        ) from None
+        body = response.json()
+    except ValueError:
+        body = None
+    models = body.get("models") if isinstance(body, dict) else None
+    if not isinstance(models, list):
+        raise NotOllama(f"GET {root}/api/tags answered something that is not a model list")
+    names: list[str] = []
+    for entry in models:
+        name = entry.get("name") or entry.get("model") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise NotOllama(
+                f"GET {root}/api/tags answered a model list with an entry that has no name "
+                f"({_shown(entry)})"
+            )
+        names.append(name)
+    return names
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 RENDER_ONLY_SINCE = (0, 12, 0)  # the release that added "_debug_render_only" (/api/chat, /v1)

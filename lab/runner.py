@@ -13,8 +13,16 @@ import openai
 from rich.console import Console
 
 from lab import command, preflight, report
+from lab.bounds import experiment_deadline
 from lab.context import Lab
-from lab.errors import EXIT_FAILED, EXIT_OK, CallContext, LabError, from_api_error
+from lab.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CallContext,
+    LabError,
+    from_api_error,
+    unreadable_answer,
+)
 from lab.experiment import Experiment, Finding
 from lab.ollama import EngineInfo
 from lab.targets import Target
@@ -31,6 +39,7 @@ class RunOptions:
     repeat: int = 3  # --repeat: how many identical requests `determinism` sends
     plot: Path | None = None  # --plot: where `history_growth` draws its chart (.png/.svg/.pdf)
     record: Path | None = None  # --record: save every exchange there (lab/recording.py)
+    deadline: float | None = None  # --deadline: seconds each experiment may take in all
 
 
 def run(options: RunOptions, *, out: Console, err: Console) -> int:
@@ -39,7 +48,9 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
 
     def check(target: Target) -> EngineInfo:
         done.target = target
-        done.engine = preflight.check(target, options.model, api_key=options.api_key)
+        done.engine = preflight.check(
+            target, options.model, api_key=options.api_key, timeout=options.timeout
+        )
         return done.engine
 
     def experiments(target: Target, engine: EngineInfo) -> None:
@@ -67,9 +78,12 @@ def run(options: RunOptions, *, out: Console, err: Console) -> int:
                 if not options.as_json:
                     report.heading(out, experiment)
                 try:
-                    result = experiment.run(lab)
-                except openai.APIError as exc:
+                    with experiment_deadline(options.deadline):
+                        result = experiment.run(lab)
+                except (openai.APIError, httpx.HTTPError) as exc:
                     raise from_api_error(exc, context) from None
+                except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+                    raise unreadable_answer(exc, context) from None  # a garbled answer
                 done.results.append((experiment, result))
                 if not options.as_json:
                     report.finding(out, experiment, result)

@@ -48,7 +48,7 @@ def test_a_crashed_runner_is_one_paragraph_and_exit_1(failing, capsys):
 def test_a_model_that_loads_for_longer_than_the_timeout_says_to_raise_it(failing, capsys):
     code, said = run_lab(failing, capsys, "round_trip", "--timeout", "0.3")
     assert code == 1
-    assert "No answer from" in said and "within 0.3 s" in said
+    assert "No complete answer from" in said and "within 0.3 s" in said
     assert "--timeout 1200 or LAB_TIMEOUT=1200" in said
 
 

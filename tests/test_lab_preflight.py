@@ -7,6 +7,7 @@ OpenAI-compatible server at ``http://vllm.test:8000/v1``.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,8 @@ OLLAMA = "http://ollama.test:11434"
 ENV = {"OLLAMA_HOST": "ollama.test:11434"}
 OTHER = "http://vllm.test:8000"
 
-COMPLETION = {
+JSON = {"content-type": "application/json"}
+COMPLETION: dict[str, Any] = {
     "id": "chatcmpl-7",
     "object": "chat.completion",
     "created": 0,
@@ -292,24 +294,153 @@ def test_json_mode_still_prints_one_document_when_the_target_fails(capsys) -> No
     assert "Ollama is not reachable" in err
 
 
+def _probe_answers_like_an_api() -> None:
+    """The preflight's empty-body POST gets the JSON 400 an OpenAI-compatible server sends."""
+    respx.post(f"{OTHER}/v1/chat/completions", json={}).respond(
+        400, json={"error": {"message": "model is required", "type": "invalid_request_error"}}
+    )
+
+
 @pytest.mark.parametrize(
     ("answer", "says"),
     [
-        (httpx.Response(200, html="<html>It works!</html>"), "something that is not JSON"),
+        (
+            httpx.Response(200, html="<!DOCTYPE html><html><title>It works!</title>"),
+            'something that is not a JSON object (an HTML page titled "It works!")',
+        ),
         (httpx.Response(200, json={"choices": []}), "a chat completion without choices"),
+        (
+            httpx.Response(200, json={**COMPLETION, "usage": "lots"}),
+            'a "usage" that is not an object of token counts ("usage": "lots")',
+        ),
+        (
+            httpx.Response(
+                200, json={**COMPLETION, "usage": {**COMPLETION["usage"], "prompt_tokens": "seven"}}
+            ),
+            'a usage.prompt_tokens that is not a token count ("prompt_tokens": "seven")',
+        ),
+        (
+            httpx.Response(200, content=b'{"id": "x", "choices": [', headers=JSON),
+            "an answer the openai SDK could not read (JSONDecodeError",
+        ),
+        (httpx.Response(200, content=b"", headers=JSON), "an answer the openai SDK could not read"),
+        (httpx.Response(200, json=[1, 2]), "something that is not a JSON object"),
+        (
+            httpx.Response(200, json={**COMPLETION, "choices": [{"message": "hi"}]}),
+            "a choice without a message object",
+        ),
     ],
-    ids=["html", "no-choices"],
-)
+    ids=["html", "no-choices", "usage-lots", "usage-string-count", "invalid-json", "empty",
+         "array", "message-string"],
+)  # fmt: skip
 @respx.mock
 def test_a_server_that_answers_nonsense_is_a_failure_not_a_crash(
     answer: httpx.Response, says: str, capsys
 ) -> None:
     respx.get(f"{OTHER}/api/version").respond(404)
     respx.get(f"{OTHER}/v1/models").respond(404)
+    _probe_answers_like_an_api()
     respx.post(f"{OTHER}/v1/chat/completions").mock(return_value=answer)
 
-    assert main(["run", "--target", f"{OTHER}/v1"]) == 1
+    assert main(["run", "round_trip", "--target", f"{OTHER}/v1"]) == 1
 
     _, err = output(capsys)
-    assert f"The server at {OTHER}/v1 did not answer like an OpenAI-compatible server" in err
-    assert says in err
+    said = " ".join(err.split())
+    assert f"The server at {OTHER}/v1 did not answer like an OpenAI-compatible server" in said
+    assert says in said
+    assert "<html" not in said.lower()
+
+
+@pytest.mark.parametrize(
+    ("page", "names"),
+    [
+        (
+            httpx.Response(
+                404,
+                headers={"server": "SimpleHTTP/0.6 Python/3.12.3"},
+                html="<!DOCTYPE HTML>\n<html lang='en'><head><title>Error response</title>",
+            ),
+            ['Server: SimpleHTTP/0.6 Python/3.12.3', 'an HTML page titled "Error response"'],
+        ),
+        (
+            httpx.Response(502, headers={"server": "nginx/1.27.0"}, html=(
+                "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                "Gateway</h1></center><hr><center>nginx/1.27.0</center></body></html>"
+            )),
+            ["HTTP 502", "Server: nginx/1.27.0", 'titled "502 Bad Gateway"'],
+        ),
+        (httpx.Response(404, text="404 page not found"), ["text/plain", "404 page not found"]),
+    ],
+    ids=["python-http-server", "nginx-proxy-without-backend", "plain-404"],
+)  # fmt: skip
+@respx.mock
+def test_a_server_that_is_not_an_llm_server_is_named_at_preflight(
+    page: httpx.Response, names: list[str], capsys
+) -> None:
+    respx.get(f"{OTHER}/api/version").mock(return_value=page)
+    respx.get(f"{OTHER}/v1/models").mock(return_value=page)
+    chat = respx.post(f"{OTHER}/v1/chat/completions").mock(return_value=page)
+
+    assert main(["run", "--target", f"{OTHER}/v1"]) == 2
+
+    _, err = output(capsys)
+    said = " ".join(err.split())
+    assert f"{OTHER}/v1 is not an OpenAI-compatible base URL" in said
+    assert f"Something answers HTTP at {OTHER}, but not as an OpenAI-compatible server" in said
+    for words in names:
+        assert words in said, words
+    assert "<html" not in said.lower() and "<!doctype" not in said.lower()
+    assert chat.call_count == 1, "only the empty-body probe, no chat request"
+    assert json.loads(chat.calls[0].request.content) == {}
+
+
+@pytest.mark.parametrize(
+    ("entries", "says"),
+    [
+        ([{"id": 5, "object": "model"}], "model ids are 5"),
+        ([{"id": None, "object": "model"}], "model ids are null"),
+        ([{"object": "model"}], "model ids are null"),
+        (["gpt-oss:20b"], 'model ids are "gpt-oss:20b"'),
+    ],
+    ids=["id-5", "id-null", "no-id", "bare-strings"],
+)
+@respx.mock
+def test_a_model_list_whose_ids_are_not_names_is_a_setup_paragraph(
+    entries: list[object], says: str, capsys
+) -> None:
+    respx.get(f"{OTHER}/api/version").respond(404)
+    respx.get(f"{OTHER}/v1/models").respond(json={"object": "list", "data": entries})
+
+    assert main(["run", "--target", f"{OTHER}/v1"]) == 2
+
+    _, err = output(capsys)
+    said = " ".join(err.split())
+    assert "answered GET /v1/models with entries that are not models" in said
+    assert says in said
+
+
+@pytest.mark.parametrize(
+    ("tags", "says"),
+    [
+        ({"models": [{"size": 1}]}, 'an entry that has no name ({"size": 1})'),
+        ({"models": [{"name": 5}]}, "an entry that has no name"),
+        ({"models": [{"name": ""}]}, "an entry that has no name"),
+        ({"models": ["gpt-oss:20b"]}, "an entry that has no name"),
+        ({"models": "gpt-oss:20b"}, "something that is not a model list"),
+        ([], "something that is not a model list"),
+    ],
+    ids=["no-name", "name-5", "name-empty", "bare-string", "not-a-list", "array"],
+)
+@respx.mock
+def test_a_model_list_ollama_would_not_send_is_a_setup_paragraph(
+    tags: object, says: str, capsys
+) -> None:
+    respx.get(f"{OLLAMA}/api/version").respond(json={"version": "0.12.6"})
+    respx.get(f"{OLLAMA}/api/tags").respond(json=tags)
+
+    assert run_ollama() == 2
+
+    _, err = output(capsys)
+    said = " ".join(err.split())
+    assert "answered GET /api/tags with something Ollama does not send" in said
+    assert says in said

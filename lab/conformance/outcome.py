@@ -35,6 +35,11 @@ class Failed(Exception):
 
 
 def cut(text: str, limit: int = EXCERPT) -> str:
-    """``text`` on one line, at most ``limit`` characters (an ellipsis marks the cut)."""
+    """``text`` on one line, at most ``limit`` characters (an ellipsis marks the cut); an HTML
+    error page is named by its title, never pasted (:func:`lab.errors.quote_body`)."""
+    from lab.errors import looks_like_html, quote_body
+
+    if looks_like_html(text):
+        return quote_body(text)
     text = " ".join(text.split()) if "\n" in text else text
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -146,7 +146,7 @@ def _sdk_probe(
             )
     except openai.APIStatusError as exc:
         return Probe(name, request, expected, exc.status_code, type(exc).__name__, _body(exc))
-    return Probe(name, request, expected, 200, "", response.model_dump(mode="json"))
+    return Probe(name, request, expected, 200, "", response.model_dump(mode="json", warnings=False))
 
 
 def _raw_probe(lab: Lab, name: str, request: str, expected: int) -> Probe:
@@ -159,7 +159,9 @@ def _raw_probe(lab: Lab, name: str, request: str, expected: int) -> Probe:
     try:
         body: Any = response.json()
     except ValueError:
-        body = response.text[:500]
+        from lab.errors import quote_body  # never a raw HTML page in the output
+
+        body = quote_body(response.text, response.headers.get("content-type", ""), limit=500)
     return Probe(name, request, expected, response.status_code, "", body)
 
 
@@ -188,7 +190,9 @@ def _body(exc: openai.APIStatusError) -> Any:
     try:
         return exc.response.json()
     except ValueError:
-        return exc.response.text[:500]
+        from lab.errors import quote_body
+
+        return quote_body(exc.response.text, exc.response.headers.get("content-type", ""), 500)
 
 
 def _message(body: Any) -> str:

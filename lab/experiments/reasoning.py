@@ -136,7 +136,7 @@ def _no_channel(lab: Lab, plain: Call, data: dict[str, Any]) -> Finding:
     data["effort_probe"] = evidence
     fields = sorted(
         k
-        for k, v in plain.response.choices[0].message.model_dump().items()
+        for k, v in plain.response.choices[0].message.model_dump(warnings=False).items()
         if v not in (None, "", [])
     )
     reason = f"{lab.model} has no reasoning channel"
