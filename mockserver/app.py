@@ -18,6 +18,7 @@ from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
 from mockserver.pacing import pacer_for
 from mockserver.routes import ollama, openai
+from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.responses import GinTextResponse
 
 
@@ -45,6 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(openai.HotPath, owner=app)  # innermost: every guard below applies
+    app.state.scenario = (
+        Scenario.load(settings.scenario, strict=settings.scenario_strict)
+        if settings.scenario
+        else Scenario(strict=settings.scenario_strict)
+    )
+    app.add_middleware(PlayScenario, scenario=app.state.scenario)
     if settings.replay_dir:  # innermost: guards and faults apply to replies from recordings too
         from mockserver.replay import install
 

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from mockserver.engine import generator
+from mockserver.engine import generator, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, collate
 from mockserver.engine.families import Family, Output
@@ -361,6 +361,9 @@ class Engine:
                 messages=request.messages,
                 prompt_tokens=prompt.tokens,
                 thinking=thinking,
+                tools=request.tools if card.supports("tools") else (),
+                format=structured.parse_format(request.format),
+                family=family.name,
             )
         )
         # llm/server.go: num_predict < 0 (unlimited) or > 10*num_ctx becomes 10*num_ctx; the
@@ -408,6 +411,8 @@ class Engine:
                 completion.reasoning_pieces.append(piece)
             elif kind == "content":
                 completion.content_pieces.append(piece)
+        if output.chunking is not None:
+            completion.content_pieces = _rechunk(completion.content, output.chunking)
         return completion
 
 
@@ -450,6 +455,13 @@ def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
     """Token count and stream pieces of one framed segment (the same markers recur in every
     reply, so they are tokenized once); one encode serves both."""
     return encode_pieces(family.tokenizer, text)
+
+
+def _rechunk(text: str, chunking: str | int) -> list[str]:
+    """A scenario's ``chunking``: the content in one piece, or in pieces of N characters."""
+    if chunking == "whole" or not isinstance(chunking, int) or chunking <= 0:
+        return [text] if text else []
+    return [text[i : i + chunking] for i in range(0, len(text), chunking)]
 
 
 def _cut(tokens: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
