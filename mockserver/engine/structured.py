@@ -313,13 +313,21 @@ class _Builder:
             return True
 
     def choose_enum(self, options: list, path: str) -> Any:
+        """A value the conversation names first, then the schema's order from a seeded start;
+        the n-th item of an array (or a retry) moves on, so unique items can be found."""
         if not options:
             raise SchemaError(f"the enum at {path or 'the root'} is empty")
-        text = self.context.text.casefold()
-        for option in options:  # a value the conversation names wins
-            if isinstance(option, str) and option and option.casefold() in text:
-                return option
-        return options[self.context.rng(path).randrange(len(options))]
+        text = self.context.text
+        named = [
+            o
+            for o in options
+            if isinstance(o, str) and o and re.search(rf"\b{re.escape(o)}\b", text, re.I)
+        ]
+        rest = [o for o in options if o not in named]
+        start = self.context.rng(path.split("~")[0]).randrange(len(rest)) if rest else 0
+        ordered = named + rest[start:] + rest[:start]
+        attempt = int(path.rsplit("~", 1)[1]) if "~" in path.rsplit("/", 1)[-1] else 0
+        return ordered[(_index_in(path) + attempt) % len(ordered)]
 
     # --- leaves -------------------------------------------------------------------------------
 
@@ -419,7 +427,7 @@ class _Builder:
         if name in ("last_name", "lastname", "surname", "family_name"):
             return LAST_NAMES[rng.randrange(len(LAST_NAMES))]
         if name in ("name", "full_name", "fullname", "author", "username", "user", "person"):
-            if context.person and path.count("/") == 1:
+            if context.person and index == 0:
                 return context.person
             first = FIRST_NAMES[(rng.randrange(len(FIRST_NAMES)) + index) % len(FIRST_NAMES)]
             return f"{first} {LAST_NAMES[rng.randrange(len(LAST_NAMES))]}"
