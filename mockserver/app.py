@@ -16,8 +16,9 @@ from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
+from mockserver.journal import Journal, KeepJournal
 from mockserver.pacing import pacer_for
-from mockserver.routes import ollama, openai
+from mockserver.routes import ollama, openai, portway
 from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.responses import GinTextResponse
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pacer = pacer_for(settings.profile)
     app.include_router(openai.router)
     app.include_router(ollama.router)
+    app.include_router(portway.router)
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -62,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_key:
         app.add_middleware(RequireApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
+    app.state.journal = Journal(settings.journal) if settings.journal > 0 else None
+    if app.state.journal is not None:  # outermost: every request and answer, refusals too
+        app.add_middleware(KeepJournal, journal=app.state.journal)
     return app
 
 

@@ -320,10 +320,10 @@ class Scenario:
                     return rule
         return None
 
-    def builtin_answer(self, messages: tuple[ChatMessage, ...]) -> Answer | None:
+    def builtin_rule(self, messages: tuple[ChatMessage, ...]) -> Rule | None:
+        """The built-in script for this conversation (no ``times``, nothing consumed)."""
         view = RequestView.from_messages(messages)
-        rule = next((r for r in self.rules if r.match.holds(view)), None)
-        return rule.answer if rule else None
+        return next((r for r in self.rules if r.match.holds(view)), None)
 
     def add(self, rules: list[dict[str, Any]] | dict[str, Any]) -> list[Rule]:
         """Add rules (the scenario file's shape) in front of the others; checked as a file is."""
@@ -453,6 +453,7 @@ class PlayScenario:
             await self.app(scope, receive, send)
             return
         from mockserver.guards import send_error
+        from mockserver.journal import note
 
         body = await _read(receive)
         try:
@@ -463,11 +464,13 @@ class PlayScenario:
         rule = self.scenario.match(view)
         if rule is None:
             if self.scenario.strict:
+                note("scenario:no rule (strict)")
                 await send_error(send, scope["path"], 404, NO_RULE)
                 return
             await self.app(scope, _replay(body, receive), send)
             return
         answer = rule.answer
+        note(f"scenario:{rule.name}")
         rule_token = _rule_name.set(rule.name)
         try:
             if answer.delay:

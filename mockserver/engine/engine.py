@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from mockserver import journal
 from mockserver.engine import generator, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, collate
@@ -95,6 +96,7 @@ class Completion:
     tool_calls: tuple = ()
     eval_count: int = 0
     done_reason: str = "stop"
+    source: str = ""  # what decided the answer (generator.py), shown in the journal
 
     @property
     def reasoning(self) -> str:
@@ -213,6 +215,7 @@ class Engine:
     def touch(self, result: ChatResult) -> None:
         """What serving ``result`` again does to residency (a memoized /v1 answer)."""
         self._keep(result.card, result.num_ctx, None)
+        journal.observe(result)
 
     def _keep(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
         seconds = DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive
@@ -242,7 +245,7 @@ class Engine:
         completion = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
         self._keep(card, num_ctx, keep_alive)
-        return ChatResult(
+        result = ChatResult(
             card,
             prompt,
             completion,
@@ -251,6 +254,8 @@ class Engine:
             eval_ns=max(done - rendered, 1),
             num_ctx=num_ctx,
         )
+        journal.observe(result)
+        return result
 
     def context_tokens(self, result: ChatResult) -> list[int]:
         """``/api/generate``'s ``context``: the prompt and the emitted output, re-tokenized."""
@@ -411,6 +416,7 @@ class Engine:
                 completion.reasoning_pieces.append(piece)
             elif kind == "content":
                 completion.content_pieces.append(piece)
+        completion.source = output.source
         if output.chunking is not None:
             completion.content_pieces = _rechunk(completion.content, output.chunking)
         return completion

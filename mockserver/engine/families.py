@@ -39,6 +39,7 @@ class Output:
     # How the content streams: None = a piece per token (the engine's way), "whole" = one
     # piece, N = pieces of N characters (a scenario rule's ``chunking``); counts do not change.
     chunking: str | int | None = None
+    source: str = ""  # what decided it, for the journal: "scenario:<rule>", "script:<name>"...
 
 
 @dataclass(eq=False)

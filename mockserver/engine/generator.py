@@ -49,42 +49,42 @@ def _scripts() -> Any:
 
 
 def reply(situation: Situation) -> Output:
-    from mockserver.scenarios import current_answer
+    from mockserver.scenarios import current_answer, current_rule
 
     last_user = next((m.content for m in reversed(situation.messages) if m.role == "user"), "")
     turns = sum(1 for m in situation.messages if m.role in ("user", "assistant"))
     reasoning = _reasoning(situation, last_user, turns) if situation.thinking else ""
     scripted = current_answer()
     if scripted is not None and scripted.emits_output:
-        return scripted.output(reasoning=reasoning)
+        return replace(scripted.output(reasoning=reasoning), source=f"scenario:{current_rule()}")
     context = _context(situation, last_user, "")
     if agent.wants_tool(situation.messages, situation.tools):
         calls = agent.tool_calls(
             situation.messages, situation.tools, context, family=situation.family
         )
-        output = Output(content="", reasoning=reasoning, tool_calls=calls)
+        output = Output(content="", reasoning=reasoning, tool_calls=calls, source="agent:tool-call")
     else:
+        script = _scripts().builtin_rule(situation.messages)
         if agent.answers_tool_result(situation.messages):
-            content = agent.answer_from_results(situation.messages)
+            content, source = agent.answer_from_results(situation.messages), "agent:tool-result"
+        elif script is not None:
+            content, source = script.answer.content or "", f"script:{script.name}"
         else:
-            content = _scripted(situation) or _report(situation, last_user)
-        output = Output(content=content, reasoning=reasoning)
+            content, source = _report(situation, last_user), "report"
+        output = Output(content=content, reasoning=reasoning, source=source)
         if situation.format is not None:
             value = structured.value_for(situation.format, _context(situation, last_user, content))
-            output = replace(output, content=structured.emitted_text(value))
+            output = replace(
+                output, content=structured.emitted_text(value), source=f"{source}+format"
+            )
     if scripted is not None:  # a rule that only shapes the stream (chunking)
-        output = replace(output, chunking=scripted.chunking)
+        output = replace(output, chunking=scripted.chunking, source=f"scenario:{current_rule()}")
     return output
 
 
 def _context(situation: Situation, last_user: str, plain_reply: str) -> structured.Context:
     text = "\n".join(m.content for m in situation.messages if m.role in ("user", "tool"))
     return structured.Context(text=text, last_user=last_user, plain_reply=plain_reply)
-
-
-def _scripted(situation: Situation) -> str | None:
-    answer = _scripts().builtin_answer(situation.messages)
-    return answer.content if answer is not None else None
 
 
 def _report(situation: Situation, last_user: str) -> str:
