@@ -321,7 +321,7 @@ def test_strict_mode_answers_an_unmatched_request_with_404(tmp_path: Path):
         assert _ask(sdk, [{"role": "user", "content": "hi"}]).choices[0].message.content == "hello"
         with pytest.raises(openai.NotFoundError) as caught:
             _ask(sdk, [{"role": "user", "content": "something else"}])
-        assert caught.value.message == "no scenario rule matches this request"
+        assert caught.value.body["message"] == "no scenario rule matches this request"
         native = httpx.post(
             server.url + "/api/generate", json={"model": MODEL, "prompt": "x", "stream": False}
         )
