@@ -29,6 +29,7 @@ trained context; the prompt stage uses the requested value, capped at the runner
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
@@ -242,7 +243,7 @@ class Engine:
             return ChatResult(card, prompt, None, num_ctx=num_ctx)
         if prompt.error:  # raised by the runner, after _debug_render_only has returned
             raise bad_request(prompt.error)
-        completion = self._generate(request, card, family, prompt, num_ctx)
+        completion, prompt = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
         self._keep(card, num_ctx, keep_alive)
         result = ChatResult(
@@ -358,7 +359,9 @@ class Engine:
         family: Family,
         prompt: Prompt,
         num_ctx: int,
-    ) -> Completion:
+    ) -> tuple[Completion, Prompt]:
+        """The completion, and the prompt whose evaluation the answer reports (the same one,
+        except for structured outputs after thinking: see ``_structured_after_thinking``)."""
         thinking = _thinking_level(request, card)
         output = generator.reply(
             generator.Situation(
@@ -376,7 +379,14 @@ class Engine:
         budget = request.options.num_predict
         if budget is None or budget <= 0 or budget > 10 * num_ctx:
             budget = 10 * num_ctx
-        tokens = _tokens(family, output)
+        thoughts: list[str] = []
+        if _structured_after_thinking(request, family, output, prompt):
+            prompt, thoughts = _second_request(family, prompt, output.reasoning)
+            output = dataclasses.replace(output, reasoning="")
+        segments = family.frame(output)
+        if thoughts:  # the second request's prompt already ends in the final channel's header
+            segments = [s for s in segments if s != ("control", _FINAL_CHANNEL)]
+        tokens = _tokens(family, segments)
         completion = Completion()
         stops = tuple(s for s in request.options.stop if s)
         emitted: list[tuple[str, str]] = []
@@ -419,17 +429,57 @@ class Engine:
         completion.source = output.source
         if output.chunking is not None:
             completion.content_pieces = _rechunk(completion.content, output.chunking)
-        return completion
+        if thoughts:  # streamed by the first request, not counted by the second
+            completion.reasoning_pieces = thoughts
+        return completion, prompt
 
 
-def _tokens(family: Family, output: Output) -> list[tuple[str, str]]:
+_FINAL_CHANNEL = "<|channel|>final<|message|>"
+
+
+def _structured_after_thinking(
+    request: ChatRequest, family: Family, output: Output, prompt: Prompt
+) -> bool:
+    """``server/routes.go`` ChatHandler, structured outputs on a thinking model with a built-in
+    parser (gpt-oss's harmony): the first request runs without the format; when the model's
+    content starts after its thinking, it is cancelled and a second request, with the format,
+    continues from the thinking. Not when thinking is turned off (``forceImmediate``)."""
+    return (
+        request.format is not None
+        and family.name == "gptoss"
+        and bool(output.reasoning)
+        and not output.tool_calls
+        and request.think is not False
+        and not request.raw
+        and not prompt.token_truncated
+        and prompt.text.endswith("<|start|>assistant")
+    )
+
+
+def _second_request(family: Family, prompt: Prompt, reasoning: str) -> tuple[Prompt, list[str]]:
+    """The second request's prompt: the messages plus an assistant message carrying only the
+    thinking (the template leaves it open: ``$prefillingThinkingOnly``), then what ChatHandler
+    appends for harmony, ``<|end|><|start|>assistant<|channel|>final<|message|>``. Its
+    evaluation is what the answer's ``prompt_eval_count`` reports; the thinking streamed by
+    the first request is returned as pieces, one per token."""
+    text = (
+        prompt.text.removesuffix("<|start|>assistant")
+        + f"<|start|>assistant<|channel|>analysis<|message|>{reasoning}"
+        + f"<|end|><|start|>assistant{_FINAL_CHANNEL}"
+    )
+    _, pieces = encode_pieces(family.tokenizer, reasoning)
+    second = dataclasses.replace(prompt, text=text, tokens=family.count(text))
+    return second, list(pieces)
+
+
+def _tokens(family: Family, segments: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The framed output as (kind, text) per generated token.
 
     Where a multi-byte character spans tokens, the tokenizer merges pieces; the extra tokens
     are kept as empty pieces so that every generated token is counted.
     """
     out: list[tuple[str, str]] = []
-    for kind, text in family.frame(output):
+    for kind, text in segments:
         if not text:
             continue
         if len(text) > PROMPT_CACHE_MAX_CHARS:
