@@ -10,8 +10,13 @@ The rules, all of them (README "The fake's model"):
 2. Parallel calls, where the family's output format carries a list of calls (qwen2.5's
    ``<tool_call>`` block, mistral's ``[TOOL_CALLS] [...]``): when the chosen tool takes one
    required city-like parameter and the user names several cities, one call per city.
-3. The last message is a tool result: the model answers in text that uses the results of
-   the tool calls since the last user message ("get_weather says: temperature 21, ...").
+3. The last message is a tool result: if a tool offered names itself the final answer (its name
+   or description says "final", as pydantic-ai's ``final_result`` does: "The final response
+   which ends this conversation") and was not called since the user's message, the model
+   calls it, its arguments drawn from the conversation and the results; otherwise it answers
+   in text that uses the results of the calls since the last user message ("get_weather
+   says: temperature 21, ..."). In rule 1, such a tool is only chosen when no other is
+   offered.
 4. Anything else (no tools, a model without the capability, an assistant prefill): no call.
 
 ``tool_choice`` is ignored, as Ollama ignores it on ``/v1/chat/completions``
@@ -37,6 +42,43 @@ def wants_tool(messages: tuple[Message, ...], tools: tuple[dict[str, Any], ...])
 
 def answers_tool_result(messages: tuple[Message, ...]) -> bool:
     return bool(messages) and messages[-1].role == "tool"
+
+
+def final_tool(
+    messages: tuple[Message, ...], tools: tuple[dict[str, Any], ...]
+) -> dict[str, Any] | None:
+    """Rule 3: an offered final-answer tool not yet called since the last user message."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    called = {c.name for m in messages[last_user + 1 :] for c in m.tool_calls}
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            isinstance(function, dict)
+            and _is_final(function)
+            and function.get("name") not in called
+        ):
+            return function
+    return None
+
+
+def call(function: dict[str, Any], context: Context) -> tuple[ToolCall, ...]:
+    """One call of ``function``, its arguments from the conversation."""
+    return (
+        ToolCall(
+            name=str(function.get("name") or ""),
+            arguments=_arguments(function.get("parameters"), context),
+        ),
+    )
+
+
+_FINAL = re.compile(r"\bfinal\b|final_|ends this conversation", re.IGNORECASE)
+
+
+def _is_final(function: dict[str, Any]) -> bool:
+    return bool(
+        _FINAL.search(str(function.get("name") or ""))
+        or _FINAL.search(str(function.get("description") or ""))
+    )
 
 
 def tool_calls(
@@ -65,7 +107,8 @@ def best_tool(text: str, tools: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     wanted = _words(text)
     best: dict[str, Any] = {}
     best_score = -1
-    for tool in tools:
+    working = [t for t in tools if isinstance(t, dict) and not _is_final(t.get("function") or {})]
+    for tool in working or tools:
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict):
             continue

@@ -58,7 +58,16 @@ def reply(situation: Situation) -> Output:
     if scripted is not None and scripted.emits_output:
         return replace(scripted.output(reasoning=reasoning), source=f"scenario:{current_rule()}")
     context = _context(situation, last_user, "")
-    if agent.wants_tool(situation.messages, situation.tools):
+    final = None
+    if agent.answers_tool_result(situation.messages):
+        final = agent.final_tool(situation.messages, situation.tools)
+    if final is not None:
+        plain = agent.answer_from_results(situation.messages)
+        calls = agent.call(final, _context(situation, last_user, plain))
+        output = Output(
+            content="", reasoning=reasoning, tool_calls=calls, source="agent:final-tool-call"
+        )
+    elif agent.wants_tool(situation.messages, situation.tools):
         calls = agent.tool_calls(
             situation.messages, situation.tools, context, family=situation.family
         )

@@ -367,6 +367,8 @@ class _Builder:
         name = _leaf_name(path)
         rng = self.context.rng(path)
         near = _number_near(self.context.last_user, name)
+        if near is None:  # else the latest mention anywhere (a tool's result, an earlier turn)
+            near = _number_near(self.context.text, name, latest=True)
         if near is not None and (low is None or near >= low) and (high is None or near <= high):
             return int(near) if integer else near
         lo, hi = _NUMBER_RANGES.get(_number_kind(name), (1, 100))
@@ -636,21 +638,29 @@ _NUMBER_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def _number_near(text: str, name: str) -> float | None:
-    """A number the user wrote next to the field's word ("I am 36 years old" for age)."""
+def _number_near(text: str, name: str, *, latest: bool = False) -> float | None:
+    """A number written next to the field's word or its unit ("36 years old" for an age,
+    "12 degrees" for a temperature, "temperature 21" in a tool's result)."""
     word = name.casefold().rstrip("s")
     if len(word) < 3:
         return None
-    word = re.escape(word)
-    pattern = rf"(-?\d+(?:\.\d+)?)\s*(?:\w+\s+){{0,2}}{word}|{word}\w*\D{{0,12}}?(-?\d+(?:\.\d+)?)"
-    match = re.search(pattern, text, re.IGNORECASE)
-    if match is None:
-        if word == "age":
-            found = re.search(r"(\d+)\s*(?:years?|yrs?)\s*old", text, re.IGNORECASE)
-            return float(found.group(1)) if found else None
+    words = "|".join(re.escape(w) for w in (word, *_UNITS_OF.get(_number_kind(word), ())))
+    number = r"(-?\d+(?:\.\d+)?)"
+    pattern = rf"{number}\s*(?:\w+\s+){{0,2}}(?:{words})|(?:{words})\w*\W{{0,12}}?{number}"
+    matches = list(re.finditer(pattern, text, re.IGNORECASE))
+    if not matches:
         return None
-    number = match.group(1) or match.group(2)
-    return float(number)
+    match = matches[-1] if latest else matches[0]
+    return float(match.group(1) or match.group(2))
+
+
+_UNITS_OF = {
+    "age": ("years old", "year old", "yrs old"),
+    "temperature": ("degree", "°"),
+    "price": ("dollar", "euro", "usd", "eur"),
+    "cost": ("dollar", "euro", "usd", "eur"),
+    "amount": ("dollar", "euro", "usd", "eur"),
+}
 
 
 def _array_length(context: Context, path: str, items: Any, chain: tuple) -> int:
