@@ -143,6 +143,17 @@ def main(argv: list[str] | None = None) -> int:
             + (" (strict)" if settings.replay_strict else ""),
             file=sys.stderr,
         )
+    if settings.scenario:
+        count = len(app.state.scenario.rules)
+        print(
+            f"answering by {count} scenario rule{'s' if count != 1 else ''} from "
+            f"{settings.scenario}" + (" (strict)" if settings.scenario_strict else ""),
+            file=sys.stderr,
+        )
+    if settings.journal:
+        print(
+            f"journal: the last {settings.journal} requests at /_portway/journal", file=sys.stderr
+        )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"warning: binding to {settings.host} exposes the fake beyond this machine",
