@@ -57,38 +57,35 @@ def reply(situation: Situation) -> Output:
     scripted = current_answer()
     if scripted is not None and scripted.emits_output:
         return replace(scripted.output(reasoning=reasoning), source=f"scenario:{current_rule()}")
-    context = _context(situation, last_user, "")
-    final = None
-    if agent.answers_tool_result(situation.messages):
-        final = agent.final_tool(situation.messages, situation.tools)
-    if final is not None:
-        plain = agent.answer_from_results(situation.messages)
-        calls = agent.call(final, _context(situation, last_user, plain))
-        output = Output(
-            content="", reasoning=reasoning, tool_calls=calls, source="agent:final-tool-call"
-        )
-    elif agent.wants_tool(situation.messages, situation.tools):
-        calls = agent.tool_calls(
-            situation.messages, situation.tools, context, family=situation.family
-        )
-        output = Output(content="", reasoning=reasoning, tool_calls=calls, source="agent:tool-call")
-    else:
-        script = _scripts().builtin_rule(situation.messages)
-        if agent.answers_tool_result(situation.messages):
-            content, source = agent.answer_from_results(situation.messages), "agent:tool-result"
-        elif script is not None:
-            content, source = script.answer.content or "", f"script:{script.name}"
-        else:
-            content, source = _report(situation, last_user), "report"
-        output = Output(content=content, reasoning=reasoning, source=source)
-        if situation.format is not None:
-            value = structured.value_for(situation.format, _context(situation, last_user, content))
-            output = replace(
-                output, content=structured.emitted_text(value), source=f"{source}+format"
-            )
+    output = _model_output(situation, last_user, reasoning)
     if scripted is not None:  # a rule that only shapes the stream (chunking)
         output = replace(output, chunking=scripted.chunking, source=f"scenario:{current_rule()}")
     return output
+
+
+def _model_output(situation: Situation, last_user: str, reasoning: str) -> Output:
+    """The built-in model: the agent's rules, the scripts, the report; then the format."""
+    messages, tools = situation.messages, situation.tools
+    if agent.answers_tool_result(messages):
+        content, source = agent.answer_from_results(messages), "agent:tool-result"
+        final = agent.final_tool(messages, tools)
+        if final is not None:
+            calls = agent.call(final, _context(situation, last_user, content))
+            return Output("", reasoning, calls, source="agent:final-tool-call")
+    elif agent.wants_tool(messages, tools):
+        context = _context(situation, last_user, "")
+        calls = agent.tool_calls(messages, tools, context, family=situation.family)
+        return Output("", reasoning, calls, source="agent:tool-call")
+    else:
+        script = _scripts().builtin_rule(messages)
+        if script is not None:
+            content, source = script.answer.content or "", f"script:{script.name}"
+        else:
+            content, source = _report(situation, last_user), "report"
+    if situation.format is None:
+        return Output(content, reasoning, source=source)
+    value = structured.value_for(situation.format, _context(situation, last_user, content))
+    return Output(structured.emitted_text(value), reasoning, source=f"{source}+format")
 
 
 def _context(situation: Situation, last_user: str, plain_reply: str) -> structured.Context:
