@@ -282,6 +282,34 @@ def test_hypothesis_schemas_get_valid_values(schema, words):
     _valid(value_for(schema, context), schema)
 
 
+_KEYWORDS = st.sampled_from(
+    ["type", "properties", "items", "required", "enum", "const", "anyOf", "oneOf", "allOf",
+     "$ref", "$defs", "minimum", "maximum", "exclusiveMinimum", "multipleOf", "minLength",
+     "maxLength", "pattern", "format", "minItems", "maxItems", "uniqueItems", "prefixItems",
+     "additionalProperties", "minProperties", "not", "city"]
+)  # fmt: skip
+_ANYTHING = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 20)
+    | st.floats(allow_nan=False, allow_infinity=False, width=32)
+    | st.sampled_from(
+        ["string", "integer", "object", "array", "null", "#", "#/$defs/a", "(", "date"]
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYWORDS, inner, max_size=4),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(schema=st.dictionaries(_KEYWORDS, _ANYTHING, max_size=5))
+def test_any_json_as_a_schema_gets_a_value_or_a_400(schema):
+    try:
+        _valid(value_for(schema, CONTEXT), schema)
+    except SchemaError as error:
+        assert error.status == 400
+
+
 # --- on the wire ----------------------------------------------------------------------------
 
 

@@ -17,10 +17,13 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from mockserver.engine.agent import best_tool
+from mockserver.engine.agent import best_tool, tool_calls
 from mockserver.engine.catalog import family_of
 from mockserver.engine.families import FAMILIES
+from mockserver.engine.structured import Context
 from mockserver.server import BackgroundServer
 
 WEATHER = {
@@ -206,6 +209,24 @@ def test_tool_choice_is_ignored_as_ollama_ignores_it(client: openai.OpenAI):
 )
 def test_the_best_fitting_tool_is_called(words, tool):
     assert best_tool(words, tuple(TOOLS))["name"] == tool
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    parameters=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(["type", "properties", "required", "city"]), inner)
+        ),
+        max_leaves=10,
+    )
+)
+def test_any_tool_schema_still_gets_a_call(parameters):
+    tools = ({"type": "function", "function": {"name": "f", "parameters": parameters}},)
+    context = Context(text="Weather in Oslo and Rome", last_user="Weather in Oslo and Rome")
+    (first, *_) = tool_calls((), tools, context, family="qwen2.5")
+    assert first.name == "f" and isinstance(first.arguments, dict)
 
 
 def test_arguments_are_filled_from_the_conversation(client: openai.OpenAI):

@@ -135,22 +135,23 @@ def answer_from_results(messages: tuple[Message, ...]) -> str:
 
 
 def _arguments(parameters: Any, context: Context) -> dict[str, Any]:
-    if not isinstance(parameters, dict) or not parameters.get("properties"):
+    """Schema-valid arguments; for a schema that is not valid JSON Schema (Ollama calls such a
+    tool all the same), a value for each property that has a usable schema."""
+    if not isinstance(parameters, dict):
+        return {}
+    properties = parameters.get("properties")
+    if not isinstance(properties, dict) or not properties:
         return {}
     try:
         value = value_for(parameters, context)
-    except SchemaError:  # a loose tool schema: Ollama still calls it; fill what can be filled
+    except SchemaError:
         value = {}
-        for key, spec in parameters.get("properties", {}).items():
+        for key, spec in properties.items():
             try:
-                value[key] = value_for(_loose(spec), context)
+                value[key] = value_for(spec if isinstance(spec, dict) else {}, context)
             except SchemaError:
                 continue
     return value if isinstance(value, dict) else {}
-
-
-def _loose(spec: Any) -> Any:
-    return spec if isinstance(spec, dict) else {}
 
 
 def _single_city_parameter(parameters: Any) -> str | None:
@@ -158,10 +159,13 @@ def _single_city_parameter(parameters: Any) -> str | None:
         return None
     required = parameters.get("required") or []
     properties = parameters.get("properties") or {}
+    if not isinstance(required, list) or not isinstance(properties, dict):
+        return None
     cities = [
         key
         for key in required
-        if any(w in key.casefold() for w in _CITY_WORDS)
+        if isinstance(key, str)
+        and any(w in key.casefold() for w in _CITY_WORDS)
         and isinstance(properties.get(key), dict)
         and properties[key].get("type", "string") == "string"
         and "enum" not in properties[key]
