@@ -1,8 +1,9 @@
 """Real client flows against the fake, unmodified: an app that asks for JSON or offers tools.
 
 Each test is what an app written for Ollama does with its client library, with nothing set for
-the fake: the ``openai`` SDK's ``parse`` with a pydantic tool and output, and pydantic-ai's agent
-(tool output and native output). The ``ollama`` client's tool loop and ``format=schema`` are in
+the fake: the ``openai`` SDK's ``parse`` with a pydantic tool and output, pydantic-ai's agent
+(tool output and native output), and LangChain's ``ChatOllama`` (``with_structured_output``,
+``bind_tools``). The ``ollama`` client's tool loop and ``format=schema`` are in
 ``test_tool_calls.py`` and ``test_structured_outputs.py``.
 """
 
@@ -91,3 +92,39 @@ def test_a_pydantic_ai_agent_with_native_structured_output(pydantic_ai_model):
     agent = Agent(pydantic_ai_model("llama3.2:3b"), output_type=NativeOutput(Forecast))
     result = agent.run_sync("Forecast for Ottawa, please: about 12 degrees.")
     assert result.output.city == "Ottawa" and result.output.temperature == 12
+
+
+@pytest.fixture
+def chat_ollama(fake: BackgroundServer):
+    pytest.importorskip("langchain_ollama")
+    from langchain_ollama import ChatOllama
+
+    return lambda name: ChatOllama(model=name, base_url=fake.url)
+
+
+@pytest.mark.parametrize("method", ["json_schema", "function_calling"])
+def test_langchain_with_structured_output(chat_ollama, method):
+    llm = chat_ollama("qwen2.5:7b").with_structured_output(Forecast, method=method)
+    forecast = llm.invoke("Forecast for Oslo: 7 degrees, light rain.")
+    assert (forecast.city, forecast.temperature) == ("Oslo", 7)
+
+
+def test_langchain_bind_tools_loop(chat_ollama):
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Get the current weather in a city."""
+        return f"sunny in {city}, 20 degrees"
+
+    llm = chat_ollama("llama3.1:8b").bind_tools([get_weather])
+    messages: list[Any] = [HumanMessage("What's the weather in Rome?")]
+    asked = llm.invoke(messages)
+    assert [(c["name"], c["args"]) for c in asked.tool_calls] == [("get_weather", {"city": "Rome"})]
+    assert asked.usage_metadata["output_tokens"] > 0
+    messages.append(asked)
+    messages += [
+        ToolMessage(get_weather.invoke(c["args"]), tool_call_id=c["id"]) for c in asked.tool_calls
+    ]
+    assert "sunny in Rome, 20 degrees" in llm.invoke(messages).content
