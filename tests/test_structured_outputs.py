@@ -195,6 +195,25 @@ def test_format_json_without_a_schema_is_an_object_with_the_answer():
 
 
 @pytest.mark.parametrize(
+    "described",
+    [
+        'Reply as JSON like {"name": "Bob", "age": 40, "cities": ["Rome"]}.',
+        'Follow this JSON schema: {"type": "object", "properties": {"name": {"type": "string"},'
+        ' "age": {"type": "integer"}, "cities": {"type": "array", "items": {"type": "string"}}},'
+        ' "required": ["name", "age", "cities"]}',
+    ],
+    ids=["an example", "a schema"],
+)
+def test_format_json_follows_a_shape_the_prompt_describes(described):
+    context = Context(text=TRIP, last_user=TRIP, instructions=f"{described}\n{TRIP}")
+    assert value_for("json", context) == {
+        "name": "Ada Lovelace",
+        "age": 36,
+        "cities": ["Montreal", "Halifax"],
+    }
+
+
+@pytest.mark.parametrize(
     ("schema", "words"),
     [
         ({"type": "string", "minLength": 5, "maxLength": 2}, "no value found"),

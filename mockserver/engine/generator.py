@@ -89,8 +89,13 @@ def _model_output(situation: Situation, last_user: str, reasoning: str) -> Outpu
 
 
 def _context(situation: Situation, last_user: str, plain_reply: str) -> structured.Context:
-    text = "\n".join(m.content for m in situation.messages if m.role in ("user", "tool"))
-    return structured.Context(text=text, last_user=last_user, plain_reply=plain_reply)
+    messages = situation.messages
+    return structured.Context(
+        text="\n".join(m.content for m in messages if m.role in ("user", "tool")),
+        last_user=last_user,
+        plain_reply=plain_reply,
+        instructions="\n".join(m.content for m in messages if m.role in ("system", "user")),
+    )
 
 
 def _report(situation: Situation, last_user: str) -> str:

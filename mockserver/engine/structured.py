@@ -94,6 +94,7 @@ class Context:
     text: str  # user and tool messages, newest last
     last_user: str = ""
     plain_reply: str = ""  # what the model would have said without a format
+    instructions: str = ""  # system and user messages: where a JSON shape may be described
 
     @cached_property
     def seed(self) -> bytes:
@@ -168,6 +169,12 @@ _STOPWORDS = frozenset((
 def value_for(schema: Any, context: Context) -> Any:
     """A value valid against ``schema`` (checked), or :class:`SchemaError`."""
     if schema == "json":
+        described = described_shape(context.instructions)
+        if described is not None:
+            try:
+                return value_for(described, context)
+            except SchemaError:
+                pass
         return {"answer": context.plain_reply or context.last_user}
     validator_class = jsonschema.validators.validator_for(schema, default=_DEFAULT_VALIDATOR)
     try:
@@ -186,6 +193,50 @@ def value_for(schema: Any, context: Context) -> Any:
 
 
 _DEFAULT_VALIDATOR = jsonschema.Draft202012Validator
+
+
+def described_shape(text: str) -> dict[str, Any] | None:
+    """``format: "json"`` leaves the shape to the prompt, and apps describe it there: the last
+    JSON object in the system and user messages that is a schema is followed as one, else the
+    last one is taken as an example, its keys and value types kept."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    position = text.find("{")
+    while position >= 0:
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except ValueError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict) and value:
+            found.append(value)
+        position = text.find("{", end)
+    schemas = [
+        v for v in found if isinstance(v.get("properties"), dict) or v.get("type") == "object"
+    ]
+    if schemas:
+        return schemas[-1]
+    return _schema_of_example(found[-1]) if found else None
+
+
+def _schema_of_example(example: Any) -> dict[str, Any]:
+    if isinstance(example, dict):
+        return {
+            "type": "object",
+            "properties": {str(k): _schema_of_example(v) for k, v in example.items()},
+            "required": [str(k) for k in example],
+        }
+    if isinstance(example, list):
+        return {"type": "array", "items": _schema_of_example(example[0]) if example else {}}
+    if isinstance(example, bool):
+        return {"type": "boolean"}
+    if isinstance(example, int):
+        return {"type": "integer"}
+    if isinstance(example, float):
+        return {"type": "number"}
+    if example is None:
+        return {"type": "null"}
+    return {"type": "string"}
 
 
 class _Xeger(rstr.Rstr):
@@ -420,7 +471,10 @@ class _Builder:
         if any(w in name for w in ("email", "mail")):
             person = (context.person or FIRST_NAMES[rng.randrange(len(FIRST_NAMES))]).casefold()
             return f"{person.replace(' ', '.')}@example.com"
-        if any(w in name for w in ("city", "town", "location", "place", "destination", "capital")):
+        if any(
+            w in name
+            for w in ("city", "cities", "town", "location", "place", "destination", "capital")
+        ):
             return _pick(context.cities, CITIES, index, rng)
         if "country" in name or "nation" in name:
             return _pick(context.countries, COUNTRIES, index, rng)
