@@ -45,21 +45,21 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from lab import __version__, report, targets
+from lab import __version__, command, report
 from lab.context import http_timeout
-from lab.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    LabError,
-    SetupError,
-    start_ollama_advice,
+from lab.errors import EXIT_FAILED, EXIT_OK, SetupError, start_ollama_advice
+from lab.ollama import (
+    RENDER_ONLY_SINCE,
+    NotOllama,
+    canonical_name,
+    pulled_models,
+    release_number,
+    same_model,
+    version,
 )
-from lab.ollama import NotOllama, canonical_name, pulled_models, same_model, version
 from lab.targets import Target
 
 BUNDLED = ("fidelity-cases.json", "fidelity_corpus.json")
-RENDER_ONLY_SINCE = (0, 12, 0)
 DATE_LINE = re.compile(r"Current date: (\d{4}-\d{2}-\d{2})")
 NEWLINE_MARK = "␊"
 
@@ -328,7 +328,7 @@ class FidelityResult:
             row[0] += 1
             row[1] += c.render_match
             row[2] += c.count_match
-        return [(model, *numbers) for model, numbers in rows.items()]  # type: ignore[misc]
+        return [(model, n, r, k) for model, (n, r, k) in rows.items()]
 
     @property
     def exit_code(self) -> int:
@@ -353,56 +353,75 @@ class FidelityResult:
 
 
 def run_fidelity(options: FidelityOptions, *, out: Console, err: Console) -> int:
-    try:
-        cases = load_cases(options.corpus)
-        if options.models:
-            cases = [c for c in cases if any(same_blob(c.model, m) for m in options.models)]
-            if not cases:
-                raise SetupError(
-                    "No case for these models",
-                    f"The corpus has no case for {', '.join(options.models)}. Its models: "
-                    f"{', '.join(sorted({c.model for c in load_cases(options.corpus)}))}.",
-                )
-        with targets.opened(options.target) as target:
-            try:
-                result = compare(target, cases, options, progress=out if out.is_terminal else None)
-            except TargetStopped as exc:
-                raise SetupError(
-                    f"{target.label} stopped answering",
-                    f"{exc}. A large model's first request loads it into memory; raise "
-                    "--timeout (or LAB_TIMEOUT) if that is what happened.",
-                ) from None
-    except LabError as problem:
-        report.error(err, problem)
-        return problem.exit_code
-    except KeyboardInterrupt:
-        err.print("\nInterrupted.")
-        return EXIT_INTERRUPTED
-    if options.as_json:
-        report.write_json(out, result.as_dict())
-    else:
-        print_result(out, result)
-    if options.out_file is not None:
+    """The corpus and the target checked, every case asked of both, the result shown."""
+
+    def check(target: Target) -> tuple[list[Case], str]:
+        cases = selected_cases(options)
+        with httpx.Client(timeout=http_timeout(options.timeout)) as http:
+            return cases, _check_target(http, target)
+
+    def comparing(target: Target, checked: tuple[list[Case], str]) -> FidelityResult:
+        cases, release = checked
         try:
-            write_drift_report(result, options.out_file)
-        except OSError as exc:
-            report.error(err, SetupError(f"Cannot write {options.out_file}", str(exc)))
-            return SetupError.exit_code
-        if not options.as_json:
-            out.print(Text(f"Wrote {options.out_file}", style="dim"))
-    return result.exit_code
+            return compare(
+                target, cases, release, options, progress=out if out.is_terminal else None
+            )
+        except TargetStopped as exc:
+            raise SetupError(
+                f"{target.label} stopped answering",
+                f"{exc}. A large model's first request loads it into memory; raise "
+                "--timeout (or LAB_TIMEOUT) if that is what happened.",
+            ) from None
+
+    def show(result: FidelityResult) -> int:
+        if options.as_json:
+            report.write_json(out, result.as_dict())
+        else:
+            print_result(out, result)
+        if options.out_file is not None:
+            try:
+                write_drift_report(result, options.out_file)
+            except OSError as exc:
+                raise SetupError(f"Cannot write {options.out_file}", str(exc)) from None
+            if not options.as_json:
+                out.print(Text(f"Wrote {options.out_file}", style="dim"))
+        return result.exit_code
+
+    return command.execute(options.target, preflight=check, run=comparing, show=show, err=err)
+
+
+def selected_cases(options: FidelityOptions) -> list[Case]:
+    """The corpus's cases, only those of ``--models`` when given."""
+    cases = load_cases(options.corpus)
+    if not options.models:
+        return cases
+    chosen = [c for c in cases if any(same_blob(c.model, m) for m in options.models)]
+    if not chosen:
+        raise SetupError(
+            "No case for these models",
+            f"The corpus has no case for {', '.join(options.models)}. Its models: "
+            f"{', '.join(sorted({c.model for c in cases}))}.",
+        )
+    return chosen
 
 
 def compare(
-    target: Target, cases: list[Case], options: FidelityOptions, *, progress: Console | None
+    target: Target,
+    cases: list[Case],
+    release: str,
+    options: FidelityOptions,
+    *,
+    progress: Console | None,
 ) -> FidelityResult:
-    """Check the target, pick the cases it can run, start the fake at its date, ask both."""
+    """Pick the cases the target can run, start the fake at the target's date, ask both.
+
+    ``release`` is the target's Ollama version, checked by the preflight.
+    """
     from mockserver import __version__ as fake_version
     from mockserver.config import Settings
     from mockserver.server import serving
 
     with httpx.Client(timeout=http_timeout(options.timeout)) as http:
-        release = _check_target(http, target)
         pulled = pulled_models(http, target.root)
         plan, skipped = _plan(cases, pulled)
         if not plan:
@@ -447,7 +466,7 @@ def _check_target(http: httpx.Client, target: Target) -> str:
             "Ollama's native API (/api/chat with _debug_render_only); other servers cannot "
             "render their prompts that way.",
         ) from None
-    parsed = _release(release)
+    parsed = release_number(release)
     if parsed is not None and parsed < RENDER_ONLY_SINCE:
         raise SetupError(
             f"Ollama {release} cannot show its rendered prompts",
@@ -518,11 +537,6 @@ def _blob(name: str) -> str:
 
 def _is_gpt_oss(name: str) -> bool:
     return canonical_name(name).startswith("gpt-oss")
-
-
-def _release(text: str) -> tuple[int, ...] | None:
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", text)
-    return tuple(int(part) for part in match.groups()) if match else None
 
 
 def _pull_advice(skipped: list[Skipped]) -> str:

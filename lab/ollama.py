@@ -6,6 +6,7 @@ is not pulled" before the first chat call, and to name the engine in ``--json`` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -101,3 +102,12 @@ def pulled_models(http: httpx.Client, root: str) -> list[str]:
         raise NotOllama(
             f"GET {root}/api/tags answered something that is not a model list"
         ) from None
+
+
+RENDER_ONLY_SINCE = (0, 12, 0)  # the release that added "_debug_render_only" (/api/chat, /v1)
+
+
+def release_number(version: str) -> tuple[int, ...] | None:
+    """``"0.12.6"`` (or ``"v0.12.6-rc1"``) as ``(0, 12, 6)``; ``None`` if it is not a release."""
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in match.groups()) if match else None

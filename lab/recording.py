@@ -71,6 +71,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from mockserver.replay import FORMAT, is_stream_type, match_key, normalise_path
+from mockserver.wire import sse
 
 log = logging.getLogger(__name__)
 
@@ -152,31 +153,20 @@ def _body_fields(body: bytes, content_type: str = "application/json") -> dict[st
 
 
 class _Framer:
-    """Cuts a byte stream into SSE events (blank line) or NDJSON lines, stamping arrival."""
-
-    _SSE_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
-    _LINE_END = re.compile(rb"\n")
+    """Cuts a byte stream into frames (:class:`mockserver.wire.sse.Framer`), stamping arrival."""
 
     def __init__(self, content_type: str) -> None:
-        sse = content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
-        self._end = self._SSE_END if sse else self._LINE_END
-        self._buffer = b""
+        self._framer = sse.Framer(sse.stream_kind(content_type) or "ndjson")
         self._last_at = 0.0
         self.frames: list[tuple[float, bytes]] = []
 
     def feed(self, data: bytes, at: float) -> None:
-        self._buffer += data
         self._last_at = at
-        start = 0
-        while match := self._end.search(self._buffer, start):
-            self.frames.append((at, self._buffer[start : match.end()]))
-            start = match.end()
-        self._buffer = self._buffer[start:]
+        self.frames += [(at, segment.data) for segment in self._framer.feed(data)]
 
     def finish(self) -> None:
-        if self._buffer:  # a last frame without its terminator (a cut stream)
-            self.frames.append((self._last_at, self._buffer))
-            self._buffer = b""
+        # the last frame may lack its terminator (a cut stream)
+        self.frames += [(self._last_at, segment.data) for segment in self._framer.finish()]
 
 
 class _Decoder:

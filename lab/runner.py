@@ -1,25 +1,19 @@
-"""``lab run``: open the target, check it, run the experiments, report, pick the exit code."""
+"""``lab run``: open the target, check it, run the experiments, report, pick the exit code.
+
+The steps are :func:`lab.command.execute`'s; this module gives it the experiments.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import openai
 from rich.console import Console
 
-from lab import preflight, report, targets
-from lab.context import Lab, http_timeout, sdk_client
-from lab.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    CallContext,
-    LabError,
-    SetupError,
-    from_api_error,
-)
+from lab import command, preflight, report
+from lab.context import Lab
+from lab.errors import EXIT_FAILED, EXIT_OK, CallContext, LabError, from_api_error
 from lab.experiment import Experiment, Finding
 from lab.ollama import EngineInfo
 from lab.targets import Target
@@ -40,97 +34,78 @@ class RunOptions:
 
 def run(options: RunOptions, *, out: Console, err: Console) -> int:
     """Run ``options.experiments`` in order; stop at the first target failure."""
-    results: list[tuple[Experiment, Finding]] = []
-    engine: EngineInfo | None = None
-    target = options.target
-    problem: LabError | None = None
-    try:
-        with targets.opened(options.target) as target:
-            engine = preflight.check(target, options.model, api_key=options.api_key)
-            if not options.as_json:
-                report.header(out, target, options.model, engine)
-            http = recording_http(
-                options.record, target, engine, api_key=options.api_key, timeout=options.timeout
-            )
-            with sdk_client(
-                target.openai_url, options.api_key, options.timeout, http_client=http
-            ) as client:
-                lab = Lab(
-                    client=client,
-                    model=options.model,
-                    console=out,
-                    target=target,
-                    engine=engine,
-                    timeout=options.timeout,
-                    progress=out.is_terminal and not options.as_json,
-                    api_key=options.api_key,
-                    repeat=options.repeat,
-                    plot=options.plot,
-                    _http=http,  # with --record, native and raw calls are recorded too
-                )
-                context = CallContext(target, options.model, options.timeout, engine.is_ollama)
-                try:
-                    for experiment in options.experiments:
-                        if not options.as_json:
-                            report.heading(out, experiment)
-                        try:
-                            result = experiment.run(lab)
-                        except openai.APIError as exc:
-                            raise from_api_error(exc, context) from None
-                        results.append((experiment, result))
-                        if not options.as_json:
-                            report.finding(out, experiment, result)
-                finally:
-                    lab.close()
-    except LabError as exc:
-        problem = exc
-    except KeyboardInterrupt:
-        err.print("\nInterrupted.")
-        return EXIT_INTERRUPTED
+    done = _Done(options.target)  # what ran before a failure, for --json
 
-    if problem is not None:
-        exit_code = problem.exit_code
-        report.error(err, problem)
-    elif any(result.status == "unexpected" for _, result in results):
-        exit_code = EXIT_FAILED
-    else:
-        exit_code = EXIT_OK
-    if options.as_json:
-        report.write_json(
-            out,
-            report.run_document(
-                target=target,
+    def check(target: Target) -> EngineInfo:
+        done.target = target
+        done.engine = preflight.check(target, options.model, api_key=options.api_key)
+        return done.engine
+
+    def experiments(target: Target, engine: EngineInfo) -> None:
+        if not options.as_json:
+            report.header(out, target, options.model, engine)
+        with command.session(
+            target, engine, api_key=options.api_key, timeout=options.timeout, record=options.record
+        ) as (client, http):
+            lab = Lab(
+                client=client,
                 model=options.model,
+                console=out,
+                target=target,
                 engine=engine,
-                results=results,
-                problem=problem,
-                exit_code=exit_code,
-            ),
-        )
-    return exit_code
+                timeout=options.timeout,
+                progress=out.is_terminal and not options.as_json,
+                api_key=options.api_key,
+                repeat=options.repeat,
+                plot=options.plot,
+                _http=http,  # with --record, native and raw calls are recorded too
+            )
+            context = CallContext(target, options.model, options.timeout, engine.is_ollama)
+            for experiment in options.experiments:
+                if not options.as_json:
+                    report.heading(out, experiment)
+                try:
+                    result = experiment.run(lab)
+                except openai.APIError as exc:
+                    raise from_api_error(exc, context) from None
+                done.results.append((experiment, result))
+                if not options.as_json:
+                    report.finding(out, experiment, result)
+
+    def show(_: None) -> int:
+        unexpected = any(result.status == "unexpected" for _, result in done.results)
+        return done.document(out, options, EXIT_FAILED if unexpected else EXIT_OK)
+
+    def stopped(problem: LabError) -> None:
+        done.document(out, options, problem.exit_code, problem)
+
+    return command.execute(
+        options.target, preflight=check, run=experiments, show=show, err=err, stopped=stopped
+    )
 
 
-def recording_http(
-    directory: Path | None, target: Target, engine: EngineInfo, *, api_key: str, timeout: float
-) -> httpx.Client | None:
-    """With ``--record DIR``: one recording client for the SDK and the raw calls; else None.
+@dataclass(slots=True)
+class _Done:
+    """What ``lab run`` did so far: the target as opened, the engine, each finding."""
 
-    Every exchange after the preflight is saved as one file in ``DIR``
-    (:mod:`lab.recording`); ``python -m mockserver --replay DIR`` answers them offline.
-    """
-    if directory is None:
-        return None
-    from lab.recording import recording_client
+    target: Target
+    engine: EngineInfo | None = None
+    results: list[tuple[Experiment, Finding]] = field(default_factory=list)
 
-    try:
-        http = recording_client(
-            directory, timeout=timeout, base_url=target.openai_url, engine=engine.as_dict()
-        )
-    except OSError as exc:
-        raise SetupError(
-            f"Cannot record into {directory}",
-            f"The directory could not be created ({exc}). Pass --record a writable directory.",
-        ) from None
-    http.timeout = http_timeout(timeout)
-    http.headers["Authorization"] = f"Bearer {api_key}"  # what Lab.http sends
-    return http
+    def document(
+        self, out: Console, options: RunOptions, exit_code: int, problem: LabError | None = None
+    ) -> int:
+        """With ``--json``, print the run's document; ``exit_code`` either way."""
+        if options.as_json:
+            report.write_json(
+                out,
+                report.run_document(
+                    target=self.target,
+                    model=options.model,
+                    engine=self.engine,
+                    results=self.results,
+                    problem=problem,
+                    exit_code=exit_code,
+                ),
+            )
+        return exit_code

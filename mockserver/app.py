@@ -18,7 +18,7 @@ from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
 from mockserver.journal import Journal, KeepJournal
 from mockserver.pacing import pacer_for
-from mockserver.routes import ollama, openai, portway
+from mockserver.routes import completions, embed, models, ollama, openai, portway
 from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.responses import GinTextResponse
 
@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pacer = pacer_for(settings.profile)
     app.include_router(openai.router)
     app.include_router(ollama.router)
+    app.include_router(embed.router)
+    app.include_router(models.router)
+    app.include_router(completions.router)
     app.include_router(portway.router)
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -35,7 +35,10 @@ naming the file, both counts and the difference, and a response header
 ``x-portway-replay-prompt-tokens-mismatch: fake=N recorded=M``. If the recorded model is not in
 the fake's catalog, a note says so once per model and the header
 ``x-portway-replay-prompt-tokens-unchecked`` gives the reason; where both agree,
-``x-portway-replay-prompt-tokens-match: N``.
+``x-portway-replay-prompt-tokens-match: N``. A ``_debug_render_only`` answer (it carries
+``_debug_info``) has nothing to compare: Ollama renders the prompt without evaluating it and
+reports zero usage (``server/routes.go`` ChatHandler returns before the runner is called), so
+its exchanges get the unchecked header and no warning.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ import dataclasses
 import hashlib
 import json
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.guards import send_error
+from mockserver.wire import sse
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -63,12 +66,12 @@ if TYPE_CHECKING:
     from mockserver.engine.engine import Engine
 
 FORMAT = "portway-recording/1"
-STREAM_TYPES = ("text/event-stream", "application/x-ndjson")
 REPLAY_HEADER = "x-portway-replay"
 MISMATCH_HEADER = "x-portway-replay-prompt-tokens-mismatch"
 UNCHECKED_HEADER = "x-portway-replay-prompt-tokens-unchecked"
 MATCH_HEADER = "x-portway-replay-prompt-tokens-match"
 STRICT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RENDER_ONLY_UNCHECKED = "a _debug_render_only answer: its usage is zero by design, not a count"
 
 
 # --- the match key (shared with lab.recording) ------------------------------------------------
@@ -89,7 +92,7 @@ def normalise_path(path: str) -> str:
     return path or "/"
 
 
-def body_value(body: bytes) -> Any:
+def body_value(body: bytes | bytearray) -> Any:
     """A request body as it enters the key: parsed JSON, else text, ``None`` when empty."""
     if not body.strip():
         return None
@@ -114,7 +117,7 @@ def match_key(method: str, path: str, body: bytes | Any) -> str:
 
 
 def is_stream_type(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() in STREAM_TYPES
+    return sse.stream_kind(content_type) is not None
 
 
 # --- recordings ------------------------------------------------------------------------------
@@ -211,15 +214,19 @@ class Recording:
             return dumps(self.json_body) + (b"\n" if self.json_newline else b"")
         return (self.text or "").encode()
 
+    def is_render_only(self) -> bool:
+        """The recorded answer is a ``_debug_render_only`` one: a rendered prompt, no count."""
+        return isinstance(self.json_body, dict) and "_debug_info" in self.json_body
+
     def recorded_prompt_tokens(self) -> int | None:
         """``usage.prompt_tokens`` of the recorded answer (the usage chunk of a stream)."""
         if self.frames is None:
             return _prompt_tokens(self.json_body)
-        for frame in self.frames:
-            for payload in _frame_payloads(frame.data):
-                tokens = _prompt_tokens(payload)
-                if tokens is not None:
-                    return tokens
+        kind = sse.stream_kind(self.content_type) or "sse"
+        for payload in sse.payloads((frame.data for frame in self.frames), kind):
+            tokens = _prompt_tokens(payload)
+            if tokens is not None:
+                return tokens
         return None
 
 
@@ -233,20 +240,6 @@ def _source(engine: Any, target: Any) -> str:
 def _frame(raw: dict[str, Any]) -> Frame:
     data = base64.b64decode(raw["data_b64"]) if "data_b64" in raw else str(raw["data"]).encode()
     return Frame(at=float(raw["at"]), data=data)
-
-
-def _frame_payloads(data: bytes) -> Iterable[Any]:
-    """The JSON objects in one SSE event (``data: {...}``) or NDJSON line."""
-    for line in data.splitlines():
-        line = line.strip()
-        if line.startswith(b"data:"):
-            line = line[5:].strip()
-        if not line.startswith(b"{"):
-            continue
-        try:
-            yield json.loads(line)
-        except ValueError:
-            continue
 
 
 def _prompt_tokens(body: Any) -> int | None:
@@ -294,6 +287,7 @@ class TokenCheck:
     fake: int | None = None
     recorded: int | None = None
     unchecked: str = ""  # why there was no comparison ("" when compared or nothing to compare)
+    tell: bool = True  # say ``unchecked`` on stderr (not for what is unchecked by design)
 
     @property
     def mismatch(self) -> bool:
@@ -319,6 +313,8 @@ class PromptTokenChecker:
     def _check(self, recording: Recording) -> TokenCheck:
         if recording.path != "/chat/completions" or recording.status != 200:
             return TokenCheck()
+        if recording.is_render_only():
+            return TokenCheck(unchecked=RENDER_ONLY_UNCHECKED, tell=False)
         recorded = recording.recorded_prompt_tokens()
         if recorded is None or self.engine is None:
             return TokenCheck(recorded=recorded)
@@ -374,7 +370,7 @@ class PromptTokenChecker:
                 file=sys.stderr,
                 flush=True,
             )
-        elif result.unchecked and not result.unchecked.startswith("model "):
+        elif result.tell and result.unchecked and not result.unchecked.startswith("model "):
             print(
                 f"note: replay {recording.file}: prompt_tokens not checked: {result.unchecked}",
                 file=sys.stderr,

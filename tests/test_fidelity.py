@@ -6,9 +6,10 @@ socket. A ``generate`` case is a chat with its one user message (plus the model'
 system prompt, which the engine adds). Model names are the ones the measurements report
 (``llama3.2``, ``qwen2.5:3b-instruct``...), so the fake pulls those tags.
 
-The cases are read from ``tests/data/fidelity-cases.json``, a verbatim copy of
-``shared/reference/fidelity-cases.json`` kept in the repository so that the tests do not need
-the shared checkout; when the shared copy is present, the two must be identical.
+The cases are read from ``lab/data/fidelity-cases.json`` (package data: ``lab fidelity`` sends
+them too), a verbatim copy of ``shared/reference/fidelity-cases.json`` kept in the repository so
+that the tests do not need the shared checkout; when the shared copy is present, the two must be
+identical.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from mockserver.engine.chat import ChatRequest, Message
 from mockserver.engine.engine import Engine
 from mockserver.server import BackgroundServer, serving
 
-LOCAL_CASES = Path(__file__).parent / "data" / "fidelity-cases.json"
+LOCAL_CASES = Path(__file__).parents[1] / "lab" / "data" / "fidelity-cases.json"
 SHARED_CASES = Path(__file__).parents[1].parent / "shared" / "reference" / "fidelity-cases.json"
 CASES: list[dict[str, Any]] = json.loads(LOCAL_CASES.read_text("utf-8"))
 DEFAULT_DATE = "2026-03-23"
@@ -82,7 +83,9 @@ def test_engine_count(case: dict[str, Any]) -> None:
         )
     )
     assert result.prompt.tokens == case["prompt_tokens"]
-    assert not result.prompt.truncated
+    # Nothing was cut to fit the window: every message is in the prompt, no token was dropped.
+    assert all(m["content"] in result.prompt.text for m in case["messages"])
+    assert not result.prompt.token_truncated
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])

@@ -25,21 +25,8 @@ TESTS = Path(__file__).parent
 LAB_DATA = TESTS.parent / "lab" / "data"
 OLLAMA = "http://ollama.test:11434"
 ENV = {"OLLAMA_HOST": "ollama.test:11434"}
-CORPUS: list[dict[str, Any]] = json.loads((TESTS / "fidelity_corpus.json").read_text("utf-8"))
-REFERENCE: list[dict[str, Any]] = json.loads(
-    (TESTS / "data" / "fidelity-cases.json").read_text("utf-8")
-)
-
-
-@pytest.mark.parametrize(
-    ("bundled", "original"),
-    [
-        ("fidelity-cases.json", TESTS / "data" / "fidelity-cases.json"),
-        ("fidelity_corpus.json", TESTS / "fidelity_corpus.json"),
-    ],
-)
-def test_the_bundled_corpus_is_the_tests_corpus(bundled: str, original: Path) -> None:
-    assert (LAB_DATA / bundled).read_bytes() == original.read_bytes()
+CORPUS: list[dict[str, Any]] = json.loads((LAB_DATA / "fidelity_corpus.json").read_text("utf-8"))
+REFERENCE: list[dict[str, Any]] = json.loads((LAB_DATA / "fidelity-cases.json").read_text("utf-8"))
 
 
 def test_the_bundled_corpus_loads_as_package_data() -> None:
@@ -266,3 +253,15 @@ def test_the_diff_draws_newlines() -> None:
     diff = visible_diff("a\nb\nc", "a\nB\nc")
     assert "-b␊" in diff and "+B␊" in diff
     assert diff.endswith("first difference at character 2: fake 'a␊b␊c' vs target 'a␊B␊c'")
+
+
+@pytest.mark.parametrize(
+    ("version", "number"),
+    [("0.12.6", (0, 12, 6)), ("v0.32.15-rc2", (0, 32, 15)), ("0.9", None), ("dev", None)],
+)
+def test_a_release_number_is_read_from_what_api_version_says(
+    version: str, number: tuple[int, ...] | None
+) -> None:
+    from lab.ollama import release_number
+
+    assert release_number(version) == number

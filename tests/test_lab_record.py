@@ -7,6 +7,7 @@ conformance points) make is, the SDK's and the raw ones alike.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,18 @@ def test_a_recording_replays_on_the_fake_with_the_same_content_and_counts(tmp_pa
     said = capsys.readouterr().out
     assert "3/3 recorded exchanges reproduced by the fake" in said
     assert "equals the engine's in 3, differs in 0" in said
+
+
+def test_replaying_a_recorded_report_warns_about_nothing(tmp_path, capfd):
+    """``lab report --record`` includes a ``_debug_render_only`` exchange (usage 0 by design):
+    replaying the fake's own recording must find every count equal and warn about none."""
+    from tools.verify_replay import main as verify
+
+    assert main(["report", "--target", "mock", "--record", str(tmp_path)], env={}) == 0
+    capfd.readouterr()
+    assert verify([str(tmp_path)]) == 0
+    captured = capfd.readouterr()
+    assert re.search(r"\b(\d+)/\1 recorded exchanges reproduced by the fake", captured.out)
+    assert "differs in 0" in captured.out
+    assert "_debug_render_only answer" in captured.out  # the render-only exchange, unchecked
+    assert "WARNING" not in captured.err and "mismatch" not in captured.err

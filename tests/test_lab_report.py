@@ -4,6 +4,7 @@ engines mocked with respx, each breaking one contract point, whose row must fail
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import respx
 
 from lab.cli import main
 from lab.conformance import FAIL, NA, PASS, POINTS, SSE
+from lab.conformance.probe import MAX_STREAM_BYTES
 from mockserver import OLLAMA_VERSION
 from mockserver.server import BackgroundServer
 
@@ -86,6 +88,8 @@ class Engine:
     def __init__(self, **breaks: bool | int) -> None:
         self.no_usage_chunk = bool(breaks.get("no_usage_chunk"))
         self.no_done = bool(breaks.get("no_done"))
+        self.crlf = bool(breaks.get("crlf"))
+        self.runaway = bool(breaks.get("runaway"))
         self.usage_everywhere = bool(breaks.get("usage_everywhere"))
         self.no_usage = bool(breaks.get("no_usage"))
         self.unknown_status = int(breaks.get("unknown_status", 404))
@@ -143,6 +147,13 @@ class Engine:
         text = "".join(f"data: {json.dumps(event)}\n\n" for event in events)
         if not self.no_done:
             text += "data: [DONE]\n\n"
+        if self.crlf:
+            text = text.replace("\n", "\r\n")
+        if self.runaway:  # the same events again and again, never an end
+            endless = itertools.cycle([text.encode() * 200])
+            return httpx.Response(
+                200, content=endless, headers={"Content-Type": "text/event-stream"}
+            )
         return httpx.Response(200, text=text, headers={"Content-Type": "text/event-stream"})
 
 
@@ -190,6 +201,7 @@ def test_a_good_engine_that_is_not_ollama_passes_with_ollama_points_not_applicab
             "0 chunks with usage (of 3); expected exactly one",
         ),
         ({"no_done": True}, {"sse_framing"}, "does not end with `data: [DONE]`"),
+        ({"crlf": True}, {"sse_framing"}, "CR line endings"),
         (
             {"unknown_status": 500},
             {"unknown_model"},
@@ -212,7 +224,15 @@ def test_a_good_engine_that_is_not_ollama_passes_with_ollama_points_not_applicab
             "no usage object",
         ),
     ],
-    ids=["no-usage-chunk", "no-done", "unknown-model-500", "malformed-422", "usage-always", "none"],
+    ids=[
+        "no-usage-chunk",
+        "no-done",
+        "crlf",
+        "unknown-model-500",
+        "malformed-422",
+        "usage-always",
+        "none",
+    ],
 )
 def test_a_bad_engine_fails_exactly_the_points_it_breaks_with_evidence(
     breaks: dict[str, Any], failing: set[str], says: str, tmp_path: Path
@@ -226,6 +246,14 @@ def test_a_bad_engine_fails_exactly_the_points_it_breaks_with_evidence(
     markdown = (tmp_path / "report.md").read_text("utf-8")
     assert f"| {POINT_IDS.index(first) + 1} | " in markdown
     assert f"- **result**: {19 - len(failing) - 4} pass, {len(failing)} fail" in markdown
+
+
+def test_a_stream_that_never_ends_is_read_no_further_than_a_bound(tmp_path: Path) -> None:
+    document = run_bad(Engine(runaway=True), tmp_path)
+
+    assert statuses(document)["sse_framing"] == FAIL
+    said = evidence(document, "sse_framing")
+    assert said.startswith(f"the stream went on past {MAX_STREAM_BYTES} bytes")
 
 
 @respx.mock

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from lab.recording import SCRUBBED, recording_client
 from mockserver.__main__ import parse_args, settings_from
@@ -30,8 +31,8 @@ from mockserver.server import BackgroundServer, serving
 
 MODEL = "gpt-oss:20b"
 DATE = "2026-03-23"
-HELLO = [{"role": "user", "content": "Say hello."}]
-CITIES = [
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello."}]
+CITIES: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "Answer in one word."},
     {"role": "user", "content": "Capital of France?"},
     {"role": "assistant", "content": "Paris"},
@@ -93,7 +94,7 @@ def add_variant(directory: Path, source: dict[str, Any], name: str, **changes: A
     data = copy.deepcopy(source)
     data["request"]["json"]["messages"] = [{"role": "user", "content": changes.pop("content")}]
     for path, value in changes.items():
-        target = data
+        target: Any = data
         *parents, last = path.split(".")
         for part in parents:
             target = target[int(part) if part.isdigit() else part]
@@ -355,6 +356,26 @@ def test_a_prompt_tokens_mismatch_is_reported_loudly(recorded, tmp_path, capfd):
     assert "says 3 " in err
     assert f"difference {fake_count - 3:+d}" in err
     assert "0201-wrong-stream-usage.json" in err
+
+
+def test_replaying_a_render_only_exchange_compares_no_usage(tmp_path, capfd):
+    """``_debug_render_only`` answers carry usage 0 by design: no count to compare, no warning."""
+    directory = tmp_path / "render-only"
+    body = {"model": MODEL, "messages": CITIES, "_debug_render_only": True}
+    with (
+        serving(Settings(port=0, current_date=DATE, seed=7)) as fake,
+        recording_client(directory, timeout=30.0, engine={"name": "portway-fake"}) as http,
+    ):
+        recorded = http.post(f"{fake.openai_url}/chat/completions", json=body).json()
+    assert recorded["usage"]["prompt_tokens"] == 0 and recorded["_debug_info"]
+    capfd.readouterr()
+    with serving(replaying(directory, replay_strict=True)) as fake:
+        replayed = post(fake, body)
+    assert replayed.json() == recorded
+    assert MISMATCH_HEADER not in replayed.headers
+    assert "_debug_render_only" in replayed.headers[UNCHECKED_HEADER]
+    err = capfd.readouterr().err
+    assert "mismatch" not in err and "prompt_tokens" not in err
 
 
 def test_a_model_the_fake_does_not_serve_is_noted_once(recorded, tmp_path, capfd):

@@ -1,12 +1,13 @@
 """The registry templates, rendered and counted.
 
-``fidelity_corpus.json`` holds cases derived from the template rules of
-``ollama-wire-spec.md`` §8 for every family (multi-turn, system prompts, two system messages,
-Unicode, special-token text typed by a user, whitespace, tools, tool calls and results, empty
-assistant turns, prefill). Each case names a model, the request (``messages`` in Ollama's native
-``/api/chat`` form, optional ``tools``, ``think`` and ``current_date``), the exact prompt string
-the template renders (without BOS, which the tokenizer adds) and ``prompt_tokens`` (BOS
-included, as Ollama reports it). The same file is meant to be replayed against a real Ollama.
+``lab/data/fidelity_corpus.json`` (package data, which ``lab fidelity`` sends) holds cases
+derived from the template rules of ``ollama-wire-spec.md`` §8 for every family (multi-turn,
+system prompts, two system messages, Unicode, special-token text typed by a user, whitespace,
+tools, tool calls and results, empty assistant turns, prefill). Each case names a model, the
+request (``messages`` in Ollama's native ``/api/chat`` form, optional ``tools``, ``think`` and
+``current_date``), the exact prompt string the template renders (without BOS, which the
+tokenizer adds) and ``prompt_tokens`` (BOS included, as Ollama reports it). The same file is
+meant to be replayed against a real Ollama.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mockserver.engine.families import FAMILIES, Output
 from mockserver.errors import OllamaError
 
 CORPUS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent / "fidelity_corpus.json").read_text("utf-8")
+    (Path(__file__).parents[1] / "lab" / "data" / "fidelity_corpus.json").read_text("utf-8")
 )
 ENGINE = Engine(Catalog(TABLE_MODELS), current_date="2026-03-23")
 
@@ -64,8 +65,9 @@ def test_corpus(case: dict[str, Any]) -> None:
 
 
 def test_corpus_covers_every_family() -> None:
-    families = {ENGINE.catalog.find(case["model"]).family for case in CORPUS}
-    assert families == set(FAMILIES)
+    cards = [ENGINE.catalog.find(case["model"]) for case in CORPUS]
+    assert {card.family for card in cards if card is not None} == set(FAMILIES)
+    assert None not in cards
 
 
 # The worked examples of spec §8, verbatim (BOS excluded: the tokenizer adds it).

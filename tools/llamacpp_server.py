@@ -404,20 +404,37 @@ def _jsonish(raw: bytes) -> Any:
 
 
 def _sse(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, str], list[str], float]:
-    """POST and return the raw SSE ``data:`` payloads plus time to the first one."""
+    """POST and return the ``data`` of each SSE event plus the time to the first one.
+
+    Frames and events are read with the project's one stream reader (mockserver/wire/sse.py,
+    standard library only), as they arrive.
+    """
+    try:
+        from mockserver.wire import sse
+    except ImportError:  # run as a script from a checkout where the project is not installed
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from mockserver.wire import sse
+
     req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")
     req.add_header("Content-Type", "application/json")
     t0 = time.monotonic()
     first = -1.0
     events: list[str] = []
+    framer = sse.Framer()
     with urllib.request.urlopen(req, timeout=120) as resp:
         status, headers = resp.status, dict(resp.headers)
-        for raw in resp:
-            line = raw.decode().rstrip("\r\n")
-            if line.startswith("data:"):
+        while True:
+            data = resp.read1(65536)
+            segments = framer.feed(data) if data else framer.finish()
+            for segment in segments:
+                event = sse.read_event(segment.data)
+                if event.data is None:
+                    continue  # a comment (keep-alive) or an event without data
                 if first < 0:
                     first = time.monotonic() - t0
-                events.append(line[5:].strip())
+                events.append(event.data)
+            if not data:
+                break
     return status, headers, events, first
 
 

@@ -23,16 +23,13 @@ from mockserver.config import Settings
 from mockserver.engine.catalog import KNOWN_MODELS
 from mockserver.replay import Recording, Recordings
 from mockserver.server import serving
+from mockserver.wire import sse
 
 
 def frames_of(response: httpx.Response, stream_type: str) -> list[bytes]:
-    separator = b"\n\n" if "event-stream" in stream_type else b"\n"
-    body = response.content
-    parts = body.split(separator)
-    frames = [part + separator for part in parts[:-1]]
-    if parts[-1]:
-        frames.append(parts[-1])
-    return frames
+    """The body cut into frames as the recorder cuts them (mockserver/wire/sse.py)."""
+    kind = sse.stream_kind(stream_type) or "ndjson"
+    return [segment.data for segment in sse.frames(response.content, kind)]
 
 
 def check(client: httpx.Client, base: str, recording: Recording) -> tuple[bool, str, str]:

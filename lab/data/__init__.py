@@ -1,5 +1,6 @@
 """Package data: the fidelity corpus that ``python -m lab fidelity`` sends.
 
-Copies of ``tests/data/fidelity-cases.json`` and ``tests/fidelity_corpus.json``, kept identical
-(``tests/test_lab_fidelity.py`` checks), so that the command works from an installed wheel.
+``fidelity-cases.json`` (the published real-Ollama counts, a verbatim copy of the shared
+reference) and ``fidelity_corpus.json`` (the template-rule corpus). The only copies: the tests
+read them here too, and the command works from an installed wheel.
 """

@@ -9,8 +9,10 @@ digests are synthetic (sha256 of the tag) except where the registry's is public.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from mockserver.engine.families import FAMILIES, Family
 
@@ -30,6 +32,13 @@ class ModelCard:
     digest: str = ""
     min_ram_gb: float = 0.0
     note: str = ""
+    # A model made with ``/api/create`` (or ``ollama create``) from another: its own SYSTEM,
+    # TEMPLATE and PARAMETER layers over the base model's (``engine/store.py``).
+    system: str = ""
+    template: str = ""
+    parameters: tuple[tuple[str, Any], ...] = ()
+    parent: str = ""  # details.parent_model: the model it was created from
+    modified_at: datetime | None = None  # pulled, copied or created while serving: that time
 
     @property
     def full_digest(self) -> str:
@@ -82,6 +91,29 @@ _OTHER_TAGS: tuple[ModelCard, ...] = (
           ("completion",), min_ram_gb=2, note="Tiny text-only Gemma 3"),
 )  # fmt: skip
 
+# Embedding models (``mockserver/engine/embeddings.py`` holds how each one tokenizes and embeds).
+# Capabilities: a GGUF with ``<arch>.pooling_type`` is "embedding" and not "completion"
+# (``server/images.go`` ggufCapabilities). Parameter counts, quantizations and context lengths
+# are the registry's; the digests of nomic-embed-text and all-minilm are those an Ollama 0.33
+# ``/api/tags`` reported (published measurement); sizes are the registry listing's, UNVERIFIED to
+# the byte for mxbai-embed-large and embeddinggemma.
+_EMBEDDING_TAGS: tuple[ModelCard, ...] = (
+    _card("nomic-embed-text:latest", "nomic-embed-text", "nomic-bert", "137M", "F16", 274302450,
+          2048, ("embedding",),
+          digest="0a109f422b47e3a30ba2b10eca18548e944e8a23073ee3f3e947efcf3c45e59f",
+          min_ram_gb=1, note="Embeddings, 768 dimensions"),
+    _card("mxbai-embed-large:latest", "mxbai-embed-large", "bert", "334M", "F16", 669603712, 512,
+          ("embedding",),
+          digest="468836162de7f81e041c43663fedbbba921dcea9b9fefea135685a39b2d83dd8",
+          min_ram_gb=2, note="Embeddings, 1024 dimensions"),
+    _card("all-minilm:latest", "all-minilm", "bert", "23M", "F16", 45960996, 512, ("embedding",),
+          digest="1b226e2802dbb772b5fc32a58f103ca1804ef7501331012de126ab22f67475ef",
+          min_ram_gb=1, note="Embeddings, 384 dimensions"),
+    _card("embeddinggemma:latest", "embeddinggemma", "gemma3", "307.58M", "BF16", 621875417, 2048,
+          ("embedding",), min_ram_gb=2, note="Embeddings, 768 dimensions"),
+)  # fmt: skip
+EMBEDDING_MODELS: tuple[str, ...] = tuple(card.name for card in _EMBEDDING_TAGS)
+
 # Aliases: tags that point at the same blob as a tag above (same digest, same figures).
 _ALIASES: dict[str, str] = {
     "llama3.2:latest": "llama3.2:3b",
@@ -92,29 +124,51 @@ _ALIASES: dict[str, str] = {
     "mistral:latest": "mistral:7b",
     "mistral:7b-instruct": "mistral:7b",
     "gpt-oss:latest": "gpt-oss:20b",
+    "nomic-embed-text:v1.5": "nomic-embed-text:latest",
+    "mxbai-embed-large:335m": "mxbai-embed-large:latest",
+    "all-minilm:22m": "all-minilm:latest",
+    "embeddinggemma:300m": "embeddinggemma:latest",
 }
 
 
 def _aliases() -> tuple[ModelCard, ...]:
-    by_name = {card.name: card for card in (*_TABLE, *_OTHER_TAGS)}
+    by_name = {card.name: card for card in (*_TABLE, *_OTHER_TAGS, *_EMBEDDING_TAGS)}
     return tuple(
         replace(by_name[target], name=alias, digest=by_name[target].full_digest)
         for alias, target in _ALIASES.items()
     )
 
 
-KNOWN_MODELS: tuple[ModelCard, ...] = (*_TABLE, *_OTHER_TAGS, *_aliases())
+KNOWN_MODELS: tuple[ModelCard, ...] = (*_TABLE, *_OTHER_TAGS, *_EMBEDDING_TAGS, *_aliases())
 
 # Release date of the fake's catalog: every model's modified_at (deterministic listings).
 _MODIFIED_AT = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 
 
 def family_of(card: ModelCard) -> Family | None:
+    """The chat family that counts and generates for ``card`` (None for embedding models)."""
+    if card.supports("embedding"):
+        return None
     return FAMILIES.get(card.family)
 
 
+def servable(card: ModelCard) -> bool:
+    """A chat model whose family is implemented, or an embedding model."""
+    return card.supports("embedding") or family_of(card) is not None
+
+
+def known_card(name: str) -> ModelCard | None:
+    """The catalog's card for ``name`` (pulled or not), resolved as Ollama resolves names."""
+    wanted = _canonical(name).lower()
+    return next((card for card in KNOWN_MODELS if card.name.lower() == wanted), None)
+
+
 class Catalog:
-    """The pulled models: the ones named at start-up whose family the engine can count."""
+    """The pulled models: the ones named at start-up whose family the engine can count.
+
+    This is the server's model store (like Ollama's manifests directory), per process:
+    ``/api/pull``, ``/api/copy``, ``/api/create`` and ``/api/delete`` change it.
+    """
 
     def __init__(self, pulled: tuple[str, ...] | None = None) -> None:
         wanted = pulled if pulled is not None else TABLE_MODELS
@@ -125,10 +179,30 @@ class Catalog:
             if card is None:
                 known = ", ".join(card.name for card in KNOWN_MODELS)
                 raise ValueError(f"unknown model {name!r}; the fake knows: {known}")
-            if family_of(card) is not None and card not in cards:
+            if servable(card) and card not in cards:
                 cards.append(card)
+        self._lock = threading.Lock()
         self.cards: tuple[ModelCard, ...] = tuple(cards)
         self._by_name = {card.name.lower(): card for card in cards}
+        self.version = 0  # bumped on every change to the store
+
+    def put(self, card: ModelCard) -> None:
+        """Add ``card`` (a pulled, copied or created model), replacing one of the same name."""
+        with self._lock:
+            kept = [c for c in self.cards if c.name.lower() != card.name.lower()]
+            self._replace((*kept, card))
+
+    def remove(self, name: str) -> ModelCard | None:
+        with self._lock:
+            card = self._by_name.get(_canonical(name).lower())
+            if card is not None:
+                self._replace(tuple(c for c in self.cards if c is not card))
+            return card
+
+    def _replace(self, cards: tuple[ModelCard, ...]) -> None:
+        self.cards = cards
+        self._by_name = {card.name.lower(): card for card in cards}
+        self.version += 1
 
     def find(self, name: str) -> ModelCard | None:
         return self._by_name.get(_canonical(name).lower())
@@ -216,4 +290,4 @@ def _canonical(name: str) -> str:
 def unavailable_models(names: tuple[str, ...]) -> list[str]:
     """Known models whose family's exact counting is not implemented yet."""
     by_name = {card.name.lower(): card for card in KNOWN_MODELS}
-    return [n for n in names if (c := by_name.get(_canonical(n).lower())) and family_of(c) is None]
+    return [n for n in names if (c := by_name.get(_canonical(n).lower())) and not servable(c)]

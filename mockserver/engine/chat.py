@@ -6,7 +6,7 @@ types; the engine never sees a wire format.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 # What the client asked of reasoning: None = the model's default, False = off,
@@ -67,28 +67,21 @@ def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:
     """Ollama's template pre-processing (``template/template.go`` collate).
 
     Returns the system text (every system message joined with a blank line) and the
-    messages with consecutive same-role messages (except ``tool``) merged with a blank line.
-    System messages stay in the list; templates skip them in the loop.
+    messages with consecutive same-role messages (except ``tool``) merged: the first one
+    stays, the next one's content is appended after a blank line (even when either is empty);
+    its other fields (thinking, tool calls) are not carried over. System messages stay in the
+    list; templates skip them in the loop.
     """
     system = "\n\n".join(m.content for m in messages if m.role == "system")
     merged: list[Message] = []
     for message in messages:
         previous = merged[-1] if merged else None
         if previous is not None and previous.role == message.role and message.role != "tool":
-            merged[-1] = Message(
-                role=message.role,
-                content=_join(previous.content, message.content),
-                thinking=_join(previous.thinking, message.thinking),
-                tool_calls=previous.tool_calls + message.tool_calls,
-                tool_name=previous.tool_name or message.tool_name,
+            merged[-1] = replace(
+                previous,
+                content=f"{previous.content}\n\n{message.content}",
                 images=previous.images + message.images,
             )
         else:
             merged.append(message)
     return system, merged
-
-
-def _join(first: str, second: str) -> str:
-    if first and second:
-        return f"{first}\n\n{second}"
-    return first or second

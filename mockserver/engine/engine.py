@@ -29,17 +29,16 @@ trained context; the prompt stage uses the requested value, capped at the runner
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from mockserver import journal
 from mockserver.engine import generator, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
-from mockserver.engine.chat import ChatRequest, Message, collate
+from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
 from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
@@ -72,12 +71,22 @@ def llama_server_context_error(prompt_tokens: int, num_ctx: int) -> str:
     )
 
 
+class CompletionUnsupported(OllamaError):
+    """A model without the completion capability (an embedding model) asked to chat."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(400, f'"{model}" does not support chat')
+        self.model = model
+
+    def for_generate(self) -> OllamaError:
+        """GenerateHandler words the same failure with "generate"."""
+        return OllamaError(400, f'"{self.model}" does not support generate')
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     text: str
     tokens: int  # what the runner evaluates: BOS + prompt, after both truncation stages
-    truncated: bool = False  # whole messages were dropped
-    dropped_messages: int = 0
     token_truncated: bool = False  # the runner cut tokens out of the middle
     error: str = ""  # the runner refuses this prompt (400) when asked to generate
     images: int = 0  # images in the messages kept (``_debug_info.image_count``)
@@ -94,7 +103,7 @@ class Completion:
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
     raw_pieces: list[str] = field(default_factory=list)
-    tool_calls: tuple = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     eval_count: int = 0
     done_reason: str = "stop"
     source: str = ""  # what decided the answer (generator.py), shown in the journal
@@ -149,14 +158,26 @@ class Engine:
     def current_date(self) -> str:
         return self._current_date or date.today().isoformat()
 
-    def resolve(self, name: str) -> tuple[ModelCard, Family]:
+    def resolve(self, name: str, think: object = None) -> tuple[ModelCard, Family]:
+        """The pulled model and the family that generates for it.
+
+        An embedding model has no completion capability: ``scheduleRunner``'s capability check
+        fails and the handler answers ``"<model>" does not support chat`` (400), after the
+        thinking check (``server/routes.go`` ChatHandler; GenerateHandler says "generate").
+        """
         if not name.strip():
             raise model_required()
         if not is_valid_name(name.strip()):
             raise bad_request("invalid model name")  # errtypes.InvalidModelNameErrMsg
         card = self.catalog.find(name)
-        family = family_of(card) if card else None
-        if card is None or family is None:
+        if card is None:
+            raise model_not_found(name)
+        family = family_of(card)
+        if family is None:
+            if card.supports("embedding"):
+                if think not in (None, False):
+                    raise bad_request(f'"{name}" does not support thinking')
+                raise CompletionUnsupported(name)
             raise model_not_found(name)
         return card, family
 
@@ -185,7 +206,8 @@ class Engine:
     def load(self, request: ChatRequest, *, keep_alive: float | None = None) -> ChatResult:
         """What a request without messages does: check, load the vocabulary, keep it resident."""
         started = time.perf_counter_ns()
-        card, family = self.resolve(request.model)
+        card, family = self.resolve(request.model, request.think)
+        request = with_model_options(request, card)
         self._check_capabilities(request, card, family)
         family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
         num_ctx = self.context_length(request, card)
@@ -199,10 +221,18 @@ class Engine:
         )
 
     def unload(self, name: str) -> ModelCard:
-        card, _ = self.resolve(name)
+        card = self.catalog.find(name)
+        if card is None:
+            self.resolve(name)  # raises Ollama's error for this name
+        assert card is not None
         with self._resident_lock:
             self._resident.pop(card.name, None)
         return card
+
+    def unload_card(self, card: ModelCard) -> None:
+        """A deleted model leaves memory too."""
+        with self._resident_lock:
+            self._resident.pop(card.name, None)
 
     def resident(self) -> list[Resident]:
         """Loaded models, the one that expires last first (``PsHandler``)."""
@@ -212,6 +242,10 @@ class Engine:
                 del self._resident[name]
             models = list(self._resident.values())
         return sorted(models, key=lambda r: r.expires_at, reverse=True)
+
+    def hold(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
+        """Keep ``card`` resident after a request that is not a chat (an embedding)."""
+        self._keep(card, num_ctx, keep_alive)
 
     def touch(self, result: ChatResult) -> None:
         """What serving ``result`` again does to residency (a memoized /v1 answer)."""
@@ -232,7 +266,8 @@ class Engine:
 
     def chat(self, request: ChatRequest, *, keep_alive: float | None = None) -> ChatResult:
         started = time.perf_counter_ns()
-        card, family = self.resolve(request.model)
+        card, family = self.resolve(request.model, request.think)
+        request = with_model_options(request, card)
         self._check_capabilities(request, card, family)
         family.tokenizer  # noqa: B018 - "load the model": the vocabulary, once per family
         loaded = time.perf_counter_ns()
@@ -274,8 +309,11 @@ class Engine:
             return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
 
         messages = request.messages
-        if family.default_system and (not messages or messages[0].role != "system"):
-            messages = (Message(role="system", content=family.default_system), *messages)
+        # ChatHandler: the model's SYSTEM (a created model's, else the registry default) is
+        # prepended when the conversation does not start with a system message.
+        default_system = card.system or family.default_system
+        if default_system and (not messages or messages[0].role != "system"):
+            messages = (Message(role="system", content=default_system), *messages)
 
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
             text = self._render(request, family, candidate)
@@ -297,12 +335,9 @@ class Engine:
             text, tokens = length(messages)
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
-        dropped = sum(1 for m in messages[:start] if m.role != "system")
         return Prompt(
             prompt.text,
             prompt.tokens,
-            truncated=dropped > 0,
-            dropped_messages=dropped,
             token_truncated=prompt.token_truncated,
             error=prompt.error,
             images=sum(m.images for m in messages[start:]),
@@ -343,7 +378,7 @@ class Engine:
 
     def check(self, request: ChatRequest) -> None:
         """Resolve the model and check what the request asks of it (think, then tools)."""
-        card, family = self.resolve(request.model)
+        card, family = self.resolve(request.model, request.think)
         self._check_capabilities(request, card, family)
 
     def _check_capabilities(self, request: ChatRequest, card: ModelCard, family: Family) -> None:
@@ -382,7 +417,7 @@ class Engine:
         thoughts: list[str] = []
         if _structured_after_thinking(request, family, output, prompt):
             prompt, thoughts = _second_request(family, prompt, output.reasoning)
-            output = dataclasses.replace(output, reasoning="")
+            output = replace(output, reasoning="")
         segments = family.frame(output)
         if thoughts:  # the second request's prompt already ends in the final channel's header
             segments = [s for s in segments if s != ("control", _FINAL_CHANNEL)]
@@ -468,8 +503,28 @@ def _second_request(family: Family, prompt: Prompt, reasoning: str) -> tuple[Pro
         + f"<|end|><|start|>assistant{_FINAL_CHANNEL}"
     )
     _, pieces = encode_pieces(family.tokenizer, reasoning)
-    second = dataclasses.replace(prompt, text=text, tokens=family.count(text))
+    second = replace(prompt, text=text, tokens=family.count(text))
     return second, list(pieces)
+
+
+_OPTION_FIELDS = ("num_predict", "num_ctx", "num_keep", "seed", "temperature", "top_p")
+
+
+def with_model_options(request: ChatRequest, card: ModelCard) -> ChatRequest:
+    """``modelOptions``: a created model's PARAMETERs first, the request's options over them."""
+    if not card.parameters:
+        return request
+    given = request.options
+    changes: dict[str, object] = {}
+    for name, value in card.parameters:
+        if name in _OPTION_FIELDS and getattr(given, name) is None:
+            changes[name] = value
+    stops = tuple(str(value) for name, value in card.parameters if name == "stop")
+    if stops and not given.stop:
+        changes["stop"] = stops
+    if not changes:
+        return request
+    return replace(request, options=replace(given, **changes))  # type: ignore[arg-type]
 
 
 def _tokens(family: Family, segments: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -539,4 +594,12 @@ def _thinking_level(request: ChatRequest, card: ModelCard) -> str | None:
     return reasoning_level(request.think)
 
 
-__all__ = ["ChatResult", "Completion", "Engine", "OllamaError", "Prompt", "Resident"]
+__all__ = [
+    "ChatResult",
+    "Completion",
+    "CompletionUnsupported",
+    "Engine",
+    "OllamaError",
+    "Prompt",
+    "Resident",
+]

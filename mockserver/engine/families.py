@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from mockserver.engine.chat import Message, ToolCall
 from mockserver.engine.templates import Conversation, gemma, harmony, llama3, mistral, qwen
-from mockserver.engine.templates.gojson import go_json
+from mockserver.engine.templates.tools import arguments_json
 from mockserver.engine.tokenizers import (
     HarmonyTokenizer,
     SentencePieceTokenizer,
@@ -85,7 +85,7 @@ def _frame_harmony(output: Output) -> list[Segment]:
         for call in output.tool_calls:
             segments += [
                 ("control", f"<|channel|>commentary to=functions.{call.name} <|constrain|>json"),
-                ("control", f"<|message|>{go_json(call.arguments)}<|call|>"),
+                ("control", f"<|message|>{arguments_json(call)}<|call|>"),
             ]
         return segments
     return [

@@ -1,9 +1,9 @@
-# ruff: noqa: E501 - registry template text is data, kept byte for byte
 """What ``POST /api/show`` says about each model: registry template, parameters, licence, GGUF info.
 
 Keyed by the catalog's ``ModelCard.family``. The texts are Ollama registry data, not code:
 
-* ``template``: the registry ``TEMPLATE`` layer (a Go template). gpt-oss is the text Ollama's own
+* ``template``: the registry ``TEMPLATE`` layer (a Go template), kept as a data file next to the
+  renderers (``templates/<family>.gotmpl``). gpt-oss is the text Ollama's own
   repository reproduces as the gpt-oss default template (``x/create/client/create.go``,
   ``gptossDefaultTemplate``); the others are reconstructed from published copies of the registry
   pages (``ollama-wire-spec.md`` §8). ``template_verified`` says which were checked against a
@@ -19,10 +19,14 @@ Keyed by the catalog's ``ModelCard.family``. The texts are Ollama registry data,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
+from mockserver.engine import templates
 from mockserver.engine.catalog import ModelCard
+from mockserver.engine.templates.tools import go_value_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,332 +63,14 @@ class Modelfile:
 
 # --- templates -------------------------------------------------------------------------------
 
-GPT_OSS_TEMPLATE = """<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.
-Knowledge cutoff: 2024-06
-Current date: {{ currentDate }}
-{{- if and .IsThinkSet .Think (ne .ThinkLevel "") }}
 
-Reasoning: {{ .ThinkLevel }}
-{{- else if or (not .IsThinkSet) (and .IsThinkSet .Think) }}
+@functools.cache
+def template_text(family: str) -> str:
+    """The registry ``TEMPLATE`` of a family: ``templates/<family>.gotmpl``, byte for byte
+    (package data, next to the family's Python renderer, which must agree with it:
+    ``tests/test_template_texts.py`` runs it with Go's ``text/template``)."""
+    return (resources.files(templates) / f"{family}.gotmpl").read_text("utf-8")
 
-Reasoning: medium
-{{- end }}
-
-{{- $hasNonBuiltinTools := false }}
-{{- if .Tools -}}
-{{- $hasBrowserSearch := false }}
-{{- $hasBrowserOpen := false }}
-{{- $hasBrowserFind := false }}
-{{- $hasPython := false }}
-  {{- range .Tools }}
-    {{- if eq .Function.Name "browser.search" -}}{{- $hasBrowserSearch = true -}}
-    {{- else if eq .Function.Name "browser.open" -}}{{- $hasBrowserOpen = true -}}
-    {{- else if eq .Function.Name "browser.find" -}}{{- $hasBrowserFind = true -}}
-    {{- else if eq .Function.Name "python" -}}{{- $hasPython = true -}}
-    {{- else }}{{ $hasNonBuiltinTools = true -}}
-    {{- end }}
-  {{- end }}
-{{- if or $hasBrowserSearch $hasBrowserOpen $hasBrowserFind $hasPython }}
-
-# Tools
-{{- if or $hasBrowserSearch $hasBrowserOpen $hasBrowserFind }}
-
-## browser
-
-// Tool for browsing.
-// The cursor appears in brackets before each browsing display, like [cursor].
-// Cite information from the tool using the line-citation format shown by the browser output.
-// Do not quote more than 10 words directly from the tool output.
-// sources=web (default: web)
-namespace browser {
-{{- if $hasBrowserSearch }}
-
-// Searches for information related to query and displays topn results.
-type search = (_: {
-query: string,
-topn?: number, // default: 10
-source?: string,
-}) => any;
-{{- end }}
-{{- if $hasBrowserOpen }}
-
-// Opens the link id from the page indicated by cursor starting at line number loc, showing num_lines lines.
-// If cursor is not provided, the most recent page is implied.
-// If id is a string, it is treated as a fully qualified URL associated with source.
-// If loc is not provided, the viewport will be positioned at the beginning of the document or centered on the most relevant passage, if available.
-// Use this function without id to scroll to a new location of an opened page.
-type open = (_: {
-id?: number | string, // default: -1
-cursor?: number, // default: -1
-loc?: number, // default: -1
-num_lines?: number, // default: -1
-view_source?: boolean, // default: false
-source?: string,
-}) => any;
-{{- end }}
-{{- if $hasBrowserFind }}
-
-// Finds exact matches of pattern in the current page, or the page given by cursor.
-type find = (_: {
-pattern: string,
-cursor?: number, // default: -1
-}) => any;
-{{- end }}
-
-} // namespace browser
-{{- end }}{{/* end if has browser tools */}}
-{{- if $hasPython }}
-
-## python
-
-Use this tool to execute Python code in your chain of thought. The code will not be shown to the user. This tool should be used for internal reasoning, but not for code that is intended to be visible to the user (e.g. when creating plots, tables, or files).
-
-When you send a message containing Python code to python, it will be executed in a stateful Jupyter notebook environment. python will respond with the output of the execution or time out after 120.0 seconds. The drive at '/mnt/data' can be used to save and persist user files. Internet access for this session is UNKNOWN. Depends on the cluster.
-{{- end }}{{/* end if hasPython */}}
-{{- end }}{{/* end if has any built-in tools */}}
-{{- end }}{{/* end if .Tools */}}
-
-# Valid channels: analysis, commentary, final. Channel must be included for every message.{{ if $hasNonBuiltinTools }}
-Calls to these tools must go to the commentary channel: 'functions'.
-{{- end -}}<|end|>{{/* end of system */ -}}
-{{- if or $hasNonBuiltinTools .System -}}
-<|start|>developer<|message|>{{- if $hasNonBuiltinTools }}# Tools
-
-## functions
-
-namespace functions {
-{{- range .Tools }}
-{{- if not (or (eq .Function.Name "browser.search") (eq .Function.Name "browser.open") (eq .Function.Name "browser.find") (eq .Function.Name "python")) }}
-{{if .Function.Description }}
-// {{ .Function.Description }}
-{{- end }}
-{{- if and .Function.Parameters.Properties (gt (len .Function.Parameters.Properties) 0) }}
-type {{ .Function.Name }} = (_: {
-{{- range $name, $prop := .Function.Parameters.Properties }}
-{{- if $prop.Description }}
-  // {{ $prop.Description }}
-{{- end }}
-  {{ $name }}: {{ $prop | toTypeScriptType }},
-{{- end }}
-}) => any;
-{{- else }}
-type {{ .Function.Name }} = () => any;
-{{- end }}
-{{- end }}{{/* end if not browser tool */}}
-{{- end }}{{/* end of range .Tools */}}
-
-} // namespace functions
-{{- end }}{{/* end if hasNonBuiltinTools */}}
-{{- if .System}}
-
-# Instructions
-
-{{ .System }}
-{{- end -}}
-<|end|>
-{{- end -}}
-{{- /* Find the index of the last user message */ -}}
-{{- $lastUserIdx := -1 }}
-{{- $prefillingContent := false }}
-{{- $prefillingThinkingOnly := false }}
-{{- range $i, $msg := .Messages }}
-  {{- $last := eq (len (slice $.Messages $i)) 1 -}}
-  {{- if eq $msg.Role "user" }}
-    {{- $lastUserIdx = $i }}
-  {{- end -}}
-  {{- if and $last (eq $msg.Role "assistant") (gt (len $msg.Content) 0) }}
-    {{- $prefillingContent = true }}
-  {{- else if and $last (eq $msg.Role "assistant") (gt (len $msg.Thinking) 0) }}
-    {{- $prefillingThinkingOnly = true }}
-  {{- end }}
-{{- end -}}
-{{- /* Now render messages */ -}}
-{{- range $i, $msg := .Messages }}
-  {{- $last := eq (len (slice $.Messages $i)) 1 -}}
-  {{- if (ne $msg.Role "system") -}}
-    {{- if eq $msg.Role "tool" -}}
-      {{- if or (eq $msg.ToolName "python") (eq $msg.ToolName "browser.search") (eq $msg.ToolName "browser.open") (eq $msg.ToolName "browser.find") -}}
-        <|start|>{{ $msg.ToolName }} to=assistant<|message|>{{ $msg.Content }}<|end|>
-      {{- else -}}
-        <|start|>functions.{{ $msg.ToolName }} to=assistant<|message|>{{ $msg.Content }}<|end|>
-      {{- end -}}
-    {{- else if eq $msg.Role "assistant" -}}
-      {{- if and $msg.Thinking (gt $i $lastUserIdx) -}}{{- /* Show thinking only after last user message */ -}}
-      <|start|>assistant<|channel|>analysis<|message|>{{ $msg.Thinking }}{{- if not $prefillingThinkingOnly -}}<|end|>{{- end -}}
-      {{- end -}}
-      {{- if gt (len $msg.Content) 0 -}}
-        <|start|>assistant<|channel|>final<|message|>{{ $msg.Content }}{{- if not $prefillingContent -}}<|end|>{{- end -}}
-      {{- end -}}
-      {{- if gt (len $msg.ToolCalls) 0 -}}
-        {{- range $j, $toolCall := $msg.ToolCalls -}}
-          {{- $isBuiltin := or (eq $toolCall.Function.Name "python") (eq $toolCall.Function.Name "browser.search") (eq $toolCall.Function.Name "browser.open") (eq $toolCall.Function.Name "browser.find") -}}
-          <|start|>assistant<|channel|>{{ if $isBuiltin }}analysis{{ else }}commentary{{ end }} to={{ if not $isBuiltin}}functions.{{end}}{{ $toolCall.Function.Name }} <|constrain|>json<|message|>{{ $toolCall.Function.Arguments }}<|call|>
-        {{- end -}}
-      {{- end -}}
-    {{- else if eq $msg.Role "user" -}}
-      <|start|>{{ $msg.Role }}<|message|>{{ $msg.Content }}<|end|>
-    {{- end }}
-  {{- else }}
-  {{- end }}
-{{- end -}}
-{{- if not (or $prefillingContent $prefillingThinkingOnly) -}}
-<|start|>assistant
-{{- end -}}"""
-
-_LLAMA3_MESSAGES = """{{- range $i, $_ := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 }}
-{{- if eq .Role "user" }}<|start_header_id|>user<|end_header_id|>
-{{- if and $.Tools $last }}
-
-Given the following functions, please respond with a JSON for a function call with its proper arguments that best answers the given prompt.
-
-Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}. Do not use variables.
-
-{{ range $.Tools }}
-{{- . }}
-{{ end }}
-{{ .Content }}<|eot_id|>
-{{- else }}
-
-{{ .Content }}<|eot_id|>
-{{- end }}{{ if $last }}<|start_header_id|>assistant<|end_header_id|>
-
-{{ end }}
-{{- else if eq .Role "assistant" }}<|start_header_id|>assistant<|end_header_id|>
-{{- if .ToolCalls }}
-{{ range .ToolCalls }}
-{"name": "{{ .Function.Name }}", "parameters": {{ .Function.Arguments }}}{{ end }}
-{{- else }}
-
-{{ .Content }}
-{{- end }}{{ if not $last }}<|eot_id|>{{ end }}
-{{- else if eq .Role "tool" }}<|start_header_id|>ipython<|end_header_id|>
-
-{{ .Content }}<|eot_id|>{{ if $last }}<|start_header_id|>assistant<|end_header_id|>
-
-{{ end }}
-{{- end }}
-{{- end }}"""
-
-LLAMA32_TEMPLATE = (
-    """<|start_header_id|>system<|end_header_id|>
-
-Cutting Knowledge Date: December 2023
-
-{{ if .System }}{{ .System }}
-{{- end }}
-{{- if .Tools }}When you receive a tool call response, use the output to format an answer to the orginal user question.
-
-You are a helpful assistant with tool calling capabilities.
-{{- end }}<|eot_id|>
-"""
-    + _LLAMA3_MESSAGES
-)
-
-LLAMA31_TEMPLATE = (
-    """{{- if or .System .Tools }}<|start_header_id|>system<|end_header_id|>
-{{- if .System }}
-
-{{ .System }}
-{{- end }}
-{{- if .Tools }}
-
-Cutting Knowledge Date: December 2023
-
-When you receive a tool call response, use the output to format an answer to the orginal user question.
-
-You are a helpful assistant with tool calling capabilities.
-{{- end }}<|eot_id|>
-{{- end }}
-"""
-    + _LLAMA3_MESSAGES
-)
-
-QWEN25_TEMPLATE = """{{- if .Messages }}
-{{- if or .System .Tools }}<|im_start|>system
-{{- if .System }}
-{{ .System }}
-{{- end }}
-{{- if .Tools }}
-
-# Tools
-
-You may call one or more functions to assist with the user query.
-
-You are provided with function signatures within <tools></tools> XML tags:
-<tools>
-{{- range .Tools }}
-{"type": "function", "function": {{ .Function }}}
-{{- end }}
-</tools>
-
-For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
-<tool_call>
-{"name": <function-name>, "arguments": <args-json-object>}
-</tool_call>
-{{- end }}<|im_end|>
-{{ end }}
-{{- range $i, $_ := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 -}}
-{{- if eq .Role "user" }}<|im_start|>user
-{{ .Content }}<|im_end|>
-{{ else if eq .Role "assistant" }}<|im_start|>assistant
-{{ if .Content }}{{ .Content }}
-{{- else if .ToolCalls }}<tool_call>
-{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "arguments": {{ .Function.Arguments }}}
-{{ end }}</tool_call>
-{{- end }}{{ if not $last }}<|im_end|>
-{{ end }}
-{{- else if eq .Role "tool" }}<|im_start|>user
-<tool_response>
-{{ .Content }}
-</tool_response><|im_end|>
-{{ end }}
-{{- if and (ne .Role "assistant") $last }}<|im_start|>assistant
-{{ end }}
-{{- end }}
-{{- else }}
-{{- if .System }}<|im_start|>system
-{{ .System }}<|im_end|>
-{{ end }}{{ if .Prompt }}<|im_start|>user
-{{ .Prompt }}<|im_end|>
-{{ end }}<|im_start|>assistant
-{{ end }}{{ .Response }}{{ if .Response }}<|im_end|>{{ end }}"""
-
-GEMMA3_TEMPLATE = """{{- range $i, $_ := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 }}
-{{- if or (eq .Role "user") (eq .Role "system") }}<start_of_turn>user
-{{ .Content }}<end_of_turn>
-{{ if $last }}<start_of_turn>model
-{{ end }}
-{{- else if eq .Role "assistant" }}<start_of_turn>model
-{{ .Content }}{{ if not $last }}<end_of_turn>
-{{ end }}
-{{- end }}
-{{- end }}"""
-
-MISTRAL_TEMPLATE = """{{- if .Messages }}
-{{- range $index, $_ := .Messages }}
-{{- if eq .Role "user" }}
-{{- if and (eq (len (slice $.Messages $index)) 1) $.Tools }}[AVAILABLE_TOOLS] {{ $.Tools }}[/AVAILABLE_TOOLS]
-{{- end }}[INST] {{ if and $.System (eq (len (slice $.Messages $index)) 1) }}{{ $.System }}
-
-{{ end }}{{ .Content }}[/INST]
-{{- else if eq .Role "assistant" }}
-{{- if .Content }} {{ .Content }}
-{{- else if .ToolCalls }}[TOOL_CALLS] [
-{{- range .ToolCalls }}{"name": "{{ .Function.Name }}", "arguments": {{ .Function.Arguments }}}
-{{- end }}]
-{{- end }}</s>
-{{- else if eq .Role "tool" }}[TOOL_RESULTS] {"content": {{ .Content }}} [/TOOL_RESULTS]
-{{- end }}
-{{- end }}
-{{- else }}[INST] {{ if .System }}{{ .System }}
-
-{{ end }}{{ .Prompt }}[/INST]
-{{- end }} {{ .Response }}
-{{- if .Response }}</s>
-{{- end }}"""
 
 # --- licences (the first lines of each licence layer) -----------------------------------------
 
@@ -415,7 +101,7 @@ _LLAMA_STOPS = (
 
 MODELFILES: dict[str, Modelfile] = {
     "gptoss": Modelfile(
-        template=GPT_OSS_TEMPLATE,
+        template=template_text("gptoss"),
         parameters=(("temperature", 1),),
         license=_APACHE,
         arch=Arch(
@@ -440,7 +126,7 @@ MODELFILES: dict[str, Modelfile] = {
         template_verified=True,
     ),
     "llama3.2": Modelfile(
-        template=LLAMA32_TEMPLATE,
+        template=template_text("llama3.2"),
         parameters=_LLAMA_STOPS,
         license=_LLAMA32_LICENSE,
         arch=Arch(
@@ -456,7 +142,7 @@ MODELFILES: dict[str, Modelfile] = {
         tokenizer_pre="llama-bpe",
     ),
     "llama3.1": Modelfile(
-        template=LLAMA31_TEMPLATE,
+        template=template_text("llama3.1"),
         parameters=_LLAMA_STOPS,
         license=_LLAMA31_LICENSE,
         arch=Arch(
@@ -472,7 +158,7 @@ MODELFILES: dict[str, Modelfile] = {
         tokenizer_pre="llama-bpe",
     ),
     "qwen2.5": Modelfile(
-        template=QWEN25_TEMPLATE,
+        template=template_text("qwen2.5"),
         parameters=(),
         license=_QWEN_LICENSE,
         arch=Arch(
@@ -488,7 +174,7 @@ MODELFILES: dict[str, Modelfile] = {
         tokenizer_pre="qwen2",
     ),
     "gemma3": Modelfile(
-        template=GEMMA3_TEMPLATE,
+        template=template_text("gemma3"),
         parameters=(("stop", "<end_of_turn>"), ("temperature", 1), ("top_k", 64), ("top_p", 0.95)),
         license=_GEMMA_LICENSE,
         arch=Arch(
@@ -506,7 +192,7 @@ MODELFILES: dict[str, Modelfile] = {
         template_verified=True,
     ),
     "mistral": Modelfile(
-        template=MISTRAL_TEMPLATE,
+        template=template_text("mistral"),
         parameters=(("stop", "[INST]"), ("stop", "[/INST]")),
         license=_APACHE,
         arch=Arch(
@@ -551,11 +237,11 @@ def parameters_text(modelfile: Modelfile) -> str:
 
 
 def _go_sharp_v(value: Any) -> str:
+    """``%#v`` of a parameter Go decoded from JSON: a quoted string, or a number or bool as
+    ``%v`` prints it (float64 numbers: ``1`` for 1.0, ``1e-06``, ``1.23456789e+08``)."""
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return go_value_text(value)
 
 
 def _go_quote(text: str) -> str:

@@ -19,10 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
-from mockserver.engine import modelfiles
+from mockserver.engine import modelfiles, store
 from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Options
-from mockserver.engine.engine import ChatResult, Engine
+from mockserver.engine.embeddings import EmbeddingModel, embedding_model
+from mockserver.engine.embeddings import show_fields as embedding_show_fields
+from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import Pacer, Plan, paced
@@ -49,8 +51,16 @@ async def version() -> Response:
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags(request: Request) -> Response:
     engine: Engine = request.app.state.engine
-    modified = wire.go_local_time(engine.catalog.modified_at)  # the manifest file's ModTime
-    return GinJSONResponse({"models": [tag_entry(card, modified) for card in engine.catalog]})
+    release = engine.catalog.modified_at  # the manifest file's ModTime
+    # sortListModelResponses: most recently modified first (stable).
+    cards = sorted(engine.catalog, key=lambda card: card.modified_at or release, reverse=True)
+    return GinJSONResponse(
+        {
+            "models": [
+                tag_entry(card, wire.go_local_time(card.modified_at or release)) for card in cards
+            ]
+        }
+    )
 
 
 def tag_entry(card: ModelCard, modified_at: str) -> dict:
@@ -63,6 +73,8 @@ def tag_entry(card: ModelCard, modified_at: str) -> dict:
         entry_details["context_length"] = card.context_length
     if modelfile is not None:
         entry_details["embedding_length"] = modelfiles.arch_for(card, modelfile).embedding
+    elif (embedder := embedding_model(card.family)) is not None:
+        entry_details["embedding_length"] = embedder.dimensions
     entry = {
         "name": card.name,
         "model": card.name,
@@ -78,7 +90,7 @@ def tag_entry(card: ModelCard, modified_at: str) -> dict:
 
 def details(card: ModelCard) -> dict:
     return {
-        "parent_model": "",
+        "parent_model": card.parent,
         "format": "gguf",
         "family": card.arch_family,
         "families": [card.arch_family],
@@ -274,13 +286,15 @@ async def generate(request: Request) -> Response:
         raise OllamaError(400, "raw mode does not support template, system, or context")
     # Any think level on a model without thinking is the capability error (engine.check); the
     # v0.12.x "think value ... is not supported for this model" check is gone at HEAD.
-    if parsed.suffix and not card.supports("insert"):
-        engine.check(ChatRequest(model=model, messages=(), think=think))
-        raise OllamaError(400, f"{card.full_name} does not support insert")
-
-    chat_request = _schedule(
-        engine, wire.generate_to_chat_request(parsed, think, Options()), parsed.options
-    )
+    try:
+        if parsed.suffix and not card.supports("insert"):
+            engine.check(ChatRequest(model=model, messages=(), think=think))
+            raise OllamaError(400, f"{card.full_name} does not support insert")
+        chat_request = _schedule(
+            engine, wire.generate_to_chat_request(parsed, think, Options()), parsed.options
+        )
+    except CompletionUnsupported as error:  # an embedding model: GenerateHandler's words
+        raise error.for_generate() from None
     if not prompt:
         await _load(engine, chat_request, keep_alive)
         return GinJSONResponse(wire.load_body(model, clock(), "load", chat=False))
@@ -324,18 +338,46 @@ async def show(request: Request) -> Response:
     _check_name(model, empty_status=400)
     card = engine.catalog.find(model)
     family = family_of(card) if card else None
-    if card is None or family is None:
+    if card is None or (family is None and embedding_model(card.family) is None):
         # ShowHandler re-spells the name (getExistingName, DisplayShortest) before looking it
         # up, so an unknown "nope" is reported as "nope:latest".
         raise OllamaError(404, f"model '{engine.catalog.display_name(model)}' not found")
-    return GinJSONResponse(show_body(card, parsed.system or family.default_system, engine))
+    default_system = card.system or (family.default_system if family is not None else "")
+    return GinJSONResponse(show_body(card, parsed.system or default_system, engine))
+
+
+def _embedding_show(card: ModelCard, embedder: EmbeddingModel, engine: Engine) -> dict[str, Any]:
+    body = embedding_show_fields(
+        embedder,
+        name=card.name,
+        digest=card.full_digest,
+        architecture=card.arch_family,
+        parameter_size=card.parameter_size,
+        quantization=card.quantization_level,
+        context_length=card.context_length,
+    )
+    model_info = body.pop("model_info")
+    body["details"] = details(card)
+    body["model_info"] = model_info
+    body["capabilities"] = list(card.capabilities)
+    body["modified_at"] = wire.go_local_time(card.modified_at or engine.catalog.modified_at)
+    return body
 
 
 def show_body(card: ModelCard, system: str, engine: Engine) -> dict[str, Any]:
     """``api.ShowResponse`` in field order; omitempty fields dropped when empty."""
+    embedder = embedding_model(card.family) if card.supports("embedding") else None
+    if embedder is not None:
+        return _embedding_show(card, embedder, engine)
     modelfile = modelfiles.modelfile_for(card)
     body: dict[str, Any] = {}
     if modelfile is not None:
+        if card.template or card.parameters:  # a created model: its own layers over the base's
+            modelfile = replace(
+                modelfile,
+                template=card.template or modelfile.template,
+                parameters=store.merged_parameters(card),
+            )
         body["license"] = modelfile.license
         body["modelfile"] = modelfiles.modelfile_text(card, modelfile, system)
         parameters = modelfiles.parameters_text(modelfile)
@@ -349,7 +391,7 @@ def show_body(card: ModelCard, system: str, engine: Engine) -> dict[str, Any]:
         body["model_info"] = modelfiles.model_info(card, modelfile)
         body["tensors"] = modelfiles.tensors(card, modelfile)
     body["capabilities"] = list(card.capabilities)
-    body["modified_at"] = wire.go_local_time(engine.catalog.modified_at)
+    body["modified_at"] = wire.go_local_time(card.modified_at or engine.catalog.modified_at)
     return body
 
 

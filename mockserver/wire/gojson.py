@@ -1,12 +1,38 @@
-"""Response bodies serialised as Ollama's Go server writes them."""
+"""JSON as Go's ``encoding/json`` writes it: the one place the fake encodes Go-shaped JSON.
+
+Used by the wire layers (response bodies, stream lines, tool-call ``arguments``) and by the chat
+templates (``{{ .Function.Arguments }}``, ``{{ $.Tools }}``, ``{{ . }}`` of a tool, enum values),
+since Ollama prints those with ``json.Marshal`` too. The rules, from Go's ``encoding/json``
+(``encode.go``) and ``strconv``:
+
+* Compact: no spaces, struct fields in declaration order (a Python ``dict`` keeps its order),
+  map keys sorted (``sorted_maps`` sorts them where the Go value is a map).
+* Strings (``appendString`` with HTML escaping, what ``json.Marshal`` and ``json.Encoder`` do by
+  default): ``"`` and ``\\`` backslashed; ``\\b \\f \\n \\r \\t`` as short escapes (Go >= 1.22;
+  Ollama's go.mod asks for 1.26); other bytes below 0x20 as ``\\u00XX``; ``<``, ``>``, ``&`` as
+  ``\\u003c``, ``\\u003e``, ``\\u0026``; U+2028 and U+2029 as ``\\u2028``, ``\\u2029``; other
+  characters raw (UTF-8). An unpaired surrogate, which Go's decoder never produces (it reads
+  ``"\\ud800"`` as U+FFFD), is written as that U+FFFD.
+* Floats (``floatEncoder``, 64-bit): ``strconv.FormatFloat(f, 'f', -1, 64)``, the shortest
+  digits that round-trip, without an exponent, unless ``|f| < 1e-6`` or ``|f| >= 1e21``, where
+  it is ``'e'`` format with a two-digit exponent cleaned up to one digit for small negative
+  exponents (``1.5e-07`` -> ``1.5e-7``). So ``1.0`` is ``1``, ``-0.0`` is ``-0``, ``1e-05`` is
+  ``0.00001``, ``1e20`` is ``100000000000000000000`` and ``1e21`` is ``1e+21``. NaN and
+  infinities are not JSON: Go refuses them (``UnsupportedValueError``), so does this module.
+* Integers are Go integers (``int``, ``int64``): all digits. But a number Go decoded into
+  ``any`` (tool-call arguments, schema values) is a ``float64``: ``as_decoded`` makes every
+  number a float, so ``12345678901234567890`` prints as ``12345678901234567000``.
+"""
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-_HTML_ESCAPES = (
+_ESCAPES = (
     (b"<", b"\\u003c"),
     (b">", b"\\u003e"),
     (b"&", b"\\u0026"),
@@ -16,13 +42,116 @@ _HTML_ESCAPES = (
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON, dict order kept, with the escapes of Go's ``json.Encoder``.
+    """``json.Marshal(value)``: compact, dict order kept, Go's escapes and float format.
 
-    ``<``, ``>`` and ``&`` can only occur inside JSON strings, so replacing them in the encoded
-    bytes is exact.
+    orjson does the encoding (it escapes quotes, backslashes and control characters as Go
+    does); ``<``, ``>``, ``&``, U+2028 and U+2029 can only occur inside JSON strings, so
+    replacing them in the encoded bytes is exact; floats are handed to orjson pre-formatted.
     """
-    body = orjson.dumps(value)
-    for raw, escaped in _HTML_ESCAPES:
+    try:
+        body = orjson.dumps(_go_numbers(value))
+    except orjson.JSONEncodeError:  # an unpaired surrogate: orjson refuses, Go writes U+FFFD
+        body = orjson.dumps(_go_numbers(_replace_surrogates(value)))
+    for raw, escaped in _ESCAPES:
         if raw in body:
             body = body.replace(raw, escaped)
     return body
+
+
+def marshal(value: Any) -> str:
+    """``string(json.Marshal(value))``, as the templates' ``String()`` methods print it."""
+    return dumps(value).decode()
+
+
+def format_float(value: float) -> str:
+    """A float64 as ``encoding/json`` writes it (see the module docstring)."""
+    if not math.isfinite(value):
+        raise ValueError(f"json: unsupported value: {value!r}")
+    negative, digits, point = shortest_digits(value)
+    minus = "-" if negative else ""
+    absolute = abs(value)
+    if absolute != 0 and (absolute < 1e-6 or absolute >= 1e21):
+        return minus + exponent_form(digits, point, cleanup=True)
+    if point <= 0:
+        return f"{minus}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return minus + digits + "0" * (point - len(digits))
+    return f"{minus}{digits[:point]}.{digits[point:]}"
+
+
+def shortest_digits(value: float) -> tuple[bool, str, int]:
+    """``strconv``'s shortest decimal that reads back as ``value``: (negative, digits, point),
+    the value being ``0.digits * 10**point``. Python's ``repr`` is the same shortest
+    round-trip decimal."""
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    if text == "0":
+        return bool(sign), "0", 1
+    return bool(sign), text, len(text) + exponent
+
+
+def exponent_form(digits: str, point: int, *, cleanup: bool = False) -> str:
+    """``strconv``'s ``'e'`` format with shortest digits: ``d.ddde±XX`` (two exponent digits at
+    least); ``cleanup`` is ``floatEncoder``'s ``e-07`` -> ``e-7``."""
+    power = point - 1
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    width = 1 if cleanup and power < 0 else 2
+    return f"{mantissa}e{'-' if power < 0 else '+'}{abs(power):0{width}d}"
+
+
+def sorted_maps(value: Any) -> Any:
+    """``value`` as a Go ``map[string]any`` tree holds it: every object's keys sorted."""
+    if isinstance(value, dict):
+        return {key: sorted_maps(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [sorted_maps(item) for item in value]
+    return value
+
+
+def as_decoded(value: Any) -> Any:
+    """``value`` after Go's ``json.Unmarshal`` into ``any``: maps with sorted keys and every
+    number a ``float64`` (``json.Marshal`` of that is what the templates print)."""
+    if isinstance(value, dict):
+        return {key: as_decoded(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [as_decoded(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # Go's decoder refuses such a number; keep the digits
+            return value
+    return value
+
+
+def _go_numbers(value: Any) -> Any:
+    """Floats replaced by their Go text (an ``orjson.Fragment``); containers rebuilt only
+    when something inside them changed."""
+    kind = type(value)
+    if kind is float:
+        return orjson.Fragment(format_float(value))
+    if kind is dict:
+        changed = None
+        for key, item in value.items():
+            new = _go_numbers(item) if type(item) in _CONTAINERS else item
+            if new is not item:
+                changed = changed or {}
+                changed[key] = new
+        return value if changed is None else {**value, **changed}
+    if kind is list or kind is tuple:
+        items = [_go_numbers(item) if type(item) in _CONTAINERS else item for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+_CONTAINERS = frozenset({float, dict, list, tuple})
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_surrogates(item) for item in value]
+    return value

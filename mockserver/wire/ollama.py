@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
+from mockserver.wire.gojson import as_decoded
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
 
@@ -364,7 +365,7 @@ def native_tool_calls(calls: tuple[ToolCall, ...], call_ids: list[str]) -> list[
     return [
         {
             "id": call_ids[i],
-            "function": {"index": i, "name": call.name, "arguments": call.arguments},
+            "function": {"index": i, "name": call.name, "arguments": as_decoded(call.arguments)},
         }
         for i, call in enumerate(calls)
     ]

@@ -255,13 +255,15 @@ def _invalid(message: str) -> OllamaError:
 
 
 def tool_call_json(call: ToolCall, index: int, call_id: str) -> dict[str, Any]:
-    from mockserver.wire.gojson import dumps
+    from mockserver.wire.gojson import as_decoded, dumps
 
+    # Ollama parses the arguments out of the model's output (the fake's model writes them as
+    # the template shows them: keys sorted) into an ordered map of decoded values.
     return {
         "id": call_id,
         "index": index,
         "type": "function",
-        "function": {"name": call.name, "arguments": dumps(call.arguments).decode()},
+        "function": {"name": call.name, "arguments": dumps(as_decoded(call.arguments)).decode()},
     }
 
 

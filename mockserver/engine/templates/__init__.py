@@ -2,13 +2,16 @@
 
 A renderer turns a collated conversation into the exact prompt string Ollama's registry
 template produces (``ollama-wire-spec.md`` §8). BOS is not part of the string: the family's
-tokenizer settings add it.
+tokenizer settings add it. Each family's template text lives next to its renderer as
+``<family>.gotmpl`` (what ``/api/show`` serves); ``tests/test_template_texts.py`` runs those
+texts with Go's ``text/template`` and requires every renderer to produce the same string.
+``tools.py`` is how the templates see and print tools and tool calls (Ollama's Go types).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from mockserver.engine.chat import Message, Think
 
@@ -22,7 +25,3 @@ class Conversation:
     tools: tuple[dict[str, Any], ...]
     think: Think
     current_date: str
-
-
-class Template(Protocol):
-    def __call__(self, conversation: Conversation) -> str: ...

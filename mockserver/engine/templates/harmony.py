@@ -1,8 +1,10 @@
-"""gpt-oss: Ollama's Harmony template (``ollama-wire-spec.md`` §8, gpt-oss).
+"""gpt-oss: Ollama's Harmony template, ``gptoss.gotmpl`` (``ollama-wire-spec.md`` §8, gpt-oss).
 
 A fixed system block (model identity, knowledge cutoff, the server's current date, the
-reasoning level, the valid channels), a developer block only when there is system text or
-tools, then the messages, ending with ``<|start|>assistant``.
+reasoning level, the built-in browser and python tools when the request names them, the valid
+channels), a developer block only when there is system text or a function tool, then the
+messages, ending with ``<|start|>assistant`` unless the last message is an assistant prefill.
+Property types are Ollama's ``toTypeScriptType`` (``api.ToolProperty.ToTypeScriptType``).
 """
 
 from __future__ import annotations
@@ -11,27 +13,119 @@ from typing import Any
 
 from mockserver.engine.chat import Message
 from mockserver.engine.templates import Conversation
-from mockserver.engine.templates.gojson import go_json
+from mockserver.engine.templates.tools import arguments_json, template_tool, typescript_type
+
+_BROWSER = ("browser.search", "browser.open", "browser.find")
+BUILTIN_TOOLS = (*_BROWSER, "python")
+
+_BROWSER_HEAD = """
+
+## browser
+
+// Tool for browsing.
+// The cursor appears in brackets before each browsing display, like [cursor].
+// Cite information from the tool using the line-citation format shown by the browser output.
+// Do not quote more than 10 words directly from the tool output.
+// sources=web (default: web)
+namespace browser {"""
+_BROWSER_TOOLS = {
+    "browser.search": """
+
+// Searches for information related to query and displays topn results.
+type search = (_: {
+query: string,
+topn?: number, // default: 10
+source?: string,
+}) => any;""",
+    "browser.open": """
+
+// Opens the link id from the page indicated by cursor starting at line number loc, showing \
+num_lines lines.
+// If cursor is not provided, the most recent page is implied.
+// If id is a string, it is treated as a fully qualified URL associated with source.
+// If loc is not provided, the viewport will be positioned at the beginning of the document or \
+centered on the most relevant passage, if available.
+// Use this function without id to scroll to a new location of an opened page.
+type open = (_: {
+id?: number | string, // default: -1
+cursor?: number, // default: -1
+loc?: number, // default: -1
+num_lines?: number, // default: -1
+view_source?: boolean, // default: false
+source?: string,
+}) => any;""",
+    "browser.find": """
+
+// Finds exact matches of pattern in the current page, or the page given by cursor.
+type find = (_: {
+pattern: string,
+cursor?: number, // default: -1
+}) => any;""",
+}
+_PYTHON = """
+
+## python
+
+Use this tool to execute Python code in your chain of thought. The code will not be shown to \
+the user. This tool should be used for internal reasoning, but not for code that is intended to \
+be visible to the user (e.g. when creating plots, tables, or files).
+
+When you send a message containing Python code to python, it will be executed in a stateful \
+Jupyter notebook environment. python will respond with the output of the execution or time out \
+after 120.0 seconds. The drive at '/mnt/data' can be used to save and persist user files. \
+Internet access for this session is UNKNOWN. Depends on the cluster."""
 
 
 def render(conversation: Conversation) -> str:
-    parts = [_system_block(conversation), _developer_block(conversation)]
-    messages = [m for m in conversation.messages if m.role not in ("system", "developer")]
+    names = [_tool_name(tool) for tool in conversation.tools]
+    functions = [t for t, name in zip(conversation.tools, names, strict=True) if not _builtin(name)]
+    out = _system_block(conversation, set(names), bool(functions))
+    if functions or conversation.system:
+        out += _developer_block(functions, conversation.system)
+    messages = conversation.messages
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    last = messages[-1] if messages else None
+    # The template's two prefill flags hold for every message, not only the last one.
+    prefill_content = bool(last and last.role == "assistant" and last.content)
+    prefill_thinking = bool(
+        last and last.role == "assistant" and not last.content and last.thinking
+    )
     for index, message in enumerate(messages):
-        is_last = index == len(messages) - 1
-        if message.role == "user":
-            parts.append(f"<|start|>user<|message|>{message.content}<|end|>")
-        elif message.role == "assistant":
-            parts.append(_assistant(message, after_last_user=index > last_user, is_last=is_last))
-        elif message.role == "tool":
-            parts.append(
-                f"<|start|>functions.{message.tool_name} to=assistant<|message|>"
-                f"{message.content}<|end|>"
+        if message.role == "tool":
+            to = (
+                message.tool_name
+                if _builtin(message.tool_name)
+                else f"functions.{message.tool_name}"
             )
-    if not messages or messages[-1].role != "assistant":
-        parts.append("<|start|>assistant")
-    return "".join(parts)
+            out += f"<|start|>{to} to=assistant<|message|>{message.content}<|end|>"
+        elif message.role == "assistant":
+            if message.thinking and index > last_user:
+                out += f"<|start|>assistant<|channel|>analysis<|message|>{message.thinking}"
+                out += "" if prefill_thinking else "<|end|>"
+            if message.content:
+                out += f"<|start|>assistant<|channel|>final<|message|>{message.content}"
+                out += "" if prefill_content else "<|end|>"
+            out += tool_call_text(message)
+        elif message.role == "user":
+            out += f"<|start|>user<|message|>{message.content}<|end|>"
+        # system and any other role: not rendered in the loop
+    if not (prefill_content or prefill_thinking):
+        out += "<|start|>assistant"
+    return out
+
+
+def tool_call_text(message: Message) -> str:
+    """An assistant's tool calls as the template prints them."""
+    out = ""
+    for call in message.tool_calls:
+        builtin = _builtin(call.name)
+        channel = "analysis" if builtin else "commentary"
+        to = call.name if builtin else f"functions.{call.name}"
+        out += (
+            f"<|start|>assistant<|channel|>{channel} to={to} <|constrain|>json"
+            f"<|message|>{arguments_json(call)}<|call|>"
+        )
+    return out
 
 
 def reasoning_level(think: object) -> str | None:
@@ -40,90 +134,66 @@ def reasoning_level(think: object) -> str | None:
         return None
     if think in ("low", "medium", "high"):
         return str(think)
-    if think == "max":  # gpt-oss has no level above high
+    if think == "max":  # server/routes.go: harmony only knows low/medium/high
         return "high"
     return "medium"
 
 
-def _system_block(conversation: Conversation) -> str:
-    lines = [
-        "You are ChatGPT, a large language model trained by OpenAI.",
-        "Knowledge cutoff: 2024-06",
-        f"Current date: {conversation.current_date}",
-    ]
+def _system_block(conversation: Conversation, names: set[str], functions: bool) -> str:
+    out = (
+        "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+        f"Knowledge cutoff: 2024-06\nCurrent date: {conversation.current_date}"
+    )
     level = reasoning_level(conversation.think)
     if level is not None:
-        lines += ["", f"Reasoning: {level}"]
-    lines += [
-        "",
-        "# Valid channels: analysis, commentary, final. "
-        "Channel must be included for every message.",
-    ]
-    if conversation.tools:
-        lines.append("Calls to these tools must go to the commentary channel: 'functions'.")
-    return "<|start|>system<|message|>" + "\n".join(lines) + "<|end|>"
+        out += f"\n\nReasoning: {level}"
+    if names & set(BUILTIN_TOOLS):
+        out += "\n\n# Tools"
+        if names & set(_BROWSER):
+            out += _BROWSER_HEAD
+            out += "".join(_BROWSER_TOOLS[name] for name in _BROWSER if name in names)
+            out += "\n\n} // namespace browser"
+        if "python" in names:
+            out += _PYTHON
+    out += (
+        "\n\n# Valid channels: analysis, commentary, final. "
+        "Channel must be included for every message."
+    )
+    if functions:
+        out += "\nCalls to these tools must go to the commentary channel: 'functions'."
+    return out + "<|end|>"
 
 
-def _developer_block(conversation: Conversation) -> str:
-    if not conversation.system and not conversation.tools:
-        return ""
-    body = ""
-    if conversation.tools:
-        body += "# Tools\n\n## functions\n\nnamespace functions {"
-        for tool in conversation.tools:
-            body += _tool_signature(tool.get("function") or {})
-        body += "\n\n} // namespace functions"
-    if conversation.system:
-        body += "\n\n# Instructions\n\n" + conversation.system
-    return f"<|start|>developer<|message|>{body}<|end|>"
+def _developer_block(functions: list[dict[str, Any]], system: str) -> str:
+    out = "<|start|>developer<|message|>"
+    if functions:
+        out += "# Tools\n\n## functions\n\nnamespace functions {"
+        out += "".join(_tool_signature(tool) for tool in functions)
+        out += "\n\n} // namespace functions"
+    if system:
+        out += "\n\n# Instructions\n\n" + system
+    return out + "<|end|>"
 
 
-def _tool_signature(function: dict[str, Any]) -> str:
-    out = f"\n\n// {function.get('description', '')}\n"
-    properties = (function.get("parameters") or {}).get("properties") or {}
-    name = function.get("name", "")
+def _tool_signature(tool: dict[str, Any]) -> str:
+    function = template_tool(tool)["function"]
+    out = "\n"
+    if function["description"]:
+        out += f"\n// {function['description']}"
+    properties = function["parameters"]["properties"]
     if not properties:
-        return out + f"type {name} = () => any;"
-    out += f"type {name} = (_: {{\n"
-    for prop, spec in sorted(properties.items()):
-        spec = spec if isinstance(spec, dict) else {}
+        return out + f"\ntype {function['name']} = () => any;"
+    out += f"\ntype {function['name']} = (_: {{"
+    for name, spec in properties.items():
         if spec.get("description"):
-            out += f"  // {spec['description']}\n"
-        out += f"  {prop}: {typescript_type(spec)},\n"
-    return out + "}) => any;"
+            out += f"\n  // {spec['description']}"
+        out += f"\n  {name}: {typescript_type(spec)},"
+    return out + "\n}) => any;"
 
 
-def typescript_type(spec: dict[str, Any]) -> str:
-    """A JSON-schema property as the TypeScript type Harmony shows the model."""
-    if spec.get("enum"):
-        return " | ".join(go_json(value) for value in spec["enum"])
-    kind = spec.get("type")
-    if isinstance(kind, list):
-        return " | ".join(_scalar_type(k, spec) for k in kind)
-    return _scalar_type(kind, spec)
+def _tool_name(tool: dict[str, Any]) -> str:
+    return str(template_tool(tool)["function"]["name"])
 
 
-def _scalar_type(kind: Any, spec: dict[str, Any]) -> str:
-    if kind == "array":
-        items = spec.get("items")
-        return (typescript_type(items) if isinstance(items, dict) else "any") + "[]"
-    if kind in ("integer", "number"):
-        return "number"
-    if kind in ("string", "boolean", "null", "object"):
-        return str(kind)
-    return "any"
-
-
-def _assistant(message: Message, *, after_last_user: bool, is_last: bool) -> str:
-    out = ""
-    if message.thinking and after_last_user:
-        out += f"<|start|>assistant<|channel|>analysis<|message|>{message.thinking}<|end|>"
-    if message.tool_calls:
-        for call in message.tool_calls:
-            out += (
-                f"<|start|>assistant<|channel|>commentary to=functions.{call.name} "
-                f"<|constrain|>json<|message|>{go_json(call.arguments)}<|call|>"
-            )
-        return out
-    out += f"<|start|>assistant<|channel|>final<|message|>{message.content}"
-    return out if is_last else out + "<|end|>"
+def _builtin(name: str) -> bool:
+    return name in BUILTIN_TOOLS

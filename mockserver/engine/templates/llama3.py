@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mockserver.engine.chat import Message
 from mockserver.engine.templates import Conversation
-from mockserver.engine.templates.gojson import go_json, tool_json
+from mockserver.engine.templates.tools import arguments_json, tool_json
 
 _KNOWLEDGE = "Cutting Knowledge Date: December 2023"
 # "orginal" is the registry template's own spelling.
@@ -52,7 +52,7 @@ def render_31(conversation: Conversation) -> str:
 def tool_call_text(message: Message) -> str:
     """Assistant tool calls as the template prints them (and the model emits them)."""
     return "".join(
-        f'\n{{"name": "{call.name}", "parameters": {go_json(call.arguments)}}}'
+        f'\n{{"name": "{call.name}", "parameters": {arguments_json(call)}}}'
         for call in message.tool_calls
     )
 

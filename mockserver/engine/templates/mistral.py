@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from mockserver.engine.chat import Message
 from mockserver.engine.templates import Conversation
-from mockserver.engine.templates.gojson import go_json, tools_json
+from mockserver.engine.templates.tools import arguments_json, tools_json
 
 
 def render(conversation: Conversation) -> str:
@@ -42,7 +42,7 @@ def render(conversation: Conversation) -> str:
 def tool_call_text(message: Message) -> str:
     """Assistant tool calls as the template prints them (and the model emits them)."""
     calls = "".join(
-        f'{{"name": "{call.name}", "arguments": {go_json(call.arguments)}}}'
+        f'{{"name": "{call.name}", "arguments": {arguments_json(call)}}}'
         for call in message.tool_calls
     )
     return f"[TOOL_CALLS] [{calls}]"

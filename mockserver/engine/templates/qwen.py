@@ -3,13 +3,17 @@
 ChatML. A system block only when there is system text or tools (the engine prepends the model's
 default system prompt when the request has none); tool definitions go into the system block;
 tool results are user turns wrapped in ``<tool_response>``. No BOS.
+
+Each tool line is ``{"type": "function", "function": {{ .Function }}}``, and at the emulated
+commit ``{{ .Function }}`` prints Go struct syntax, not JSON (``tools.function_text``;
+ollama/ollama#14601): the fake sends the model what Ollama sends it.
 """
 
 from __future__ import annotations
 
 from mockserver.engine.chat import Message
 from mockserver.engine.templates import Conversation
-from mockserver.engine.templates.gojson import function_json, go_json
+from mockserver.engine.templates.tools import arguments_json, function_text
 
 DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
@@ -33,7 +37,7 @@ def render(conversation: Conversation) -> str:
         if conversation.tools:
             out += _TOOLS_HEAD
             out += "".join(
-                f'\n{{"type": "function", "function": {function_json(tool)}}}'
+                f'\n{{"type": "function", "function": {function_text(tool)}}}'
                 for tool in conversation.tools
             )
             out += _TOOLS_TAIL
@@ -63,7 +67,7 @@ def render(conversation: Conversation) -> str:
 def tool_call_text(message: Message) -> str:
     """Assistant tool calls as the template prints them (and the model emits them)."""
     calls = "".join(
-        f'{{"name": "{call.name}", "arguments": {go_json(call.arguments)}}}\n'
+        f'{{"name": "{call.name}", "arguments": {arguments_json(call)}}}\n'
         for call in message.tool_calls
     )
     return f"<tool_call>\n{calls}</tool_call>"

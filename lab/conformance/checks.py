@@ -1,17 +1,6 @@
-"""``lab report``: the OpenAI-compatible contract, point by point, as it bites in practice.
-
-Each contract point is a small function in :data:`POINTS` that makes its own minimal calls
-against the target and returns an :class:`Outcome`: ``pass``, ``fail`` or ``n/a``, with the
-evidence (the observed value, a short excerpt of what the server sent). Calls go through the
-official ``openai`` SDK where the SDK shows what matters, and through raw ``httpx`` where the SDK
-hides the wire (SSE framing, ``data: [DONE]``, ``choices: []`` on the usage chunk, error
-bodies). Points that need the same plain request share it (:meth:`Probe.basic`,
-:meth:`Probe.stream`), so a report against a large model makes a dozen calls, not thirty.
-
-The report prints as a rich table; ``--out DIR`` also writes ``report.md`` (a Markdown table
-under a target/engine/model/date header) and ``report.json``. Exit code 0 when the report was
-produced, failed points included; 2 when the target is unusable (the preflight of ``lab run``).
-"""
+"""The contract points: one small function each, which makes its own minimal calls against the
+target and returns an :class:`~lab.conformance.outcome.Outcome` with the evidence (the observed
+value, a short excerpt of what the server sent). :data:`POINTS` is the report's order."""
 
 from __future__ import annotations
 
@@ -19,67 +8,27 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import openai
 from openai.types.chat import ChatCompletionMessageParam
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from lab import __version__, preflight, report, targets
-from lab.context import http_timeout, sdk_client
-from lab.errors import EXIT_INTERRUPTED, EXIT_OK, LabError, SetupError
+from lab.conformance.outcome import Failed, Outcome, cut, failed, not_applicable, passed
+from lab.conformance.probe import BASIC, SSE, Answer, Probe, Raw, json_or_none
 from lab.experiments.stateless import FIVE_TURN, ONE_TURN
-from lab.ollama import EngineInfo, same_model
-from lab.targets import Target
-
-Status = Literal["pass", "fail", "n/a"]
-PASS: Status = "pass"
-FAIL: Status = "fail"
-NA: Status = "n/a"
+from lab.ollama import RENDER_ONLY_SINCE, release_number, same_model
 
 # finish_reason values of the OpenAI Chat Completions API ("function_call" is the legacy one).
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
-BASIC: list[ChatCompletionMessageParam] = [
-    {"role": "user", "content": "Name three Canadian cities."},
-]
-BASIC_MAX_TOKENS = 200  # bounds every shared call on a real model; "length" is a valid finish
 COUNT_MAX_TOKENS = 16  # calls that only read prompt_tokens
 LENGTH_PROMPT: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "Count from 1 to 100, one number per line."},
 ]
 LENGTH_MAX_TOKENS = 5
 UNKNOWN_MODEL = "portway-no-such-model:latest"
-DEBUG_RENDER_SINCE = (0, 12, 0)  # Ollama release that added _debug_render_only on /v1
-EXCERPT = 160
-
-
-# --- outcomes and points -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: Status
-    evidence: str
-
-
-def passed(evidence: str) -> Outcome:
-    return Outcome(PASS, evidence)
-
-
-def failed(evidence: str) -> Outcome:
-    return Outcome(FAIL, evidence)
-
-
-def not_applicable(reason: str) -> Outcome:
-    return Outcome(NA, reason)
 
 
 Check = Callable[["Probe"], Outcome]
@@ -110,141 +59,17 @@ class Row:
         }
 
 
-# --- what the checks call -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Raw:
-    """One non-streamed answer: status, the parsed JSON body (``None`` if not JSON), the text."""
-
-    status: int
-    body: Any
-    text: str
-
-
-@dataclass(slots=True)
-class SSE:
-    """A streamed answer as it came over the wire, cut into events."""
-
-    status: int
-    content_type: str
-    text: str
-    events: list[str] = field(default_factory=list)  # each event without its blank line
-    chunks: list[dict[str, Any]] = field(default_factory=list)  # the JSON of each data event
-    done: bool = False  # the last event is `data: [DONE]`
-    problems: list[str] = field(default_factory=list)  # framing problems, in words
-
-    @classmethod
-    def parse(cls, status: int, content_type: str, text: str) -> SSE:
-        sse = cls(status, content_type, text)
-        if "\r" in text:
-            sse.problems.append("CR line endings")
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if text and not text.endswith("\n\n"):
-            sse.problems.append(f"the body does not end with a blank line (ends {text[-20:]!r})")
-        sse.events = [event for event in text.split("\n\n") if event.strip()]
-        for number, event in enumerate(sse.events, 1):
-            data = [line for line in event.split("\n") if not line.startswith(":")]
-            if not data:
-                continue  # an SSE comment (keep-alive): allowed, the SDK skips it
-            if len(data) != 1 or not data[0].startswith("data: "):
-                sse.problems.append(f"event {number} is not one `data: ` line: {_cut(event, 60)}")
-                continue
-            payload = data[0].removeprefix("data: ")
-            if payload == "[DONE]":
-                if number != len(sse.events):
-                    sse.problems.append(f"`data: [DONE]` is event {number} of {len(sse.events)}")
-                continue
-            try:
-                chunk = json.loads(payload)
-            except ValueError:
-                sse.problems.append(f"event {number} is not JSON: {_cut(payload, 60)}")
-                continue
-            if isinstance(chunk, dict):
-                sse.chunks.append(chunk)
-            else:
-                sse.problems.append(f"event {number} is JSON but not an object")
-        sse.done = bool(sse.events) and sse.events[-1].strip() == "data: [DONE]"
-        return sse
-
-    def usage_chunks(self) -> list[tuple[int, dict[str, Any]]]:
-        """``(index, chunk)`` of every chunk that carries a non-null ``usage``."""
-        return [(i, c) for i, c in enumerate(self.chunks) if c.get("usage") is not None]
-
-
-@dataclass(slots=True)
-class Probe:
-    """The target and the clients the checks call it with; shared answers are kept here."""
-
-    client: openai.OpenAI
-    http: httpx.Client
-    target: Target
-    model: str
-    engine: EngineInfo
-    api_key: str
-    _memo: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def chat_url(self) -> str:
-        return f"{self.target.openai_url}/chat/completions"
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-
-    def sdk_chat(self, messages: list[ChatCompletionMessageParam], **params: Any) -> Raw:
-        """``chat.completions.create`` through the SDK; the raw JSON is what the checks read."""
-        raw = self.client.chat.completions.with_raw_response.create(
-            model=params.pop("model", self.model), messages=messages, **params
-        )
-        response = raw.http_response
-        return Raw(response.status_code, _json_or_none(response), response.text)
-
-    def post(self, body: dict[str, Any]) -> Raw:
-        response = self.http.post(self.chat_url, json=body, headers=self.headers())
-        return Raw(response.status_code, _json_or_none(response), response.text)
-
-    def post_stream(self, body: dict[str, Any]) -> SSE:
-        headers = {**self.headers(), "Accept": "text/event-stream"}
-        with self.http.stream("POST", self.chat_url, json=body, headers=headers) as response:
-            text = response.read().decode("utf-8", errors="replace")
-            return SSE.parse(response.status_code, response.headers.get("content-type", ""), text)
-
-    def basic(self) -> Raw:
-        """The plain non-streamed request several points read (made once)."""
-        if "basic" not in self._memo:
-            self._memo["basic"] = self.sdk_chat(BASIC, max_tokens=BASIC_MAX_TOKENS)
-        return self._memo["basic"]
-
-    def stream(self, *, include_usage: bool = False) -> SSE:
-        """The same request streamed (made once per ``include_usage``)."""
-        key = f"stream/{include_usage}"
-        if key not in self._memo:
-            body: dict[str, Any] = {
-                "model": self.model,
-                "messages": BASIC,
-                "max_tokens": BASIC_MAX_TOKENS,
-                "stream": True,
-            }
-            if include_usage:
-                body["stream_options"] = {"include_usage": True}
-            self._memo[key] = self.post_stream(body)
-        return self._memo[key]
-
-
-# --- the contract points --------------------------------------------------------------------------
-
-
 def _completion(raw: Raw) -> dict[str, Any]:
-    """The body of a successful completion; a ``_Failed`` (a failed outcome) otherwise."""
+    """The body of a successful completion; a ``Failed`` (a failed outcome) otherwise."""
     if raw.status != 200 or not isinstance(raw.body, dict):
-        raise _Failed(f"HTTP {raw.status}: {_cut(raw.text)}")
+        raise Failed(f"HTTP {raw.status}: {cut(raw.text)}")
     return raw.body
 
 
 def _choice(body: dict[str, Any]) -> dict[str, Any]:
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise _Failed(f"no choices[0] in the answer: {_cut(json.dumps(body))}")
+        raise Failed(f"no choices[0] in the answer: {cut(json.dumps(body))}")
     return choices[0]
 
 
@@ -253,12 +78,12 @@ def _usage_numbers(usage: Any) -> tuple[int, int, int] | str:
     if usage is None:
         return "no usage object"
     if not isinstance(usage, dict):
-        return f"usage is not an object: {_cut(json.dumps(usage))}"
+        return f"usage is not an object: {cut(json.dumps(usage))}"
     numbers = []
     for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
         value = usage.get(name)
         if not isinstance(value, int) or isinstance(value, bool):
-            return f"usage.{name} is {json.dumps(value)} (usage: {_cut(json.dumps(usage))})"
+            return f"usage.{name} is {json.dumps(value)} (usage: {cut(json.dumps(usage))})"
         numbers.append(value)
     return numbers[0], numbers[1], numbers[2]
 
@@ -314,13 +139,10 @@ def check_prompt_tokens_stateless(probe: Probe) -> Outcome:
 def check_sse_framing(probe: Probe) -> Outcome:
     sse = probe.stream()
     if sse.status != 200:
-        return failed(f"HTTP {sse.status}: {_cut(sse.text)}")
-    problems = list(sse.problems)
+        return failed(f"HTTP {sse.status}: {cut(sse.text)}")
+    problems = list(sse.problems)  # the strict reader's: framing, JSON, `data: [DONE]` last
     if not sse.content_type.lower().startswith("text/event-stream"):
         problems.insert(0, f"Content-Type {sse.content_type or '(none)'}")
-    if not sse.done:
-        last = sse.events[-1] if sse.events else "(no events)"
-        problems.append(f"does not end with `data: [DONE]` (last event: {_cut(last, 80)})")
     if problems:
         return failed("; ".join(problems))
     return passed(
@@ -335,7 +157,7 @@ def check_stream_no_usage(probe: Probe) -> Outcome:
         index, chunk = with_usage[0]
         return failed(
             f"usage in {len(with_usage)} of {len(sse.chunks)} chunks without include_usage "
-            f"(chunk {index + 1}: {_cut(json.dumps(chunk.get('usage')), 80)})"
+            f"(chunk {index + 1}: {cut(json.dumps(chunk.get('usage')), 80)})"
         )
     nulls = sum(1 for chunk in sse.chunks if "usage" in chunk)
     note = f" ({nulls} carry `usage: null`)" if nulls else ""
@@ -354,7 +176,7 @@ def check_stream_include_usage(probe: Probe) -> Outcome:
     if index != len(sse.chunks) - 1:
         problems.append(f"the usage chunk is chunk {index + 1} of {len(sse.chunks)}, not the last")
     if chunk.get("choices") != []:
-        problems.append(f"its choices is {_cut(json.dumps(chunk.get('choices')), 60)}, not []")
+        problems.append(f"its choices is {cut(json.dumps(chunk.get('choices')), 60)}, not []")
     numbers = _usage_numbers(chunk.get("usage"))
     if isinstance(numbers, str):
         return failed("; ".join([*problems, numbers]))
@@ -379,7 +201,7 @@ def check_stream_first_role(probe: Probe) -> Outcome:
         return failed(f"none of {len(sse.chunks)} chunks has a choice")
     delta = first["choices"][0].get("delta") if isinstance(first["choices"][0], dict) else None
     role = delta.get("role") if isinstance(delta, dict) else None
-    evidence = f"first chunk delta: {_cut(json.dumps(delta), 80)}"
+    evidence = f"first chunk delta: {cut(json.dumps(delta), 80)}"
     return passed(evidence) if role == "assistant" else failed(evidence)
 
 
@@ -428,22 +250,22 @@ def check_unknown_model(probe: Probe) -> Outcome:
         raw = probe.sdk_chat(BASIC, model=UNKNOWN_MODEL, max_tokens=COUNT_MAX_TOKENS)
     except openai.NotFoundError as exc:
         shaped = _openai_error_shape(exc.response)
-        evidence = f"404 NotFoundError: {_cut(exc.response.text.strip())}"
+        evidence = f"404 NotFoundError: {cut(exc.response.text.strip())}"
         return failed(f"{evidence}; {shaped}") if shaped else passed(evidence)
     except openai.APIStatusError as exc:
         return failed(
             f"HTTP {exc.status_code} {type(exc).__name__}, not 404 NotFoundError: "
-            f"{_cut(exc.response.text.strip())}"
+            f"{cut(exc.response.text.strip())}"
         )
     return failed(
         f"HTTP {raw.status}: answered a model that does not exist ({UNKNOWN_MODEL}): "
-        f"{_cut(raw.text)}"
+        f"{cut(raw.text)}"
     )
 
 
 def check_malformed_request(probe: Probe) -> Outcome:
     raw = probe.post({"model": probe.model, "messages": "not a list"})
-    evidence = f"messages as a string: HTTP {raw.status}: {_cut(raw.text.strip())}"
+    evidence = f"messages as a string: HTTP {raw.status}: {cut(raw.text.strip())}"
     if raw.status != 400:
         return failed(evidence)
     shaped = _openai_error_shape_body(raw.body)
@@ -500,18 +322,18 @@ def check_ollama_debug_render(probe: Probe) -> Outcome:
     if (reason := _not_ollama(probe)) is not None:
         return reason
     release = probe.engine.emulates or probe.engine.version
-    parsed = _release(release)
-    if parsed is not None and parsed < DEBUG_RENDER_SINCE:
+    parsed = release_number(release)
+    if parsed is not None and parsed < RENDER_ONLY_SINCE:
         return not_applicable(f"Ollama {release}; _debug_render_only arrived in 0.12.0")
     raw = probe.post({"model": probe.model, "messages": BASIC, "_debug_render_only": True})
     body = _completion(raw)
     info = body.get("_debug_info")
     rendered = info.get("rendered_template") if isinstance(info, dict) else None
     if not isinstance(rendered, str) or not rendered:
-        return failed(f"no _debug_info.rendered_template: {_cut(raw.text)}")
+        return failed(f"no _debug_info.rendered_template: {cut(raw.text)}")
     usage = _usage_numbers(body.get("usage"))
     zeros = "usage zero" if usage == (0, 0, 0) else f"usage {json.dumps(body.get('usage'))}"
-    return passed(f"rendered_template ({len(rendered)} chars): {_cut(rendered, 60)}; {zeros}")
+    return passed(f"rendered_template ({len(rendered)} chars): {cut(rendered, 60)}; {zeros}")
 
 
 POINTS: tuple[Point, ...] = (
@@ -563,25 +385,21 @@ POINTS: tuple[Point, ...] = (
 )
 
 
-class _Failed(Exception):
-    """Raised inside a check: the point fails with this evidence."""
-
-
 def run_point(point: Point, probe: Probe) -> Row:
     """Run one check; an error from the target (or a malformed answer) makes it fail."""
     started = time.monotonic()
     try:
         outcome = point.check(probe)
-    except _Failed as exc:
+    except Failed as exc:
         outcome = failed(str(exc))
     except openai.APIStatusError as exc:
-        outcome = failed(f"HTTP {exc.status_code}: {_cut(exc.response.text.strip())}")
+        outcome = failed(f"HTTP {exc.status_code}: {cut(exc.response.text.strip())}")
     except openai.APIError as exc:
-        outcome = failed(f"the call failed: {type(exc).__name__}: {_cut(str(exc))}")
+        outcome = failed(f"the call failed: {type(exc).__name__}: {cut(str(exc))}")
     except httpx.HTTPError as exc:
-        outcome = failed(f"the call failed: {type(exc).__name__}: {_cut(str(exc))}")
+        outcome = failed(f"the call failed: {type(exc).__name__}: {cut(str(exc))}")
     except Exception as exc:  # a malformed answer must not stop the report
-        outcome = failed(f"could not read the answer: {type(exc).__name__}: {_cut(str(exc))}")
+        outcome = failed(f"could not read the answer: {type(exc).__name__}: {cut(str(exc))}")
     return Row(point, outcome, time.monotonic() - started)
 
 
@@ -598,170 +416,21 @@ def run_points(
     return rows
 
 
-# --- the command ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReportOptions:
-    target: Target
-    model: str
-    api_key: str
-    timeout: float
-    out_dir: Path | None = None
-    record: Path | None = None
-
-
-@dataclass(slots=True)
-class Report:
-    target: Target
-    model: str
-    engine: EngineInfo
-    rows: list[Row]
-    date: str
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(1 for r in self.rows if r.outcome.status == s) for s in (PASS, FAIL, NA)}
-
-    def summary(self) -> str:
-        counts = self.counts()
-        return f"{counts[PASS]} pass · {counts[FAIL]} fail · {counts[NA]} n/a"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "lab": {"name": "portway-lab", "version": __version__},
-            "target": self.target.as_dict(),
-            "engine": self.engine.as_dict(),
-            "model": self.model,
-            "date": self.date,
-            "summary": self.counts(),
-            "points": [row.as_dict() for row in self.rows],
-        }
-
-
-def run_report(options: ReportOptions, *, out: Console, err: Console) -> int:
-    """Preflight, run every point, print the table, write the files. 0, or 2 if unusable."""
-    try:
-        with targets.opened(options.target) as target:
-            engine = preflight.check(target, options.model, api_key=options.api_key)
-            with _clients(options, target, engine) as (client, http):
-                probe = Probe(client, http, target, options.model, engine, options.api_key)
-                rows = run_points(probe, progress=_spinner(out) if out.is_terminal else None)
-    except LabError as problem:
-        report.error(err, problem)
-        return problem.exit_code
-    except KeyboardInterrupt:
-        err.print("\nInterrupted.")
-        return EXIT_INTERRUPTED
-    result = Report(target, options.model, engine, rows, _now())
-    out.print(table(result))
-    if options.out_dir is not None:
-        try:
-            written = write_files(result, options.out_dir)
-        except OSError as exc:
-            report.error(err, SetupError(f"Cannot write the report to {options.out_dir}", str(exc)))
-            return SetupError.exit_code
-        out.print(Text("Wrote " + " and ".join(str(p) for p in written), style="dim"))
-    return EXIT_OK
-
-
-@contextlib.contextmanager
-def _clients(
-    options: ReportOptions, target: Target, engine: EngineInfo
-) -> Iterator[tuple[openai.OpenAI, httpx.Client]]:
-    """The SDK and a raw client on one ``httpx.Client`` (recording with ``--record``)."""
-    from lab.runner import recording_http
-
-    http = recording_http(
-        options.record, target, engine, api_key=options.api_key, timeout=options.timeout
-    ) or httpx.Client(timeout=http_timeout(options.timeout))
-    try:
-        yield (
-            sdk_client(target.openai_url, options.api_key, options.timeout, http_client=http),
-            http,
-        )
-    finally:
-        http.close()  # with --record, the last exchange is written by now
-
-
-def _spinner(console: Console) -> Callable[[Point], contextlib.AbstractContextManager[object]]:
-    def status(point: Point) -> contextlib.AbstractContextManager[object]:
-        return console.status(f"{point.title}…")
-
-    return status
-
-
-# --- output ------------------------------------------------------------------------------------
-
-_STYLE = {PASS: ("✓ pass", "green"), FAIL: ("✗ fail", "bold red"), NA: ("– n/a", "yellow")}
-
-
-def table(result: Report) -> Table:
-    grid = Table(
-        title=f"OpenAI-compatible conformance: {result.model} on {result.target.openai_url}",
-        title_justify="left",
-        title_style="bold",
-        caption=f"{result.engine.describe()} · {result.date} · {result.summary()}",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
-    grid.add_column("#", justify="right", style="dim", no_wrap=True)
-    grid.add_column("Contract point", ratio=2)
-    grid.add_column("Result", no_wrap=True)
-    grid.add_column("Evidence", ratio=3, overflow="fold")
-    for number, row in enumerate(result.rows, 1):
-        label, style = _STYLE[row.outcome.status]
-        grid.add_row(
-            str(number), Text(row.point.title), Text(label, style), Text(row.outcome.evidence)
-        )
-    return grid
-
-
-def markdown(result: Report) -> str:
-    counts = result.counts()
-    lines = [
-        "# OpenAI-compatible conformance report",
-        "",
-        f"- **target**: `{result.target.openai_url}` ({result.target.kind})",
-        f"- **engine**: {result.engine.describe()}",
-        f"- **model**: `{result.model}`",
-        f"- **date**: {result.date}",
-        f"- **lab**: portway-lab {__version__}",
-        f"- **result**: {counts[PASS]} pass, {counts[FAIL]} fail, {counts[NA]} not applicable",
-        "",
-        "| # | Contract point | Result | Evidence |",
-        "|---:|---|---|---|",
-    ]
-    for number, row in enumerate(result.rows, 1):
-        lines.append(
-            f"| {number} | {_md(row.point.title)} | {row.outcome.status} "
-            f"| {_md(row.outcome.evidence)} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def write_files(result: Report, directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    md, js = directory / "report.md", directory / "report.json"
-    md.write_text(markdown(result), "utf-8")
-    js.write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
-    return [md, js]
-
-
-# --- helpers -------------------------------------------------------------------------------------
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def _streamed(sse: SSE) -> SSE:
     if sse.status != 200:
-        raise _Failed(f"the stream request answered HTTP {sse.status}: {_cut(sse.text)}")
+        raise Failed(f"the stream request answered HTTP {sse.status}: {cut(sse.text)}")
     if not sse.chunks:
-        raise _Failed(f"no JSON chunks in the stream: {_cut(sse.text)}")
+        raise Failed(f"no JSON chunks in the stream: {cut(sse.text)}")
     return sse
 
 
 def _prompt_tokens(raw: Raw) -> int:
     numbers = _usage_numbers(_completion(raw).get("usage"))
     if isinstance(numbers, str):
-        raise _Failed(numbers)
+        raise Failed(numbers)
     return numbers[0]
 
 
@@ -771,8 +440,8 @@ def _not_ollama(probe: Probe) -> Outcome | None:
     return not_applicable("the target is not Ollama (GET /api/version did not answer as Ollama)")
 
 
-def _openai_error_shape(response: httpx.Response) -> str:
-    return _openai_error_shape_body(_json_or_none(response))
+def _openai_error_shape(response: Answer) -> str:
+    return _openai_error_shape_body(json_or_none(response))
 
 
 def _openai_error_shape_body(body: Any) -> str:
@@ -782,28 +451,3 @@ def _openai_error_shape_body(body: Any) -> str:
         return "the body is not OpenAI-shaped (no error object)"
     missing = [k for k in ("message", "type") if not isinstance(error.get(k), str)]
     return f"error.{' and error.'.join(missing)} missing" if missing else ""
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _release(version: str) -> tuple[int, ...] | None:
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
-    return tuple(int(part) for part in match.groups()) if match else None
-
-
-def _cut(text: str, limit: int = EXCERPT) -> str:
-    text = " ".join(text.split()) if "\n" in text else text
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
