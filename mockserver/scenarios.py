@@ -1,9 +1,9 @@
 """Scenarios: rules a user scripts, and the fake's own scripted replies.
 
-``python -m mockserver --scenario FILE`` (YAML or JSON; schema: ``mockserver/scenario.schema.json``)
-loads ordered rules; for each generation request (``POST /v1/chat/completions``, ``/api/chat``,
-``/api/generate``) the first rule whose ``match`` holds answers it, ``times: N`` rules only N
-times. What a rule's ``reply`` says the model emits (content, reasoning, tool calls, a JSON
+``python -m mockserver --scenario FILE`` (YAML or JSON; schema:
+``mockserver/scenario.schema.json``) loads ordered rules; for each generation request (``POST
+/v1/chat/completions``, ``/v1/completions``, ``/api/chat``, ``/api/generate``) the first rule
+whose ``match`` holds answers it, ``times: N`` rules only N times. What a rule's ``reply`` says the model emits (content, reasoning, tool calls, a JSON
 value) goes through the engine like the built-in model's answer, so every count stays exact;
 an ``error``, a ``delay``, a mid-stream ``cut_after`` and a ``chunking`` shape the delivery. A
 request no rule matches falls back to the built-in model, or gets 404 with
@@ -36,7 +36,9 @@ from mockserver.engine.chat import Message as ChatMessage
 from mockserver.engine.chat import ToolCall
 from mockserver.engine.families import Output
 
-GENERATION_PATHS = frozenset({"/v1/chat/completions", "/api/chat", "/api/generate"})
+GENERATION_PATHS = frozenset(
+    {"/v1/chat/completions", "/v1/completions", "/api/chat", "/api/generate"}
+)
 NO_RULE = "no scenario rule matches this request"
 
 
@@ -68,7 +70,7 @@ class RequestView:
         if not isinstance(body, dict):
             return cls(endpoint, "", (), False, body)
         messages: list[tuple[str, str]] = []
-        if endpoint == "/api/generate":
+        if endpoint in ("/api/generate", "/v1/completions"):
             if isinstance(body.get("system"), str) and body["system"]:
                 messages.append(("system", body["system"]))
             messages.append(("user", str(body.get("prompt") or "")))

@@ -108,10 +108,19 @@ def test_every_condition_of_a_match_must_hold(match, holds):
     assert rule.match.holds(_view(BODY)) is holds
 
 
-def test_generate_requests_match_on_their_prompt():
-    view = _view({"model": MODEL, "prompt": "Why is the sky blue?"}, "/api/generate")
+@pytest.mark.parametrize("endpoint", ["/api/generate", "/v1/completions"])
+def test_prompt_requests_match_on_their_prompt(endpoint):
+    view = _view({"model": MODEL, "prompt": "Why is the sky blue?"}, endpoint)
     (rule,) = parse_rules({"rules": [{"match": {"last_user": "sky"}, "reply": {}}]}, "test")
     assert rule.match.holds(view)
+
+
+def test_a_rule_answers_v1_completions_too(client: openai.OpenAI, fake: BackgroundServer):
+    with fake.rules({"match": {"endpoint": "/v1/completions"}, "reply": {"content": "Blue."}}):
+        completion = client.completions.create(model=MODEL, prompt="Why is the sky blue?")
+    assert completion.choices[0].text == "Blue."
+    emitted = len(FAMILIES["llama3.2"].tokenizer.encode("Blue.")) + 1  # + <|eot_id|>
+    assert completion.usage.completion_tokens == emitted
 
 
 def test_first_match_wins_and_times_runs_out():
