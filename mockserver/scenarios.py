@@ -3,11 +3,12 @@
 ``python -m mockserver --scenario FILE`` (YAML or JSON; schema:
 ``mockserver/scenario.schema.json``) loads ordered rules; for each generation request (``POST
 /v1/chat/completions``, ``/v1/completions``, ``/api/chat``, ``/api/generate``) the first rule
-whose ``match`` holds answers it, ``times: N`` rules only N times. What a rule's ``reply`` says the model emits (content, reasoning, tool calls, a JSON
-value) goes through the engine like the built-in model's answer, so every count stays exact;
-an ``error``, a ``delay``, a mid-stream ``cut_after`` and a ``chunking`` shape the delivery. A
-request no rule matches falls back to the built-in model, or gets 404 with
-``--scenario-strict``. The pytest plugin adds rules per test (``ollama_fake.rules(...)``).
+whose ``match`` holds answers it, ``times: N`` rules only N times. What a rule's ``reply``
+says the model emits (content, reasoning, tool calls, a JSON value) goes through the engine
+like the built-in model's answer, so every count stays exact; an ``error``, a ``delay``, a
+mid-stream ``cut_after`` and a ``chunking`` shape the delivery. A request no rule matches
+falls back to the built-in model, or gets 404 with ``--scenario-strict``. The pytest plugin
+adds rules per test (``ollama_fake.rules(...)``).
 
 The built-in scripts (``engine/scripts.json``) are rules of the same kind, each matching one
 whole conversation of the lab's, so a scripted reply fires only for the conversation it was
