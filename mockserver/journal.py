@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,9 +49,8 @@ class Entry:
     @property
     def messages(self) -> list[dict[str, Any]]:
         """The messages the request carried (empty for requests without any)."""
-        if isinstance(self.body, dict) and isinstance(self.body.get("messages"), list):
-            return self.body["messages"]
-        return []
+        messages = self.body.get("messages") if isinstance(self.body, dict) else None
+        return list(messages) if isinstance(messages, list) else []
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +67,7 @@ class Journal:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries)
 
     def __getitem__(self, index: int) -> Entry:

@@ -50,7 +50,10 @@ class ScenarioError(ValueError):
 @cache
 def schema() -> dict[str, Any]:
     """The JSON schema of a scenario file."""
-    return json.loads(files("mockserver").joinpath("scenario.schema.json").read_text("utf-8"))
+    loaded: dict[str, Any] = json.loads(
+        files("mockserver").joinpath("scenario.schema.json").read_text("utf-8")
+    )
+    return loaded
 
 
 # --- what a rule looks at -----------------------------------------------------------------------
@@ -399,11 +402,11 @@ def parse_rules(document: Any, where: str, node: Any = None) -> list[Rule]:
     return rules
 
 
-def _say(path: list) -> str:
+def _say(path: list[Any]) -> str:
     return ("at " + ".".join(str(p) for p in path) + ": ") if path else ""
 
 
-def _line(node: Any, path: list) -> str:
+def _line(node: Any, path: list[Any]) -> str:
     """The line of the YAML/JSON node at ``path`` (the deepest one found)."""
     import yaml
 

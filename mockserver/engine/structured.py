@@ -30,6 +30,7 @@ import math
 import random
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
@@ -242,7 +243,7 @@ def _schema_of_example(example: Any) -> dict[str, Any]:
 class _Xeger(rstr.Rstr):
     """``rstr``'s regex-to-string with short repeats (``+`` and ``*`` add at most 6)."""
 
-    def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:  # type: ignore[override]
+    def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:
         return super()._handle_repeat(start_range, min(end_range, start_range + 6), value)
 
 
@@ -257,7 +258,7 @@ class _Builder:
     # Each step gets the schema, the JSON path of the value (for naming and seeding), the
     # nesting chain through references and the resolver for relative references.
 
-    def build(self, schema: Any, path: str, chain: tuple, resolver: Any) -> Any:
+    def build(self, schema: Any, path: str, chain: tuple[str, ...], resolver: Any) -> Any:
         if schema is True or schema == {}:
             return self.string({}, path)
         if schema is False:
@@ -286,8 +287,8 @@ class _Builder:
         return self.string(schema, path)
 
     def flatten(
-        self, schema: dict, path: str, chain: tuple, resolver: Any
-    ) -> tuple[dict, Any, tuple]:
+        self, schema: dict[str, Any], path: str, chain: tuple[str, ...], resolver: Any
+    ) -> tuple[dict[str, Any], Any, tuple[str, ...]]:
         """Inline ``$ref`` and merge ``allOf`` into one schema."""
         while "$ref" in schema:
             try:
@@ -322,7 +323,7 @@ class _Builder:
         return schema, resolver, chain
 
     @staticmethod
-    def kind(schema: dict) -> str:
+    def kind(schema: dict[str, Any]) -> str:
         kind = schema.get("type")
         if isinstance(kind, list):
             kinds = [k for k in kind if k != "null"] or ["null"]
@@ -337,7 +338,9 @@ class _Builder:
             return "number"
         return "string"
 
-    def branch(self, schema: dict, key: str, path: str, chain: tuple, resolver: Any) -> Any:
+    def branch(
+        self, schema: dict[str, Any], key: str, path: str, chain: tuple[str, ...], resolver: Any
+    ) -> Any:
         """The first branch (not-null ones first) whose value validates against the whole."""
         rest = {k: v for k, v in schema.items() if k != key}
         branches = list(schema[key])
@@ -363,7 +366,7 @@ class _Builder:
         except Exception:  # a sub-schema whose references only resolve from the root
             return True
 
-    def choose_enum(self, options: list, path: str) -> Any:
+    def choose_enum(self, options: list[Any], path: str) -> Any:
         """A value the conversation names first, then the schema's order from a seeded start;
         the n-th item of an array (or a retry) moves on, so unique items can be found."""
         if not options:
@@ -382,7 +385,7 @@ class _Builder:
 
     # --- leaves -------------------------------------------------------------------------------
 
-    def number(self, schema: dict, path: str, *, integer: bool) -> int | float:
+    def number(self, schema: dict[str, Any], path: str, *, integer: bool) -> int | float:
         low, high = _bounds(schema, integer)
         step = schema.get("multipleOf")
         wanted = self.wanted_number(path, low, high, integer)
@@ -433,7 +436,7 @@ class _Builder:
             return rng.randint(math.ceil(lo), max(math.ceil(lo), math.floor(hi)))
         return round(rng.uniform(lo, hi), 2)
 
-    def string(self, schema: dict, path: str) -> str:
+    def string(self, schema: dict[str, Any], path: str) -> str:
         rng = self.context.rng(path)
         fmt = schema.get("format")
         text = _FORMATS[fmt](self, path, rng) if fmt in _FORMATS else self.named_string(path, rng)
@@ -447,8 +450,8 @@ class _Builder:
                 ) from None
             if not compiled.search(text):
                 text = _pattern_string(pattern, rng, schema, path)
-        low = schema.get("minLength", 0)
-        high = schema.get("maxLength")
+        low = _count(schema, "minLength", 0)
+        high = _count(schema, "maxLength", None)
         if len(text) < low:
             filler = " ".join(self.context.words) or "value"
             while len(text) < low:
@@ -525,9 +528,11 @@ class _Builder:
 
     # --- containers ---------------------------------------------------------------------------
 
-    def array(self, schema: dict, path: str, chain: tuple, resolver: Any) -> list:
-        low = schema.get("minItems", 0)
-        high = schema.get("maxItems")
+    def array(
+        self, schema: dict[str, Any], path: str, chain: tuple[str, ...], resolver: Any
+    ) -> list[Any]:
+        low = _count(schema, "minItems", 0)
+        high = _count(schema, "maxItems", None)
         prefix = schema.get("prefixItems")
         if prefix is None and isinstance(schema.get("items"), list):  # draft 4-7 tuples
             prefix = schema["items"]
@@ -543,7 +548,7 @@ class _Builder:
             count = min(count, high)
         if count < low:
             raise SchemaError(f"the array at {path or 'the root'} cannot hold {low} items")
-        out: list = []
+        out: list[Any] = []
         for index in range(count):
             item_schema = prefix[index] if index < len(prefix) else rest
             item_path = f"{path}/{index}"
@@ -560,7 +565,9 @@ class _Builder:
             out.append(value)
         return out
 
-    def object(self, schema: dict, path: str, chain: tuple, resolver: Any) -> dict:
+    def object(
+        self, schema: dict[str, Any], path: str, chain: tuple[str, ...], resolver: Any
+    ) -> dict[str, Any]:
         properties = schema.get("properties") or {}
         required = list(schema.get("required") or [])
         out: dict[str, Any] = {}
@@ -579,7 +586,7 @@ class _Builder:
                     )
                 out[key] = self.build(sub, f"{path}/{key}", chain, resolver)
         index = 1
-        while len(out) < schema.get("minProperties", 0):
+        while len(out) < _count(schema, "minProperties", 0):
             if extra is False:
                 raise SchemaError(f"the object at {path or 'the root'} needs more properties")
             key = f"key{index}"
@@ -594,7 +601,7 @@ class _Builder:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _merge(first: dict, second: dict) -> dict:
+def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """Two schemas that must both hold, as one (``allOf``): properties and required unite,
     bounds tighten, other keywords of the later one win."""
     merged = {**first, **second}
@@ -613,7 +620,7 @@ def _is_null(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") == "null"
 
 
-def _bounds(schema: dict, integer: bool) -> tuple[float | None, float | None]:
+def _bounds(schema: dict[str, Any], integer: bool) -> tuple[float | None, float | None]:
     low = schema.get("minimum")
     high = schema.get("maximum")
     exclusive_low = schema.get("exclusiveMinimum")
@@ -633,7 +640,13 @@ def _bounds(schema: dict, integer: bool) -> tuple[float | None, float | None]:
     return low, high
 
 
-def _loops(chain: tuple) -> int:
+def _count(schema: dict[str, Any], key: str, default: int | None) -> Any:
+    """A length keyword as an int (JSON Schema allows 2.0 for 2)."""
+    value = schema.get(key)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def _loops(chain: tuple[str, ...]) -> int:
     """How many references on the path lead back to one already entered (recursion)."""
     return len(chain) - len(set(chain))
 
@@ -717,7 +730,7 @@ _UNITS_OF = {
 }
 
 
-def _array_length(context: Context, path: str, items: Any, chain: tuple) -> int:
+def _array_length(context: Context, path: str, items: Any, chain: tuple[str, ...]) -> int:
     if _loops(chain) >= MAX_LOOPS:
         return 0
     name = _leaf_name(path).casefold()
@@ -767,8 +780,8 @@ def _uuid(builder: _Builder, path: str, rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _pattern_string(pattern: str, rng: random.Random, schema: dict, path: str) -> str:
-    low, high = schema.get("minLength", 0), schema.get("maxLength")
+def _pattern_string(pattern: str, rng: random.Random, schema: dict[str, Any], path: str) -> str:
+    low, high = _count(schema, "minLength", 0), _count(schema, "maxLength", None)
     compiled = re.compile(pattern)
     for _ in range(20):
         try:
@@ -780,7 +793,7 @@ def _pattern_string(pattern: str, rng: random.Random, schema: dict, path: str) -
     raise SchemaError(f"no string found for the pattern {pattern!r} at {path or 'the root'}")
 
 
-_FORMATS = {
+_FORMATS: dict[str, Callable[[_Builder, str, random.Random], str]] = {
     "date": _date,
     "date-time": lambda b, p, r: (
         f"{_date(b, p, r)}T{r.randrange(8, 19):02d}:{r.choice((0, 30)):02d}:00Z"
