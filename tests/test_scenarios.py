@@ -61,6 +61,14 @@ def test_a_trimmed_road_trip_history_is_another_conversation(client: openai.Open
     assert "road trip" not in content
 
 
+def test_the_built_in_scripts_are_a_valid_scenario():
+    from importlib.resources import files
+
+    text = files("mockserver.engine").joinpath("scripts.json").read_text("utf-8")
+    rules = parse_rules(json.loads(text), "scripts.json")  # checked against the schema
+    assert [rule.match.messages is not None for rule in rules] == [True] * len(rules)
+
+
 # --- matching ---------------------------------------------------------------------------------
 
 

@@ -33,14 +33,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
-
-import jsonschema
-import rstr
-from referencing import Registry, Resource
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
 
 from mockserver.errors import OllamaError
 
@@ -177,7 +171,11 @@ def value_for(schema: Any, context: Context) -> Any:
             except SchemaError:
                 pass
         return {"answer": context.plain_reply or context.last_user}
-    validator_class = jsonschema.validators.validator_for(schema, default=_DEFAULT_VALIDATOR)
+    import jsonschema  # imported on first use: a fake that is never asked for JSON starts faster
+
+    validator_class = jsonschema.validators.validator_for(
+        schema, default=jsonschema.Draft202012Validator
+    )
     try:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -191,9 +189,6 @@ def value_for(schema: Any, context: Context) -> Any:
         where = "/".join(str(p) for p in problem.absolute_schema_path) or "the root"
         raise SchemaError(f"no value found that meets {where} ({problem.message})")
     return value
-
-
-_DEFAULT_VALIDATOR = jsonschema.Draft202012Validator
 
 
 def described_shape(text: str) -> dict[str, Any] | None:
@@ -240,17 +235,25 @@ def _schema_of_example(example: Any) -> dict[str, Any]:
     return {"type": "string"}
 
 
-class _Xeger(rstr.Rstr):
+@cache
+def _xeger_class() -> Any:
     """``rstr``'s regex-to-string with short repeats (``+`` and ``*`` add at most 6)."""
+    import rstr
 
-    def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:
-        return super()._handle_repeat(start_range, min(end_range, start_range + 6), value)
+    class Xeger(rstr.Rstr):
+        def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:
+            return str(super()._handle_repeat(start_range, min(end_range, start_range + 6), value))
+
+    return Xeger
 
 
 class _Builder:
     def __init__(self, schema: Any, context: Context, validator_class: Any) -> None:
         self.context = context
         self.validator_class = validator_class
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
         resource = Resource.from_contents(schema, default_specification=DRAFT202012)
         registry: Registry = Registry().with_resource("urn:portway:format", resource)
         self.root = registry.resolver(base_uri="urn:portway:format")
@@ -293,7 +296,7 @@ class _Builder:
         while "$ref" in schema:
             try:
                 resolved = resolver.lookup(schema["$ref"])
-            except Unresolvable:
+            except _unresolvable():
                 raise SchemaError(
                     f"cannot resolve $ref {schema['$ref']!r} (only local ones)"
                 ) from None
@@ -640,6 +643,12 @@ def _bounds(schema: dict[str, Any], integer: bool) -> tuple[float | None, float 
     return low, high
 
 
+def _unresolvable() -> type[Exception]:
+    from referencing.exceptions import Unresolvable
+
+    return Unresolvable
+
+
 def _count(schema: dict[str, Any], key: str, default: int | None) -> Any:
     """A length keyword as an int (JSON Schema allows 2.0 for 2)."""
     value = schema.get(key)
@@ -785,7 +794,7 @@ def _pattern_string(pattern: str, rng: random.Random, schema: dict[str, Any], pa
     compiled = re.compile(pattern)
     for _ in range(20):
         try:
-            text = _Xeger(rng).xeger(pattern)
+            text = str(_xeger_class()(rng).xeger(pattern))
         except Exception:
             break
         if compiled.search(text) and len(text) >= low and (high is None or len(text) <= high):
