@@ -72,6 +72,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "m2-max-gpt-oss-20b, cpu-qwen2.5-0.5b, instant-load; default none "
         "(docs/latency-profiles.md)",
     )
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="answer by the rules in FILE (YAML or JSON, mockserver/scenario.schema.json): "
+        "first match wins; unmatched requests get the built-in model's answer",
+    )
+    parser.add_argument(
+        "--scenario-strict",
+        action="store_true",
+        help="with --scenario: a generation request no rule matches gets 404",
+    )
+    parser.add_argument(
+        "--journal",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the last N requests and answers, readable at GET /_portway/journal "
+        "(default 0: off)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 
@@ -92,6 +111,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         replay_strict=args.replay_strict,
         replay_speed=args.replay_speed,
         profile=args.profile,
+        scenario=args.scenario,
+        scenario_strict=args.scenario_strict,
+        journal=max(args.journal, 0),
     )
 
 
@@ -120,6 +142,17 @@ def main(argv: list[str] | None = None) -> int:
             f"replaying {len(app.state.replay)} recordings from {settings.replay_dir}"
             + (" (strict)" if settings.replay_strict else ""),
             file=sys.stderr,
+        )
+    if settings.scenario:
+        count = len(app.state.scenario.rules)
+        print(
+            f"answering by {count} scenario rule{'s' if count != 1 else ''} from "
+            f"{settings.scenario}" + (" (strict)" if settings.scenario_strict else ""),
+            file=sys.stderr,
+        )
+    if settings.journal:
+        print(
+            f"journal: the last {settings.journal} requests at /_portway/journal", file=sys.stderr
         )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         print(

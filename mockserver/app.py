@@ -16,8 +16,10 @@ from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
+from mockserver.journal import Journal, KeepJournal
 from mockserver.pacing import pacer_for
-from mockserver.routes import completions, embed, models, ollama, openai
+from mockserver.routes import completions, embed, models, ollama, openai, portway
+from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.responses import GinTextResponse
 
 
@@ -43,11 +45,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(embed.router)
     app.include_router(models.router)
     app.include_router(completions.router)
+    app.include_router(portway.router)
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(openai.HotPath, owner=app)  # innermost: every guard below applies
+    app.state.scenario = (
+        Scenario.load(settings.scenario, strict=settings.scenario_strict)
+        if settings.scenario
+        else Scenario(strict=settings.scenario_strict)
+    )
+    app.add_middleware(PlayScenario, scenario=app.state.scenario)
     if settings.replay_dir:  # innermost: guards and faults apply to replies from recordings too
         from mockserver.replay import install
 
@@ -58,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_key:
         app.add_middleware(RequireApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
+    app.state.journal = Journal(settings.journal) if settings.journal > 0 else None
+    if app.state.journal is not None:  # outermost: every request and answer, refusals too
+        app.add_middleware(KeepJournal, journal=app.state.journal)
     return app
 
 

@@ -11,11 +11,14 @@ import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
 from mockserver.app import create_app
 from mockserver.config import Settings
+from mockserver.journal import Journal
+from mockserver.scenarios import Scenario
 
 
 def uvicorn_options(log_level: str = "warning") -> dict[str, object]:
@@ -56,6 +59,23 @@ class BackgroundServer:
     @property
     def openai_url(self) -> str:
         return f"{self.url}/v1"
+
+    @property
+    def journal(self) -> Journal:
+        """The last requests and answers (``Settings.journal`` > 0; :mod:`mockserver.journal`)."""
+        journal = self.app.state.journal
+        if journal is None:
+            raise RuntimeError("the journal is off: start the fake with Settings(journal=N)")
+        return journal
+
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario's rules (:mod:`mockserver.scenarios`); ``rules(...)`` adds some."""
+        return self.app.state.scenario
+
+    def rules(self, rules: list[dict[str, Any]] | dict[str, Any]):
+        """``with fake.rules([{"match": ..., "reply": ...}]):`` rules first, removed after."""
+        return self.scenario.rules_added(rules)
 
     def start(self, timeout: float = 10.0) -> BackgroundServer:
         self._thread.start()

@@ -18,6 +18,7 @@ from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError, model_not_found
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import Pacer, paced
+from mockserver.scenarios import current_answer
 from mockserver.wire import openai as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
@@ -53,7 +54,8 @@ async def complete(app: Starlette, body: bytes) -> Response:
     engine: Engine = app.state.engine
     memo: ChatMemo = app.state.chat_memo
     key = (body, engine.current_date())
-    hit = memo.get(key)
+    scripted = current_answer() is not None  # a scenario rule answers: not the body's answer
+    hit = None if scripted else memo.get(key)
     if hit is not None:
         parsed, chat, result, streams = hit
         engine.touch(result)
@@ -67,7 +69,8 @@ async def complete(app: Starlette, body: bytes) -> Response:
         chat = wire.to_chat_request(parsed)
         result = await run_chat(engine, chat)
         streams = {}
-        memo.put(key, (parsed, chat, result, streams))
+        if not scripted:
+            memo.put(key, (parsed, chat, result, streams))
     seeded = app.state.settings.seed is not None
     ids = streams.get("ids") if seeded else None  # under --seed, a pure function of the body
     if ids is None:

@@ -285,6 +285,7 @@ def to_chat_request(body: ChatRequestIn, think: bool | str | None, options: Opti
         render_only=bool(body.debug_render_only),
         truncate=body.truncate is not False,
         shift=body.shift is not False,
+        format=body.format,
     )
 
 
@@ -309,6 +310,7 @@ def generate_to_chat_request(
         raw=bool(body.raw),
         truncate=body.truncate is not False,
         shift=body.shift is not False,
+        format=body.format,
     )
 
 

@@ -60,6 +60,17 @@ class ReasoningIn(BaseModel):
     effort: str | None = Field(None, json_schema_extra=_go("string"))
 
 
+class JsonSchemaIn(BaseModel):
+    model_config = _STRICT
+    schema_: Any = Field(None, alias="schema")
+
+
+class ResponseFormatIn(BaseModel):
+    model_config = _STRICT
+    type: str | None = Field(None, json_schema_extra=_go("string"))
+    json_schema: JsonSchemaIn | None = Field(None, json_schema_extra=_go("openai.JsonSchema"))
+
+
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` body, as Ollama decodes it."""
 
@@ -80,6 +91,9 @@ class ChatCompletionRequest(BaseModel):
     tools: list[dict[str, Any]] | None = Field(None, json_schema_extra=_go("[]api.Tool"))
     reasoning_effort: str | None = Field(None, json_schema_extra=_go("string"))
     reasoning: ReasoningIn | None = Field(None, json_schema_extra=_go("openai.Reasoning"))
+    response_format: ResponseFormatIn | None = Field(
+        None, json_schema_extra=_go("openai.ResponseFormat")
+    )
     debug_render_only: bool | None = Field(
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
@@ -126,7 +140,22 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
             stop=stops,
         ),
         render_only=bool(body.debug_render_only),
+        format=_format(body.response_format),
     )
+
+
+def _format(response_format: ResponseFormatIn | None) -> Any:
+    """``response_format`` -> native ``format`` (``openai/openai.go`` FromChatRequest):
+    ``json_object`` is ``"json"``, ``json_schema`` its raw ``schema`` (none without one);
+    the type is trimmed and lower-cased; ``text`` and anything else: no format."""
+    if response_format is None:
+        return None
+    kind = (response_format.type or "").strip().lower()
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema" and response_format.json_schema is not None:
+        return response_format.json_schema.schema_
+    return None
 
 
 def _think(body: ChatCompletionRequest) -> Any:
