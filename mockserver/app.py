@@ -14,10 +14,12 @@ from mockserver.config import Settings
 from mockserver.engine.catalog import Catalog
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
+from mockserver.fastpath import DirectDispatch, FastPath
 from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
 from mockserver.pacing import pacer_for
 from mockserver.routes import ollama, openai
+from mockserver.wire.errors import render_for
 from mockserver.wire.responses import GinTextResponse
 
 
@@ -36,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         num_ctx=settings.effective_num_ctx,
         current_date=settings.current_date,
     )
-    app.state.chat_memo = openai.ChatMemo()
+    app.state.fastpath = FastPath(app.state.engine, settings.seed)
     app.state.pacer = pacer_for(settings.profile)
     app.include_router(openai.router)
     app.include_router(ollama.router)
@@ -44,8 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.add_middleware(openai.HotPath, owner=app)  # innermost: every guard below applies
-    if settings.replay_dir:  # innermost: guards and faults apply to replies from recordings too
+    # Innermost: every layer below applies to the generation routes too (mockserver/fastpath.py).
+    app.add_middleware(DirectDispatch, routes=[*openai.router.routes, *ollama.router.routes])
+    if settings.replay_dir:  # inside guards and faults: they apply to replies from recordings too
         from mockserver.replay import install
 
         install(app, settings)
@@ -67,15 +70,9 @@ _NO_TELEMETRY = (
 )
 
 
-def _is_openai(request: Request) -> bool:
-    return request.url.path.startswith("/v1/")
-
-
 async def _ollama_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OllamaError)
-    if _is_openai(request):
-        return openai.openai_error_response(exc)
-    return ollama.native_error_response(exc)
+    return render_for(exc, request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -85,13 +82,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return GinTextResponse("405 method not allowed", status_code=405)
     if exc.status_code == 404:
         return GinTextResponse("404 page not found", status_code=404)
-    return await _ollama_error(request, OllamaError(exc.status_code, str(exc.detail)))
+    return render_for(OllamaError(exc.status_code, str(exc.detail)), request.url.path)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    return await _ollama_error(request, OllamaError(400, "invalid request", from_middleware=True))
+    return render_for(OllamaError(400, "invalid request", from_middleware=True), request.url.path)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug in the fake: answer like Ollama's 500, never with a stack trace."""
-    return await _ollama_error(request, OllamaError(500, f"internal error: {type(exc).__name__}"))
+    return render_for(OllamaError(500, f"internal error: {type(exc).__name__}"), request.url.path)

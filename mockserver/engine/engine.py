@@ -210,9 +210,9 @@ class Engine:
             models = list(self._resident.values())
         return sorted(models, key=lambda r: r.expires_at, reverse=True)
 
-    def touch(self, result: ChatResult) -> None:
-        """What serving ``result`` again does to residency (a memoized /v1 answer)."""
-        self._keep(result.card, result.num_ctx, None)
+    def touch(self, result: ChatResult, keep_alive: float | None = None) -> None:
+        """What serving ``result`` again does to residency (a memoized answer)."""
+        self._keep(result.card, result.num_ctx, keep_alive)
 
     def _keep(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
         seconds = DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive

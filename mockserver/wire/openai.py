@@ -345,14 +345,3 @@ def stream_chunks(
     yield finish
     if include_usage:
         yield {**finish, "choices": [], "usage": usage(result)}
-
-
-def error_body(error: OllamaError) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": error.message,
-            "type": error.openai_type,
-            "param": None,
-            "code": None,
-        }
-    }
