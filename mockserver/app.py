@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 # FastAPI >= 0.16x checks OpenTelemetry providers (environment lookups) on every request unless
 # told there is nothing to report; a fake server reports nothing.
-_NO_TELEMETRY = (
+_NO_TELEMETRY: dict[str, Any] = (
     {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters
     else {}

@@ -11,6 +11,7 @@ import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
+from typing import TypedDict
 
 import uvicorn
 
@@ -18,7 +19,13 @@ from mockserver.app import create_app
 from mockserver.config import Settings
 
 
-def uvicorn_options(log_level: str = "warning") -> dict[str, object]:
+class UvicornOptions(TypedDict):
+    log_level: str
+    access_log: bool
+    proxy_headers: bool
+
+
+def uvicorn_options(log_level: str = "warning") -> UvicornOptions:
     """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``."""
     return {"log_level": log_level, "access_log": False, "proxy_headers": False}
 
@@ -43,7 +50,7 @@ class BackgroundServer:
             host=settings.host,
             port=settings.port,
             lifespan="off",
-            **uvicorn_options(),  # type: ignore[arg-type]
+            **uvicorn_options(),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="portway-fake", daemon=True)

@@ -78,14 +78,24 @@ def _encoded(answer: Answer, shape: Shape, ids: Ids) -> Encoded:
         assert answer.result is not None and answer.bound.chat is not None
         model = answer.bound.chat.model
         call_ids = list(shape.call_ids)
-        fields = {"model": model, "completion_id": ids.completion_id, "created": ids.created}
         if shape.stream:
             chunks = wire.stream_chunks(
-                answer.result, include_usage=shape.include_usage, call_ids=call_ids, **fields
+                answer.result,
+                model=model,
+                completion_id=ids.completion_id,
+                created=ids.created,
+                include_usage=shape.include_usage,
+                call_ids=call_ids,
             )
             encoded = Encoded.of(chunks, _HEAD_KEYS, b"\n\n")
         else:
-            body = wire.completion_body(answer.result, call_ids=call_ids, **fields)
+            body = wire.completion_body(
+                answer.result,
+                model=model,
+                completion_id=ids.completion_id,
+                created=ids.created,
+                call_ids=call_ids,
+            )
             encoded = Encoded.of([body], _HEAD_KEYS, b"\n")
         answer.encoded[shape] = encoded
     return encoded
