@@ -24,7 +24,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import httpx
+
 from bench.workload import CHAT_BODY, PATH, STREAM_BODY, distinct_body_parts
+from mockserver.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -35,28 +38,17 @@ OTHER_MODELS = ["llama3.2:3b", "gemma3:4b", "mistral:7b", "llama3.1:8b", "qwen2.
 # --- processes ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# One client for every set-up request (created once: a new client per request would add its own
+# start-up to the cold-start figure).
+CLIENT = httpx.Client(timeout=60, headers={"Content-Type": "application/json"})
 
 
-def http(port: int, method: str, path: str, body: bytes = b"", timeout: float = 60) -> bytes:
-    """One HTTP/1.1 exchange on a fresh connection; returns the whole response (close)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        sock.sendall(head.encode() + body)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+def post(port: int, path: str, body: bytes = b"") -> httpx.Response:
+    return CLIENT.post(f"http://127.0.0.1:{port}{path}", content=body)
 
 
-def status_of(response: bytes) -> int:
-    return int(response[9:12]) if response.startswith(b"HTTP/1.1 ") else 0
+def get(port: int, path: str) -> httpx.Response:
+    return CLIENT.get(f"http://127.0.0.1:{port}{path}")
 
 
 class Proc:
@@ -207,8 +199,8 @@ def cold_start(rounds: int) -> dict:
         try:
             ready = proc.wait_listening()
             while True:
-                with contextlib.suppress(OSError):
-                    if status_of(http(port, "POST", PATH, CHAT_BODY)) == 200:
+                with contextlib.suppress(httpx.TransportError):
+                    if post(port, PATH, CHAT_BODY).status_code == 200:
                         break
                 time.sleep(0.002)
             if index:  # the first spawn only writes the bytecode caches
@@ -226,14 +218,14 @@ def memory(load: Load, total: int, step_seconds: float) -> dict:
     proc = fake(port)
     try:
         proc.wait_listening()
-        assert status_of(http(port, "GET", "/")) == 200
+        assert get(port, "/").status_code == 200
         time.sleep(0.3)
         out = {"idle_mb": proc.rss_mb()}
-        assert status_of(http(port, "POST", PATH, CHAT_BODY)) == 200
+        assert post(port, PATH, CHAT_BODY).status_code == 200
         out["gpt_oss_mb"] = proc.rss_mb()
         for model in OTHER_MODELS:
             body = CHAT_BODY.replace(b'"gpt-oss:20b"', json.dumps(model).encode())
-            assert status_of(http(port, "POST", PATH, body)) == 200, model
+            assert post(port, PATH, body).status_code == 200, model
         out["all_families_mb"] = proc.rss_mb()
         served, curve = 0, []
         while served < total:
@@ -524,8 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(fake(ports["fake"]))
             procs[0].wait_listening()
             for body in (CHAT_BODY, STREAM_BODY):
-                assert status_of(http(ports["fake"], "POST", PATH, body)) == 200
-            events = http(ports["fake"], "POST", PATH, STREAM_BODY).count(b"data: {")
+                assert post(ports["fake"], PATH, body).status_code == 200
+            events = post(ports["fake"], PATH, STREAM_BODY).content.count(b"data: {")
             for name in ("fixed", "parse", "sse"):
                 ports[name] = free_port()
                 env = {"PORTWAY_BENCH_SSE_EVENTS": str(events)}

@@ -37,7 +37,7 @@ from lab import __version__, preflight, report, targets
 from lab.context import http_timeout, sdk_client
 from lab.errors import EXIT_INTERRUPTED, EXIT_OK, LabError, SetupError
 from lab.experiments.stateless import FIVE_TURN, ONE_TURN
-from lab.ollama import EngineInfo, same_model
+from lab.ollama import EngineInfo, release_of, same_model
 from lab.targets import Target
 
 Status = Literal["pass", "fail", "n/a"]
@@ -500,7 +500,7 @@ def check_ollama_debug_render(probe: Probe) -> Outcome:
     if (reason := _not_ollama(probe)) is not None:
         return reason
     release = probe.engine.emulates or probe.engine.version
-    parsed = _release(release)
+    parsed = release_of(release)
     if parsed is not None and parsed < DEBUG_RENDER_SINCE:
         return not_applicable(f"Ollama {release}; _debug_render_only arrived in 0.12.0")
     raw = probe.post({"model": probe.model, "messages": BASIC, "_debug_render_only": True})
@@ -789,11 +789,6 @@ def _json_or_none(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _release(version: str) -> tuple[int, ...] | None:
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
-    return tuple(int(part) for part in match.groups()) if match else None
 
 
 def _cut(text: str, limit: int = EXCERPT) -> str:

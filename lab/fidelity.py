@@ -55,7 +55,14 @@ from lab.errors import (
     SetupError,
     start_ollama_advice,
 )
-from lab.ollama import NotOllama, canonical_name, pulled_models, same_model, version
+from lab.ollama import (
+    NotOllama,
+    canonical_name,
+    pulled_models,
+    release_of,
+    same_model,
+    version,
+)
 from lab.targets import Target
 
 BUNDLED = ("fidelity-cases.json", "fidelity_corpus.json")
@@ -447,7 +454,7 @@ def _check_target(http: httpx.Client, target: Target) -> str:
             "Ollama's native API (/api/chat with _debug_render_only); other servers cannot "
             "render their prompts that way.",
         ) from None
-    parsed = _release(release)
+    parsed = release_of(release)
     if parsed is not None and parsed < RENDER_ONLY_SINCE:
         raise SetupError(
             f"Ollama {release} cannot show its rendered prompts",
@@ -518,11 +525,6 @@ def _blob(name: str) -> str:
 
 def _is_gpt_oss(name: str) -> bool:
     return canonical_name(name).startswith("gpt-oss")
-
-
-def _release(text: str) -> tuple[int, ...] | None:
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", text)
-    return tuple(int(part) for part in match.groups()) if match else None
 
 
 def _pull_advice(skipped: list[Skipped]) -> str:

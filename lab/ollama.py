@@ -6,6 +6,7 @@ is not pulled" before the first chat call, and to name the engine in ``--json`` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -101,3 +102,13 @@ def pulled_models(http: httpx.Client, root: str) -> list[str]:
         raise NotOllama(
             f"GET {root}/api/tags answered something that is not a model list"
         ) from None
+
+
+def release_of(version: str) -> tuple[int, ...] | None:
+    """An Ollama version as (major, minor, patch), for comparisons; None if it is not one.
+
+    >>> release_of("v0.12.3-rc1"), release_of("dev")
+    ((0, 12, 3), None)
+    """
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in match.groups()) if match else None

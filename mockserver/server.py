@@ -31,9 +31,11 @@ def uvicorn_options(log_level: str = "warning") -> UvicornOptions:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago (the one helper for it: the fake,
+    ``bench/`` and ``tools/`` use it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 class BackgroundServer:
