@@ -74,6 +74,14 @@ class Proc:
             time.sleep(0.002)
         raise RuntimeError(f"{self.name} did not listen within {timeout} s")
 
+    def cpu_s(self) -> float | None:
+        """User + system CPU seconds of the process so far (Linux /proc), else None."""
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float | None:
         try:
             for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
@@ -187,12 +195,14 @@ class Load:
 
 
 def cold_start(rounds: int) -> dict:
-    """Spawn to listening, and spawn to the first 200 on /v1/chat/completions (gpt-oss).
+    """Spawn to listening, and spawn to the first 200 on /v1/chat/completions (gpt-oss); and
+    the CPU time the fake's process used until then (user + system, from /proc: on a shared
+    machine it moves less than the wall time).
 
     One unmeasured spawn first, with bytecode writing allowed: a fresh venv (uv installs
     without compiling) or PYTHONDONTWRITEBYTECODE would otherwise make every spawn compile
     every import (~0.35 s more here); pip-installed packages start with bytecode cached."""
-    listening, answered = [], []
+    listening, answered, cpu = [], [], []
     for index in range(rounds + 1):
         port = free_port()
         proc = fake(port, env={"PYTHONDONTWRITEBYTECODE": ""})
@@ -206,9 +216,13 @@ def cold_start(rounds: int) -> dict:
             if index:  # the first spawn only writes the bytecode caches
                 listening.append(ready)
                 answered.append(time.perf_counter() - proc.started)
+                cpu.append(proc.cpu_s())
         finally:
             proc.stop()
-    return {"listening_s": statistics.median(listening), "first_200_s": statistics.median(answered)}
+    out = {"listening_s": statistics.median(listening), "first_200_s": statistics.median(answered)}
+    if all(value is not None for value in cpu):
+        out["first_200_cpu_s"] = statistics.median(cpu)
+    return out
 
 
 def memory(load: Load, total: int, step_seconds: float) -> dict:

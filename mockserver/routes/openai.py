@@ -128,9 +128,20 @@ async def list_models(request: Request) -> Response:
     return GoJSONResponse({"object": "list", "data": data or None})
 
 
-@router.get("/models/{model:path}")
-async def retrieve_model(model: str, request: Request) -> Response:
+# The path parameter is read from the request and documented by hand: a typed parameter makes
+# FastAPI import pydantic.v1 at start-up (~50 ms) to check whether ``str`` is a v1 model.
+_MODEL_PARAMETER = {
+    "name": "model",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "title": "Model"},
+}
+
+
+@router.get("/models/{model:path}", openapi_extra={"parameters": [_MODEL_PARAMETER]})
+async def retrieve_model(request: Request) -> Response:
     engine: Engine = request.app.state.engine
+    model: str = request.path_params["model"]
     if not model.strip():
         raise OllamaError(400, "model is required")
     if not is_valid_name(model.strip()):
