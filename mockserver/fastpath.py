@@ -30,18 +30,20 @@ import enum
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.asgi import read_body
 from mockserver.engine.chat import ChatRequest
 from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
+from mockserver.pacing import Pacer
 from mockserver.wire.errors import render_for
 from mockserver.wire.gojson import dumps
 
@@ -66,8 +68,7 @@ class Bound:
     keep_alive: float | None = None  # seconds; None: the server's default
 
 
-@dataclass(frozen=True, slots=True)
-class Ids:
+class Ids(NamedTuple):
     """A response's completion id, tool-call ids and creation time (``identity.py``)."""
 
     completion_id: str
@@ -76,9 +77,9 @@ class Ids:
     now: float  # the clock, in seconds (native ``created_at``)
 
 
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """Which serialisation of an answer: streamed or not, with usage or not, which call ids."""
+class Shape(NamedTuple):
+    """Which serialisation of an answer: streamed or not, with usage or not, which call ids.
+    (Made per request: a tuple, the cheapest typed key to build and hash.)"""
 
     stream: bool
     include_usage: bool
@@ -158,9 +159,16 @@ class Memo:
 class FastPath:
     """The engine behind a memo; one per app (``app.state.fastpath``)."""
 
-    def __init__(self, engine: Engine, seed: int | None, memo: Memo | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        seed: int | None,
+        pacer: Pacer | None = None,
+        memo: Memo | None = None,
+    ) -> None:
         self.engine = engine
         self.seed = seed
+        self.pacer = pacer  # --profile (pacing.py): the routes pace what they send
         self.memo = memo if memo is not None else Memo()
 
     async def answer(self, route: str, body: bytes, bind: Bind) -> Answer:
@@ -168,14 +176,23 @@ class FastPath:
 
         Errors (``OllamaError``) are raised every time, never kept. A kept answer refreshes the
         model's residency as running it would (``keep_alive``)."""
+        return self.recall(route, body) or await self.compute(route, body, bind)
+
+    def recall(self, route: str, body: bytes) -> Answer | None:
+        """The memo's answer to ``body`` on ``route``, if any (``answer`` without the await:
+        routes call it first, so that a hit costs no coroutine)."""
         engine = self.engine
-        key = (route, body, engine.current_date())
-        answer = self.memo.get(key)
+        answer = self.memo.get((route, body, engine.current_date()))
         if answer is not None:
             answer.hits += 1
             if answer.result is not None:
                 engine.touch(answer.result, answer.bound.keep_alive)
-            return answer
+        return answer
+
+    async def compute(self, route: str, body: bytes, bind: Bind) -> Answer:
+        """Bind ``body``, run the engine, keep the answer."""
+        engine = self.engine
+        key = (route, body, engine.current_date())
         bound = bind(engine, body)
         result = None
         if bound.action is Action.GENERATE:
@@ -237,15 +254,25 @@ class LeanRoute(APIRoute):
 
 def lean_handler(endpoint: Endpoint) -> ASGIApp:
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        body, complete = await read_body(receive)
+        if not complete:
+            return  # the client left before its body arrived: no one to answer
         try:
-            response = await endpoint(Request(scope, receive))
+            response = await endpoint(_ReadRequest(scope, receive, body))
         except OllamaError as error:
             response = render_for(error, scope["path"])
-        except ClientDisconnect:
-            return  # the client left before its body arrived: no one to answer
         await response(scope, receive, send)
 
     return handler
+
+
+class _ReadRequest(Request):
+    """A ``Request`` whose body was already read (``await request.body()`` returns it, as
+    Starlette's does after a first read): one loop over ``receive``, no async generator."""
+
+    def __init__(self, scope: Scope, receive: Receive, body: bytes) -> None:
+        super().__init__(scope, receive)
+        self._body = body
 
 
 class DirectDispatch:

@@ -218,7 +218,7 @@ async def chat(request: Request) -> Response:
     started = time.perf_counter_ns()
     body = await request.body()
     fast: FastPath = request.app.state.fastpath
-    answer = await fast.answer(CHAT_PATH, body, bind_chat)
+    answer = fast.recall(CHAT_PATH, body) or await fast.compute(CHAT_PATH, body, bind_chat)
     bound = answer.bound
     parsed: wire.ChatRequestIn = bound.request
     model = parsed.model or ""
@@ -293,7 +293,9 @@ async def generate(request: Request) -> Response:
     started = time.perf_counter_ns()
     body = await request.body()
     fast: FastPath = request.app.state.fastpath
-    answer = await fast.answer(GENERATE_PATH, body, bind_generate)
+    answer = fast.recall(GENERATE_PATH, body) or await fast.compute(
+        GENERATE_PATH, body, bind_generate
+    )
     bound = answer.bound
     parsed: wire.GenerateRequestIn = bound.request
     model = parsed.model or ""

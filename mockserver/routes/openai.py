@@ -42,13 +42,13 @@ async def chat_completions(request: Request) -> Response:
     """``POST /v1/chat/completions``."""
     body = await request.body()
     fast: FastPath = request.app.state.fastpath
-    answer = await fast.answer(CHAT_PATH, body, bind_chat)
+    answer = fast.recall(CHAT_PATH, body) or await fast.compute(CHAT_PATH, body, bind_chat)
     parsed: wire.ChatCompletionRequest = answer.bound.request
     result = answer.result
     assert result is not None and answer.bound.chat is not None
     completion = result.completion
     ids = fast.ids(answer, body, len(completion.tool_calls) if completion else 0)
-    plan = plan_for(request.app.state.pacer, answer.bound.chat.model, result, body)
+    plan = plan_for(fast.pacer, answer.bound.chat.model, result, body)
     if parsed.stream and completion is not None:
         usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
         shape = Shape(stream=True, include_usage=usage, call_ids=ids.call_ids)
