@@ -39,8 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         num_ctx=settings.effective_num_ctx,
         current_date=settings.current_date,
     )
+    app.state.fastpath = FastPath(app.state.engine, settings.seed)
     app.state.pacer = pacer_for(settings.profile)
-    app.state.fastpath = FastPath(app.state.engine, settings.seed, app.state.pacer)
     app.include_router(openai.router)
     app.include_router(ollama.router)
     app.add_exception_handler(OllamaError, _ollama_error)

@@ -43,7 +43,6 @@ from mockserver.engine.chat import ChatRequest
 from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
-from mockserver.pacing import Pacer
 from mockserver.wire.errors import render_for
 from mockserver.wire.gojson import dumps
 
@@ -159,16 +158,9 @@ class Memo:
 class FastPath:
     """The engine behind a memo; one per app (``app.state.fastpath``)."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        seed: int | None,
-        pacer: Pacer | None = None,
-        memo: Memo | None = None,
-    ) -> None:
+    def __init__(self, engine: Engine, seed: int | None, memo: Memo | None = None) -> None:
         self.engine = engine
         self.seed = seed
-        self.pacer = pacer  # --profile (pacing.py): the routes pace what they send
         self.memo = memo if memo is not None else Memo()
 
     async def answer(self, route: str, body: bytes, bind: Bind) -> Answer:

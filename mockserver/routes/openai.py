@@ -48,7 +48,7 @@ async def chat_completions(request: Request) -> Response:
     assert result is not None and answer.bound.chat is not None
     completion = result.completion
     ids = fast.ids(answer, body, len(completion.tool_calls) if completion else 0)
-    plan = plan_for(fast.pacer, answer.bound.chat.model, result, body)
+    plan = plan_for(request.app.state.pacer, answer.bound.chat.model, result, body)
     if parsed.stream and completion is not None:
         usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
         shape = Shape(stream=True, include_usage=usage, call_ids=ids.call_ids)
