@@ -26,7 +26,14 @@ from pathlib import Path
 
 import httpx
 
-from bench.workload import CHAT_BODY, PATH, STREAM_BODY, distinct_body_parts
+from bench.workload import (
+    CHAT_BODY,
+    NATIVE_BODY,
+    NATIVE_PATH,
+    PATH,
+    STREAM_BODY,
+    distinct_body_parts,
+)
 from mockserver.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,8 +152,9 @@ class Load:
         duration: float,
         distinct: bool = False,
         python: bool = False,
+        path: str = PATH,
     ) -> dict:
-        url = f"http://127.0.0.1:{port}{PATH}"
+        url = f"http://127.0.0.1:{port}{path}"
         if self.wrk and not python:
             self.salt += 1
             env = {**os.environ, "BENCH_BODY": str(self._file(body)), "BENCH_SALT": str(self.salt)}
@@ -263,29 +271,24 @@ def median_of(samples: list[dict], key: str) -> float:
 
 
 def rounds_run(load: Load, args, ports: dict[str, int]) -> dict:
-    cases = []  # (label, target, body, connections, distinct)
+    cases = []  # (label, target, body, connections, distinct, path)
+    c_hi = args.connections[-1]
     for conns in args.connections:
         for target in ("fixed", "parse", "fake"):
-            cases.append((f"chat/{target}/c{conns}", target, CHAT_BODY, conns, False))
-    cases.append(
-        (f"distinct/fake/c{args.connections[-1]}", "fake", CHAT_BODY, args.connections[-1], True)
-    )
+            cases.append((f"chat/{target}/c{conns}", target, CHAT_BODY, conns, False, PATH))
+    cases.append((f"distinct/fake/c{c_hi}", "fake", CHAT_BODY, c_hi, True, PATH))
+    cases.append((f"native/fake/c{c_hi}", "fake", NATIVE_BODY, c_hi, False, NATIVE_PATH))
     for target in ("sse", "fake"):
-        cases.append(
-            (
-                f"stream/{target}/c{args.stream_connections}",
-                target,
-                STREAM_BODY,
-                args.stream_connections,
-                False,
-            )
-        )
+        label = f"stream/{target}/c{args.stream_connections}"
+        cases.append((label, target, STREAM_BODY, args.stream_connections, False, PATH))
     samples: dict[str, list[dict]] = {label: [] for label, *_ in cases}
     ttfc: dict[str, list[float]] = {"sse": [], "fake": []}
     for index in range(args.rounds):
         order = cases[index % len(cases) :] + cases[: index % len(cases)]
-        for label, target, body, conns, distinct in order:
-            result = load.run(ports[target], body, conns, args.duration, distinct=distinct)
+        for label, target, body, conns, distinct, path in order:
+            result = load.run(
+                ports[target], body, conns, args.duration, distinct=distinct, path=path
+            )
             if result["errors"]:
                 raise RuntimeError(f"{label}: {result['errors']} errors")
             samples[label].append(result)
@@ -394,6 +397,17 @@ def table(fig: dict, cold: dict, mem: dict, args) -> list[str]:
         f"| &nbsp; latency p50 / p99 (ms) | {distinct['p50_ms']:.2f} / "
         f"{distinct['p99_ms']:.2f} | | | | |"
     )
+    native = fig.get(f"native/fake/c{c_hi}")
+    if native is not None:
+        rows.append(
+            f"| Native `/api/chat` (same conversation, `stream: false`), {c_hi} conns: req/s | "
+            f"{native['rps']:,.0f} | fixed {fixed_hi['rps']:,.0f} | "
+            f"{ratio(native['rps'], fixed_hi['rps'])} | | |"
+        )
+        rows.append(
+            f"| &nbsp; latency p50 / p99 (ms) | {native['p50_ms']:.2f} / "
+            f"{native['p99_ms']:.2f} | | | | |"
+        )
     fs, ss = fig[f"stream/fake/c{sc}"], fig[f"stream/sse/c{sc}"]
     r = fs["rps"] / ss["rps"]
     rows.append(
@@ -406,7 +420,13 @@ def table(fig: dict, cold: dict, mem: dict, args) -> list[str]:
     )
     rows.append(
         f"| Cold start: spawn to first 200, gpt-oss:20b (s) | {cold['first_200_s']:.3f} | "
-        f"(listening after {cold['listening_s']:.3f}) | | <= 0.5 s | "
+        f"(listening after {cold['listening_s']:.3f}"
+        + (
+            f"; CPU used by then {cold['first_200_cpu_s']:.2f} s"
+            if "first_200_cpu_s" in cold
+            else ""
+        )
+        + ") | | <= 0.5 s | "
         f"{verdict(cold['first_200_s'] <= 0.5)} |"
     )
 
@@ -531,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             procs[0].wait_listening()
             for body in (CHAT_BODY, STREAM_BODY):
                 assert post(ports["fake"], PATH, body).status_code == 200
+            assert post(ports["fake"], NATIVE_PATH, NATIVE_BODY).status_code == 200
             events = post(ports["fake"], PATH, STREAM_BODY).content.count(b"data: {")
             for name in ("fixed", "parse", "sse"):
                 ports[name] = free_port()
