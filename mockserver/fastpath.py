@@ -177,7 +177,8 @@ class FastPath:
         answer = self.memo.get((route, body, engine.current_date()))
         if answer is not None:
             answer.hits += 1
-            if answer.result is not None:
+            if answer.result is not None and answer.result.completion is not None:
+                # Residency as running it again would leave it (render-only requests leave none).
                 engine.touch(answer.result, answer.bound.keep_alive)
         return answer
 
