@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import json
+import os
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,6 +63,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RequireApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
     return app
+
+
+SETTINGS_ENV = "PORTWAY_FAKE_SETTINGS"
+
+
+def settings_json(settings: Settings) -> str:
+    return json.dumps(dataclasses.asdict(settings))
+
+
+def app_from_environment() -> FastAPI:
+    """The app for one worker of ``python -m mockserver --workers N``: the settings the parent
+    process parsed, passed in ``PORTWAY_FAKE_SETTINGS`` (uvicorn starts workers from an import
+    string, not from an app object)."""
+    values = json.loads(os.environ[SETTINGS_ENV])
+    fields = {
+        name: tuple(value) if isinstance(value, list) else value for name, value in values.items()
+    }
+    return create_app(Settings(**fields))
 
 
 # FastAPI >= 0.16x checks OpenTelemetry providers (environment lookups) on every request unless
