@@ -76,8 +76,8 @@ def app_from_environment() -> FastAPI:
     """The app for one worker of ``python -m mockserver --workers N``: the settings the parent
     process parsed, passed in ``PORTWAY_FAKE_SETTINGS`` (uvicorn starts workers from an import
     string, not from an app object)."""
-    values = json.loads(os.environ[SETTINGS_ENV])
-    fields = {
+    values: dict[str, Any] = json.loads(os.environ[SETTINGS_ENV])
+    fields: dict[str, Any] = {
         name: tuple(value) if isinstance(value, list) else value for name, value in values.items()
     }
     return create_app(Settings(**fields))
