@@ -107,9 +107,11 @@ class Proc:
             self.popen.wait()
 
 
-def fake(port: int, env: dict | None = None) -> Proc:
+def fake(port: int, env: dict | None = None, workers: int = 1) -> Proc:
     argv = [PY, "-m", "mockserver", "--port", str(port), *FAKE_ARGS]
-    return Proc("fake", argv, port, env)
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    return Proc(f"fake ({workers} workers)" if workers > 1 else "fake", argv, port, env)
 
 
 def ceiling(name: str, port: int, env: dict | None = None) -> Proc:
@@ -277,6 +279,8 @@ def rounds_run(load: Load, args, ports: dict[str, int]) -> dict:
         for target in ("fixed", "parse", "fake"):
             cases.append((f"chat/{target}/c{conns}", target, CHAT_BODY, conns, False, PATH))
     cases.append((f"distinct/fake/c{c_hi}", "fake", CHAT_BODY, c_hi, True, PATH))
+    if "fake2" in ports:
+        cases.append((f"distinct/fake2/c{c_hi}", "fake2", CHAT_BODY, c_hi, True, PATH))
     cases.append((f"native/fake/c{c_hi}", "fake", NATIVE_BODY, c_hi, False, NATIVE_PATH))
     for target in ("sse", "fake"):
         label = f"stream/{target}/c{args.stream_connections}"
@@ -397,6 +401,13 @@ def table(fig: dict, cold: dict, mem: dict, args) -> list[str]:
         f"| &nbsp; latency p50 / p99 (ms) | {distinct['p50_ms']:.2f} / "
         f"{distinct['p99_ms']:.2f} | | | | |"
     )
+    scaled = fig.get(f"distinct/fake2/c{c_hi}")
+    if scaled is not None:
+        rows.append(
+            f"| &nbsp; the same with `--workers {args.workers}`: req/s | {scaled['rps']:,.0f} | "
+            f"fixed {fixed_hi['rps']:,.0f} | {ratio(scaled['rps'], fixed_hi['rps'])} "
+            f"({ratio(scaled['rps'], distinct['rps'])} of 1 worker) | | |"
+        )
     native = fig.get(f"native/fake/c{c_hi}")
     if native is not None:
         rows.append(
@@ -528,6 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttfc-duration", type=float, default=1.0)
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--python-load", action="store_true", help="never use wrk")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also run the unseen-body case on a fake with this many workers (1: skip)",
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument(
@@ -557,8 +574,13 @@ def main(argv: list[str] | None = None) -> int:
                 ports[name] = free_port()
                 env = {"PORTWAY_BENCH_SSE_EVENTS": str(events)}
                 procs.append(ceiling(name, ports[name], env))
+            if args.workers > 1:
+                ports["fake2"] = free_port()
+                procs.append(fake(ports["fake2"], workers=args.workers))
             for proc in procs:
                 proc.wait_listening()
+            if "fake2" in ports:  # its workers start after the socket listens
+                assert post(ports["fake2"], PATH, CHAT_BODY).status_code == 200
             for name in ("fixed", "parse", "fake"):  # warm-up: connections, caches, JIT-free
                 load.run(ports[name], CHAT_BODY, 2, 1)
             fig = rounds_run(load, args, ports)
