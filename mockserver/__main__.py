@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mockserver.config import Settings
@@ -91,6 +92,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep the last N requests and answers, readable at GET /_portway/journal "
         "(default 0: off)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on the one port (default 1); the fake is stateless, so workers "
+        "scale it; each has its own engine, memo and latency-profile state",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 
@@ -120,10 +129,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
-    from mockserver.app import create_app
+    from mockserver.app import SETTINGS_ENV, create_app, settings_json
     from mockserver.server import uvicorn_options
 
     args = parse_args(argv)
+    if args.workers < 1:
+        print("error: --workers must be 1 or more", file=sys.stderr)
+        return 2
     try:
         settings = settings_from(args)
         app = create_app(settings)
@@ -163,7 +175,20 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(args.log_level))
+    options = uvicorn_options(args.log_level)
+    if args.workers > 1:
+        # Each worker process builds the same app from the same settings (app.py).
+        os.environ[SETTINGS_ENV] = settings_json(settings)
+        uvicorn.run(
+            "mockserver.app:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=settings.host,
+            port=settings.port,
+            **options,
+        )
+        return 0
+    uvicorn.run(app, host=settings.host, port=settings.port, **options)
     return 0
 
 

@@ -247,9 +247,9 @@ class Engine:
         """Keep ``card`` resident after a request that is not a chat (an embedding)."""
         self._keep(card, num_ctx, keep_alive)
 
-    def touch(self, result: ChatResult) -> None:
-        """What serving ``result`` again does to residency (a memoized /v1 answer)."""
-        self._keep(result.card, result.num_ctx, None)
+    def touch(self, result: ChatResult, keep_alive: float | None = None) -> None:
+        """What serving ``result`` again does to residency (a memoized answer)."""
+        self._keep(result.card, result.num_ctx, keep_alive)
         journal.observe(result)
 
     def _keep(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:

@@ -180,7 +180,11 @@ def _convert_message(message: MessageIn, earlier: list[Message]) -> list[Message
         tool_name = next(
             (c.name for m in earlier for c in m.tool_calls if c.id == message.tool_call_id), ""
         )
-    base = {"role": role, "thinking": message.reasoning or "", "tool_name": tool_name}
+    base: dict[str, Any] = {
+        "role": role,
+        "thinking": message.reasoning or "",
+        "tool_name": tool_name,
+    }
     content = message.content
     if isinstance(content, str):
         return [Message(content=content, tool_calls=calls, **base)]
@@ -224,7 +228,7 @@ def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list
 
 
 def _convert_tool_call(call: ToolCallIn) -> ToolCall:
-    function = call.function or FunctionCall()
+    function = call.function or FunctionCall(name=None)
     arguments = function.arguments
     if not isinstance(arguments, str):
         raise _invalid("invalid tool call arguments")
@@ -376,14 +380,3 @@ def stream_chunks(
     yield finish
     if include_usage:
         yield {**finish, "choices": [], "usage": usage(result)}
-
-
-def error_body(error: OllamaError) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": error.message,
-            "type": error.openai_type,
-            "param": None,
-            "code": None,
-        }
-    }
