@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 import pytest
 
@@ -129,7 +129,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
     strict = config.getoption("portway_replay_strict")
     if strict is None:
         strict = bool(config.getini("portway_replay_strict"))
-    extra: dict[str, tuple[str, ...]] = {}
+    extra: dict[str, Any] = {}
     if models:
         extra["models"] = tuple(n.strip() for n in models.replace(" ", ",").split(",") if n.strip())
     try:

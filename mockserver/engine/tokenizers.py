@@ -301,7 +301,7 @@ class SentencePieceTokenizer:
         import sentencepiece
         from sentencepiece import sentencepiece_model_pb2
 
-        model = sentencepiece_model_pb2.ModelProto()
+        model = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]
         model.ParseFromString(vocab.read())
         model.normalizer_spec.add_dummy_prefix = False
         model.normalizer_spec.remove_extra_whitespaces = False
