@@ -59,7 +59,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     # The type checker sees the code with its dependencies, as it runs (pyproject [tool.mypy]).
-    session.install("-e", ".[test,plot]", "mypy>=1.18,<2", "types-jsonschema", "types-PyYAML")
+    session.install("-e", ".[test,plot]", "mypy>=2.4,<3", "types-jsonschema", "types-PyYAML")
     session.run("mypy")
 
 
