@@ -153,7 +153,15 @@ class KeepJournal:
                 else:
                     entry.truncated = True
                 size += len(chunk)
+                if not message.get("more_body", False):
+                    finish()  # before the last byte goes out: a client that has its answer
+                    # reads a complete entry
             await send(message)
+
+        def finish() -> None:
+            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            entry.body = _decode(b"".join(received), entry)
+            entry.response = _answer(b"".join(sent), entry.stream)
 
         self.journal.add(entry)  # in order of arrival; filled in as the answer goes out
         token = _current.set(entry)
@@ -161,9 +169,7 @@ class KeepJournal:
             await self.app(scope, keep_receive, keep_send)
         finally:
             _current.reset(token)
-            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            entry.body = _decode(b"".join(received), entry)
-            entry.response = _answer(b"".join(sent), entry.stream)
+            finish()  # again: a request that failed or was cut still ends up complete
 
 
 def _decode(raw: bytes, entry: Entry) -> Any:
