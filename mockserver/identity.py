@@ -37,6 +37,10 @@ class RequestIdentity:
     def completion_id(self, prefix: str = "chatcmpl") -> str:
         return f"{prefix}-{self._rng.randrange(999)}"
 
+    def number(self, below: int) -> int:
+        """Go's ``rand.Intn(below)`` (Ollama's ``resp_<n>``, ``msg_<n>`` ids)."""
+        return self._rng.randrange(below)
+
     def call_ids(self, count: int) -> list[str]:
         return [
             "call_" + "".join(self._rng.choice(_CALL_ID_ALPHABET) for _ in range(8))

@@ -1,0 +1,61 @@
+"""``POST /v1/responses``: the OpenAI Responses API as Ollama serves it (stateless).
+
+Bind and translate (``wire.responses_api``), run the one engine, translate back; errors are
+the ``/v1`` surface's (``openai_error_response``). Source: ``middleware/openai.go``
+``ResponsesMiddleware`` at ollama@fb3076099.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from mockserver.identity import RequestIdentity
+from mockserver.routes.openai import run_chat
+from mockserver.wire import responses_api as wire
+from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.responses import GoJSONResponse
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.post(
+    "/responses",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": wire.ResponsesRequest.model_json_schema()}},
+        }
+    },
+)
+async def responses(request: Request) -> Response:
+    body = await request.body()
+    parsed = validate(
+        wire.ResponsesRequest,
+        parse_json(body, from_middleware=True),
+        go_struct="openai.ResponsesRequest",
+        from_middleware=True,
+    )
+    chat = wire.to_chat_request(parsed)
+    result = await run_chat(request.app.state.engine, chat)
+    identity = RequestIdentity(request.app.state.settings.seed, body)
+    calls = len(result.completion.tool_calls) if result.completion else 0
+    ids = wire.Ids(
+        response=f"resp_{identity.number(999999)}",
+        message=f"msg_{identity.number(999999)}",
+        reasoning=f"rs_{identity.number(999999)}",
+        function_calls=tuple(f"fc_{identity.number(999999)}_{i}" for i in range(calls)),
+        call_ids=tuple(identity.call_ids(calls)),
+    )
+    if parsed.stream:
+        events = wire.stream_events(result, parsed, ids=ids, created=identity.created)
+        frames = [wire.sse(kind, data) for kind, data in events]
+        return StreamingResponse(
+            iter(frames),
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "Connection": "keep-alive",
+            },
+        )
+    return GoJSONResponse(wire.response_body(result, parsed, ids=ids, created=identity.created))
