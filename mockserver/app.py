@@ -17,7 +17,7 @@ from mockserver.errors import OllamaError
 from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
 from mockserver.pacing import pacer_for
-from mockserver.routes import completions, embed, models, ollama, openai, responses
+from mockserver.routes import anthropic, completions, embed, models, ollama, openai, responses
 from mockserver.wire.responses import GinTextResponse
 
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(completions.router)
     app.include_router(responses.router)
+    app.include_router(anthropic.router)
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,83 @@
+"""``POST /v1/messages``: the Anthropic Messages API as Ollama serves it.
+
+Bind and check (``AnthropicMessagesMiddleware``), translate onto the one engine, translate
+back; every error in Anthropic's shape (``wire.anthropic.error_response``). Thinking is
+relaxed as Ollama relaxes it for this surface (``relax_thinking``): a model that cannot think
+answers without thinking instead of refusing. Source: ``middleware/anthropic.go`` and
+``server/routes.go`` at ollama@fb3076099.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from mockserver.engine.engine import Engine
+from mockserver.errors import OllamaError
+from mockserver.identity import RequestIdentity
+from mockserver.routes.openai import run_chat
+from mockserver.wire import anthropic as wire
+from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.responses import GoJSONResponse
+
+router = APIRouter(prefix="/v1", tags=["anthropic"])
+
+
+@router.post(
+    "/messages",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": wire.MessagesRequest.model_json_schema()}},
+        }
+    },
+)
+async def messages(request: Request) -> Response:
+    try:
+        return await _messages(request)
+    except OllamaError as error:
+        return wire.error_response(error)
+    except Exception as error:  # a bug in the fake: Ollama's 500, in this surface's shape
+        return wire.error_response(OllamaError(500, f"internal error: {type(error).__name__}"))
+
+
+async def _messages(request: Request) -> Response:
+    body = await request.body()
+    parsed = validate(
+        wire.MessagesRequest,
+        parse_json(body, from_middleware=True),
+        go_struct="anthropic.MessagesRequest",
+        from_middleware=True,
+    )
+    wire.check(parsed)
+    chat = wire.to_chat_request(parsed)
+    engine: Engine = request.app.state.engine
+    card = engine.catalog.find(chat.model)
+    if chat.think is not None and card is not None and not card.supports("thinking"):
+        chat = replace(chat, think=None)
+    result = await run_chat(engine, chat)
+    identity = RequestIdentity(request.app.state.settings.seed, body)
+    calls = len(result.completion.tool_calls) if result.completion else 0
+    call_ids = identity.call_ids(calls)
+    message_id = wire.generate_id("msg")
+    if parsed.stream:
+        events = wire.stream_events(
+            result,
+            model=chat.model,
+            message_id=message_id,
+            call_ids=call_ids,
+            estimated_input_tokens=wire.estimate_input_tokens(parsed),
+        )
+        return StreamingResponse(
+            iter([wire.sse(kind, data) for kind, data in events]),
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "Connection": "keep-alive",
+            },
+        )
+    return GoJSONResponse(
+        wire.message_body(result, model=chat.model, message_id=message_id, call_ids=call_ids)
+    )
