@@ -176,9 +176,9 @@ def _tools(tools: list[ToolIn], prefix: str = "") -> list[dict[str, Any]]:
         if tool.type == "namespace":
             name = tool.name or ""
             for member in _tools(tool.tools or []):
-                function = member["function"]
-                if name and not function["name"].startswith(name + "."):
-                    function["name"] = f"{name}.{function['name']}"
+                member_function = member["function"]
+                if name and not member_function["name"].startswith(name + "."):
+                    member_function["name"] = f"{name}.{member_function['name']}"
                 out.append(member)
             continue
         function: dict[str, Any] = {"name": tool.name or ""}
@@ -212,7 +212,7 @@ def to_chat_request(body: ResponsesRequest) -> ChatRequest:
             value = item.get("encrypted_content")
             pending_thinking = value if isinstance(value, str) else ""
         elif kind == "message":
-            role = item.get("role") if isinstance(item.get("role"), str) else ""
+            role = str(item["role"]) if isinstance(item.get("role"), str) else ""
             content = item.get("content")
             text, images = ("", 0)
             if content is not None:
