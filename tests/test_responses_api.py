@@ -248,3 +248,22 @@ def test_refusals_are_openai_shaped_400s(fake, body, message) -> None:
 def test_unknown_model_is_ollamas_404(client) -> None:
     with pytest.raises(openai.NotFoundError, match="model 'nope:1b' not found"):
         client.responses.create(model="nope:1b", input="x")
+
+
+def test_text_format_keeps_struct_order_and_the_schema_as_sent(fake) -> None:
+    schema = {"type": "object", "properties": {"b": {"type": "string"}, "a": {"type": "number"}}}
+    body = {
+        "model": "llama3.2:3b",
+        "input": "x",
+        "text": {"format": {"type": "json_schema", "name": "n", "schema": schema, "strict": True}},
+    }
+    plain = httpx.post(fake.openai_url + "/responses", json=body).text
+    assert (
+        '"text":{"format":{"type":"json_schema","name":"n","schema":{"type":"object",'
+        '"properties":{"b":{"type":"string"},"a":{"type":"number"}}},"strict":true}}'
+    ) in plain
+    streamed = httpx.post(fake.openai_url + "/responses", json={**body, "stream": True}).text
+    assert (  # a Go map in the stream: keys sorted, the raw schema untouched
+        '"text":{"format":{"name":"n","schema":{"type":"object","properties":{"b":'
+        '{"type":"string"},"a":{"type":"number"}}},"strict":true,"type":"json_schema"}}'
+    ) in streamed

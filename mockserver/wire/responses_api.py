@@ -354,6 +354,11 @@ def go_map(value: Any) -> Any:
     return value
 
 
+def _struct(value: dict[str, Any]) -> dict[str, Any]:
+    """A Go struct's fields in declaration order (``Raw`` values unwrapped)."""
+    return {key: item.value if isinstance(item, Raw) else item for key, item in value.items()}
+
+
 @dataclass(frozen=True)
 class Ids:
     """The ids Ollama draws per request: ``resp_<n>``, ``msg_<n>``, and per streamed item."""
@@ -484,7 +489,7 @@ def response_body(
         "tool_choice": "auto",
         "truncation": body.truncation if body.truncation is not None else "disabled",
         "parallel_tool_calls": True,
-        "text": {"format": go_map(_text_format(body))},
+        "text": {"format": _struct(_text_format(body))},
         "top_p": 1.0 if body.top_p is None else body.top_p,
         "presence_penalty": 0,
         "frequency_penalty": 0,
