@@ -54,10 +54,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, as the project is kept."""
+    """ruff (lint and format) and mypy (types of lab/ and mockserver/), as the project is kept."""
     session.install("ruff>=0.17,<0.18")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # The type checker sees the code with its dependencies, as it runs (pyproject [tool.mypy]).
+    session.install("-e", ".[test,plot]", "mypy>=2.4,<3", "types-jsonschema", "types-PyYAML")
+    session.run("mypy")
 
 
 @nox.session

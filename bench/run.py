@@ -24,8 +24,18 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import httpx
+
 from bench import startup
-from bench.workload import CHAT_BODY, PATH, STREAM_BODY, distinct_body_parts
+from bench.workload import (
+    CHAT_BODY,
+    NATIVE_BODY,
+    NATIVE_PATH,
+    PATH,
+    STREAM_BODY,
+    distinct_body_parts,
+)
+from mockserver.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -36,28 +46,17 @@ OTHER_MODELS = ["llama3.2:3b", "gemma3:4b", "mistral:7b", "llama3.1:8b", "qwen2.
 # --- processes ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# One client for every set-up request (created once: a new client per request would add its own
+# start-up to the cold-start figure).
+CLIENT = httpx.Client(timeout=60, headers={"Content-Type": "application/json"})
 
 
-def http(port: int, method: str, path: str, body: bytes = b"", timeout: float = 60) -> bytes:
-    """One HTTP/1.1 exchange on a fresh connection; returns the whole response (close)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        sock.sendall(head.encode() + body)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
+def post(port: int, path: str, body: bytes = b"") -> httpx.Response:
+    return CLIENT.post(f"http://127.0.0.1:{port}{path}", content=body)
 
 
-def status_of(response: bytes) -> int:
-    return int(response[9:12]) if response.startswith(b"HTTP/1.1 ") else 0
+def get(port: int, path: str) -> httpx.Response:
+    return CLIENT.get(f"http://127.0.0.1:{port}{path}")
 
 
 class Proc:
@@ -83,6 +82,14 @@ class Proc:
             time.sleep(0.002)
         raise RuntimeError(f"{self.name} did not listen within {timeout} s")
 
+    def cpu_s(self) -> float | None:
+        """User + system CPU seconds of the process so far (Linux /proc), else None."""
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float | None:
         try:
             for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
@@ -101,9 +108,11 @@ class Proc:
             self.popen.wait()
 
 
-def fake(port: int, env: dict | None = None) -> Proc:
+def fake(port: int, env: dict | None = None, workers: int = 1) -> Proc:
     argv = [PY, "-m", "mockserver", "--port", str(port), *FAKE_ARGS]
-    return Proc("fake", argv, port, env)
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    return Proc(f"fake ({workers} workers)" if workers > 1 else "fake", argv, port, env)
 
 
 def ceiling(name: str, port: int, env: dict | None = None) -> Proc:
@@ -146,8 +155,9 @@ class Load:
         duration: float,
         distinct: bool = False,
         python: bool = False,
+        path: str = PATH,
     ) -> dict:
-        url = f"http://127.0.0.1:{port}{PATH}"
+        url = f"http://127.0.0.1:{port}{path}"
         if self.wrk and not python:
             self.salt += 1
             env = {**os.environ, "BENCH_BODY": str(self._file(body)), "BENCH_SALT": str(self.salt)}
@@ -196,28 +206,34 @@ class Load:
 
 
 def cold_start(rounds: int) -> dict:
-    """Spawn to listening, and spawn to the first 200 on /v1/chat/completions (gpt-oss).
+    """Spawn to listening, and spawn to the first 200 on /v1/chat/completions (gpt-oss); and
+    the CPU time the fake's process used until then (user + system, from /proc: on a shared
+    machine it moves less than the wall time).
 
     One unmeasured spawn first, with bytecode writing allowed: a fresh venv (uv installs
     without compiling) or PYTHONDONTWRITEBYTECODE would otherwise make every spawn compile
     every import (~0.35 s more here); pip-installed packages start with bytecode cached."""
-    listening, answered = [], []
+    listening, answered, cpu = [], [], []
     for index in range(rounds + 1):
         port = free_port()
         proc = fake(port, env={"PYTHONDONTWRITEBYTECODE": ""})
         try:
             ready = proc.wait_listening()
             while True:
-                with contextlib.suppress(OSError):
-                    if status_of(http(port, "POST", PATH, CHAT_BODY)) == 200:
+                with contextlib.suppress(httpx.TransportError):
+                    if post(port, PATH, CHAT_BODY).status_code == 200:
                         break
                 time.sleep(0.002)
             if index:  # the first spawn only writes the bytecode caches
                 listening.append(ready)
                 answered.append(time.perf_counter() - proc.started)
+                cpu.append(proc.cpu_s())
         finally:
             proc.stop()
-    return {"listening_s": statistics.median(listening), "first_200_s": statistics.median(answered)}
+    out = {"listening_s": statistics.median(listening), "first_200_s": statistics.median(answered)}
+    if all(value is not None for value in cpu):
+        out["first_200_cpu_s"] = statistics.median(cpu)
+    return out
 
 
 def memory(load: Load, total: int, step_seconds: float) -> dict:
@@ -227,14 +243,14 @@ def memory(load: Load, total: int, step_seconds: float) -> dict:
     proc = fake(port)
     try:
         proc.wait_listening()
-        assert status_of(http(port, "GET", "/")) == 200
+        assert get(port, "/").status_code == 200
         time.sleep(0.3)
         out = {"idle_mb": proc.rss_mb()}
-        assert status_of(http(port, "POST", PATH, CHAT_BODY)) == 200
+        assert post(port, PATH, CHAT_BODY).status_code == 200
         out["gpt_oss_mb"] = proc.rss_mb()
         for model in OTHER_MODELS:
             body = CHAT_BODY.replace(b'"gpt-oss:20b"', json.dumps(model).encode())
-            assert status_of(http(port, "POST", PATH, body)) == 200, model
+            assert post(port, PATH, body).status_code == 200, model
         out["all_families_mb"] = proc.rss_mb()
         served, curve = 0, []
         while served < total:
@@ -258,29 +274,26 @@ def median_of(samples: list[dict], key: str) -> float:
 
 
 def rounds_run(load: Load, args, ports: dict[str, int]) -> dict:
-    cases = []  # (label, target, body, connections, distinct)
+    cases = []  # (label, target, body, connections, distinct, path)
+    c_hi = args.connections[-1]
     for conns in args.connections:
         for target in ("fixed", "parse", "fake"):
-            cases.append((f"chat/{target}/c{conns}", target, CHAT_BODY, conns, False))
-    cases.append(
-        (f"distinct/fake/c{args.connections[-1]}", "fake", CHAT_BODY, args.connections[-1], True)
-    )
+            cases.append((f"chat/{target}/c{conns}", target, CHAT_BODY, conns, False, PATH))
+    cases.append((f"distinct/fake/c{c_hi}", "fake", CHAT_BODY, c_hi, True, PATH))
+    if "fake2" in ports:
+        cases.append((f"distinct/fake2/c{c_hi}", "fake2", CHAT_BODY, c_hi, True, PATH))
+    cases.append((f"native/fake/c{c_hi}", "fake", NATIVE_BODY, c_hi, False, NATIVE_PATH))
     for target in ("sse", "fake"):
-        cases.append(
-            (
-                f"stream/{target}/c{args.stream_connections}",
-                target,
-                STREAM_BODY,
-                args.stream_connections,
-                False,
-            )
-        )
+        label = f"stream/{target}/c{args.stream_connections}"
+        cases.append((label, target, STREAM_BODY, args.stream_connections, False, PATH))
     samples: dict[str, list[dict]] = {label: [] for label, *_ in cases}
     ttfc: dict[str, list[float]] = {"sse": [], "fake": []}
     for index in range(args.rounds):
         order = cases[index % len(cases) :] + cases[: index % len(cases)]
-        for label, target, body, conns, distinct in order:
-            result = load.run(ports[target], body, conns, args.duration, distinct=distinct)
+        for label, target, body, conns, distinct, path in order:
+            result = load.run(
+                ports[target], body, conns, args.duration, distinct=distinct, path=path
+            )
             if result["errors"]:
                 raise RuntimeError(f"{label}: {result['errors']} errors")
             samples[label].append(result)
@@ -389,6 +402,24 @@ def table(fig: dict, cold: dict, mem: dict, args) -> list[str]:
         f"| &nbsp; latency p50 / p99 (ms) | {distinct['p50_ms']:.2f} / "
         f"{distinct['p99_ms']:.2f} | | | | |"
     )
+    scaled = fig.get(f"distinct/fake2/c{c_hi}")
+    if scaled is not None:
+        rows.append(
+            f"| &nbsp; the same with `--workers {args.workers}`: req/s | {scaled['rps']:,.0f} | "
+            f"fixed {fixed_hi['rps']:,.0f} | {ratio(scaled['rps'], fixed_hi['rps'])} "
+            f"({ratio(scaled['rps'], distinct['rps'])} of 1 worker) | | |"
+        )
+    native = fig.get(f"native/fake/c{c_hi}")
+    if native is not None:
+        rows.append(
+            f"| Native `/api/chat` (same conversation, `stream: false`), {c_hi} conns: req/s | "
+            f"{native['rps']:,.0f} | fixed {fixed_hi['rps']:,.0f} | "
+            f"{ratio(native['rps'], fixed_hi['rps'])} | | |"
+        )
+        rows.append(
+            f"| &nbsp; latency p50 / p99 (ms) | {native['p50_ms']:.2f} / "
+            f"{native['p99_ms']:.2f} | | | | |"
+        )
     fs, ss = fig[f"stream/fake/c{sc}"], fig[f"stream/sse/c{sc}"]
     r = fs["rps"] / ss["rps"]
     rows.append(
@@ -401,7 +432,13 @@ def table(fig: dict, cold: dict, mem: dict, args) -> list[str]:
     )
     rows.append(
         f"| Cold start: spawn to first 200, gpt-oss:20b (s) | {cold['first_200_s']:.3f} | "
-        f"(listening after {cold['listening_s']:.3f}) | | <= 0.5 s | "
+        f"(listening after {cold['listening_s']:.3f}"
+        + (
+            f"; CPU used by then {cold['first_200_cpu_s']:.2f} s"
+            if "first_200_cpu_s" in cold
+            else ""
+        )
+        + ") | | <= 0.5 s | "
         f"{verdict(cold['first_200_s'] <= 0.5)} |"
     )
 
@@ -503,6 +540,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttfc-duration", type=float, default=1.0)
     parser.add_argument("--memory-requests", type=int, default=100_000)
     parser.add_argument("--python-load", action="store_true", help="never use wrk")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also run the unseen-body case on a fake with this many workers (1: skip)",
+    )
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument(
@@ -525,14 +568,20 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(fake(ports["fake"]))
             procs[0].wait_listening()
             for body in (CHAT_BODY, STREAM_BODY):
-                assert status_of(http(ports["fake"], "POST", PATH, body)) == 200
-            events = http(ports["fake"], "POST", PATH, STREAM_BODY).count(b"data: {")
+                assert post(ports["fake"], PATH, body).status_code == 200
+            assert post(ports["fake"], NATIVE_PATH, NATIVE_BODY).status_code == 200
+            events = post(ports["fake"], PATH, STREAM_BODY).content.count(b"data: {")
             for name in ("fixed", "parse", "sse"):
                 ports[name] = free_port()
                 env = {"PORTWAY_BENCH_SSE_EVENTS": str(events)}
                 procs.append(ceiling(name, ports[name], env))
+            if args.workers > 1:
+                ports["fake2"] = free_port()
+                procs.append(fake(ports["fake2"], workers=args.workers))
             for proc in procs:
                 proc.wait_listening()
+            if "fake2" in ports:  # its workers start after the socket listens
+                assert post(ports["fake2"], PATH, CHAT_BODY).status_code == 200
             for name in ("fixed", "parse", "fake"):  # warm-up: connections, caches, JIT-free
                 load.run(ports[name], CHAT_BODY, 2, 1)
             fig = rounds_run(load, args, ports)

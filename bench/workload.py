@@ -6,6 +6,7 @@ import orjson
 
 MODEL = "gpt-oss:20b"
 PATH = "/v1/chat/completions"
+NATIVE_PATH = "/api/chat"
 
 FIVE_TURN = [
     {"role": "user", "content": "Hi, I'm planning a trip across Canada."},
@@ -15,6 +16,8 @@ FIVE_TURN = [
     {"role": "user", "content": "Driving. What's the capital of Canada?"},
 ]
 CHAT_BODY = orjson.dumps({"model": MODEL, "messages": FIVE_TURN})
+# The same conversation on Ollama's native surface, one JSON answer (not NDJSON).
+NATIVE_BODY = orjson.dumps({"model": MODEL, "messages": FIVE_TURN, "stream": False})
 
 # A question the fake answers by quoting it (200 characters), with high-effort reasoning:
 # 176 completion tokens on gpt-oss:20b, streamed as one SSE event per emitted piece.

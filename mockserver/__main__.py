@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mockserver.config import Settings
@@ -72,6 +73,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "m2-max-gpt-oss-20b, cpu-qwen2.5-0.5b, instant-load; default none "
         "(docs/latency-profiles.md)",
     )
+    parser.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="answer by the rules in FILE (YAML or JSON, mockserver/scenario.schema.json): "
+        "first match wins; unmatched requests get the built-in model's answer",
+    )
+    parser.add_argument(
+        "--scenario-strict",
+        action="store_true",
+        help="with --scenario: a generation request no rule matches gets 404",
+    )
+    parser.add_argument(
+        "--journal",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the last N requests and answers, readable at GET /_portway/journal "
+        "(default 0: off)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on the one port (default 1); the fake is stateless, so workers "
+        "scale it; each has its own engine, memo and latency-profile state",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 
@@ -92,16 +120,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
         replay_strict=args.replay_strict,
         replay_speed=args.replay_speed,
         profile=args.profile,
+        scenario=args.scenario,
+        scenario_strict=args.scenario_strict,
+        journal=max(args.journal, 0),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
-    from mockserver.app import create_app
+    from mockserver.app import SETTINGS_ENV, create_app, settings_json
     from mockserver.server import uvicorn_options
 
     args = parse_args(argv)
+    if args.workers < 1:
+        print("error: --workers must be 1 or more", file=sys.stderr)
+        return 2
     try:
         settings = settings_from(args)
         app = create_app(settings)
@@ -121,6 +155,17 @@ def main(argv: list[str] | None = None) -> int:
             + (" (strict)" if settings.replay_strict else ""),
             file=sys.stderr,
         )
+    if settings.scenario:
+        count = len(app.state.scenario.rules)
+        print(
+            f"answering by {count} scenario rule{'s' if count != 1 else ''} from "
+            f"{settings.scenario}" + (" (strict)" if settings.scenario_strict else ""),
+            file=sys.stderr,
+        )
+    if settings.journal:
+        print(
+            f"journal: the last {settings.journal} requests at /_portway/journal", file=sys.stderr
+        )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"warning: binding to {settings.host} exposes the fake beyond this machine",
@@ -130,7 +175,20 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(args.log_level))
+    options = uvicorn_options(args.log_level)
+    if args.workers > 1:
+        # Each worker process builds the same app from the same settings (app.py).
+        os.environ[SETTINGS_ENV] = settings_json(settings)
+        uvicorn.run(
+            "mockserver.app:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=settings.host,
+            port=settings.port,
+            **options,
+        )
+        return 0
+    uvicorn.run(app, host=settings.host, port=settings.port, **options)
     return 0
 
 

@@ -29,6 +29,9 @@ class Settings:
     replay_strict: bool = False  # unmatched POSTs get 404 instead of the fake's reply
     replay_speed: float = 1.0  # scale recorded timing; 0 = no delays
     profile: str | None = None  # latency profile (mockserver/pacing.py); None: no pacing
+    scenario: str | None = None  # rules file, YAML or JSON (mockserver/scenarios.py)
+    scenario_strict: bool = False  # a generation request no rule matches gets 404
+    journal: int = 0  # keep the last N requests and answers (mockserver/journal.py); 0: off
 
     @property
     def effective_num_ctx(self) -> int:

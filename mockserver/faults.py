@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.asgi import read_body, replaying
 from mockserver.guards import send_error
 
 GENERATION_PATHS = frozenset({"/v1/chat/completions", "/api/chat", "/api/generate"})
@@ -99,13 +100,7 @@ class InjectFaults:
             return  # the server closes the connection: the client sees a truncated stream
 
     async def _wait_for_cold_model(self, receive: Receive) -> Receive:
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        body, complete = await read_body(receive)
         try:
             model = str(orjson.loads(body).get("model", "")).lower()
         except (orjson.JSONDecodeError, AttributeError):
@@ -113,16 +108,7 @@ class InjectFaults:
         if model and model not in self._loaded:
             self._loaded.add(model)
             await asyncio.sleep(self.faults.slow_load)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
+        return replaying(body, complete, receive)
 
     def _cutting(self, send: Send) -> Send:
         frames = 0

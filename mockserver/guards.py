@@ -10,31 +10,24 @@ import hmac
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.wire.gojson import dumps
+from mockserver.errors import OllamaError
+from mockserver.wire.errors import render_for
 
 
-def error_bytes(path: str, status: int, message: str, code: str | None = None) -> bytes:
-    if path.startswith("/v1/"):
-        kind = {400: "invalid_request_error", 401: "invalid_request_error", 404: "not_found_error"}
-        body = {
-            "error": {
-                "message": message,
-                "type": kind.get(status, "api_error"),
-                "param": None,
-                "code": code,
-            }
+async def send_error(
+    send: Send, path: str, status: int, message: str, code: str | None = None
+) -> None:
+    """Answer with an error as its surface renders it (``wire/errors.py``, the one renderer)."""
+    headers = {"WWW-Authenticate": 'Bearer realm="portway-fake"'} if status == 401 else None
+    response = render_for(OllamaError(status, message, code=code, headers=headers), path)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
         }
-        return dumps(body) + b"\n"
-    return dumps({"error": message})
-
-
-async def send_error(send: Send, path: str, status: int, message: str, code: str | None = None):
-    body = error_bytes(path, status, message, code)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="portway-fake"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    )
+    await send({"type": "http.response.body", "body": bytes(response.body)})
 
 
 class RequireApiKey:

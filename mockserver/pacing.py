@@ -25,6 +25,10 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mockserver.engine.engine import ChatResult
 
 DEFAULT_KEEP_ALIVE_S = 300.0
 
@@ -152,6 +156,13 @@ def pacer_for(name: str | None) -> Pacer | None:
     except KeyError:
         known = ", ".join(PROFILES)
         raise ValueError(f"unknown latency profile {name!r}; known: none, {known}") from None
+
+
+def plan_for(pacer: Pacer | None, model: str, result: ChatResult, key: bytes) -> Plan | None:
+    """The plan for a generated answer, or None without a profile (or with nothing generated)."""
+    if pacer is None or result.completion is None:
+        return None
+    return pacer.plan(model, result.prompt.tokens, result.completion.eval_count, key)
 
 
 async def paced(chunks: Iterable[bytes], delays: list[float]) -> AsyncIterator[bytes]:

@@ -19,6 +19,13 @@ Fixtures:
 - ``ollama_fake`` (session): the running :class:`mockserver.server.BackgroundServer`; ``.url``
   is the native API (``/api/chat`` ...), ``.openai_url`` the ``/v1`` base URL, ``.app.state``
   the engine and settings.
+  ``.journal`` lists the test's requests and answers (:mod:`mockserver.journal`: ``.last``,
+  ``.entries``, each with ``body``, ``messages``, ``prompt``, ``prompt_tokens``,
+  ``completion_tokens``, ``status``, ``response``); ``with ollama_fake.rules([...]):`` answers
+  by scenario rules (:mod:`mockserver.scenarios`) inside the block. The journal is emptied and
+  added rules removed around every test.
+- ``ollama_rules``: the session's :class:`mockserver.scenarios.Scenario`; ``.add(rule)`` adds
+  rules for this test only.
 - ``ollama_fake_url`` (session): ``ollama_fake.openai_url``.
 - ``openai_client``: an ``openai.OpenAI`` pointed at the fake (``api_key="ollama"``,
   ``max_retries=0``), closed after the test.
@@ -45,6 +52,9 @@ command line wins):
 - ``--portway-replay-strict`` / ``portway_replay_strict``: unrecorded POSTs fail with 404.
 - ``--portway-replay-speed=X`` / ``portway_replay_speed``: play recorded timing X times faster
   (default 1; 0: no delays).
+- ``--portway-scenario=FILE`` / ``portway_scenario``: scenario rules for the whole session.
+- ``--portway-journal=N`` / ``portway_journal``: how many requests the journal keeps (default
+  200; 0: off).
 
 The fake starts on first use of a fixture, once per session, on a free port (whatever port the
 settings name), and stops at the end. Imports are deferred so that the plugin costs nothing in
@@ -55,7 +65,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -66,6 +76,7 @@ if TYPE_CHECKING:
     from mockserver.server import BackgroundServer
 
 DEFAULT_SEED = 0
+DEFAULT_JOURNAL = 200
 DEFAULT_DATE = "2026-01-01"  # the day the seeded clock is frozen at (mockserver.identity)
 
 
@@ -78,6 +89,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         ("num-ctx", "context window of the fake (default: Ollama's)", ""),
         ("replay", "replay recorded exchanges from this directory", ""),
         ("replay-speed", "play recorded timing X times faster (0: no delays)", "1"),
+        ("scenario", "answer by the rules in this YAML/JSON file", ""),
+        ("journal", "how many requests the journal keeps (0: off)", str(DEFAULT_JOURNAL)),
     ]
     for name, help_text, default in options:
         ini = f"portway_{name.replace('-', '_')}"
@@ -111,10 +124,12 @@ def settings_from_config(config: pytest.Config) -> Settings:
     num_ctx, _ = _option(config, "portway_num_ctx")
     replay, from_cli = _option(config, "portway_replay")
     speed, _ = _option(config, "portway_replay_speed")
+    scenario, scenario_from_cli = _option(config, "portway_scenario")
+    journal, _ = _option(config, "portway_journal")
     strict = config.getoption("portway_replay_strict")
     if strict is None:
         strict = bool(config.getini("portway_replay_strict"))
-    extra: dict[str, tuple[str, ...]] = {}
+    extra: dict[str, Any] = {}
     if models:
         extra["models"] = tuple(n.strip() for n in models.replace(" ", ",").split(",") if n.strip())
     try:
@@ -126,6 +141,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
             replay_dir=_replay_dir(config, replay, from_cli),
             replay_strict=bool(strict),
             replay_speed=float(speed or 1),
+            scenario=_replay_dir(config, scenario, scenario_from_cli),
+            journal=int(journal or 0),
             **extra,
         )
     except ValueError as exc:
@@ -159,6 +176,28 @@ def ollama_fake(portway_settings: Settings) -> Iterator[BackgroundServer]:
         settings = dataclasses.replace(settings, port=0)
     with serving(settings) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _portway_per_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that uses the fake starts with an empty journal and leaves no rules behind."""
+    server = (
+        request.getfixturevalue("ollama_fake") if "ollama_fake" in request.fixturenames else None
+    )
+    if server is not None and server.app.state.journal is not None:
+        server.journal.clear()
+    yield
+    if server is not None:
+        server.scenario.clear_added()
+        if server.app.state.journal is not None:
+            server.journal.clear()
+
+
+@pytest.fixture
+def ollama_rules(ollama_fake: BackgroundServer):
+    """Add scenario rules for this test: ``ollama_rules.add({"match": ..., "reply": ...})``;
+    they answer before the session's own and are gone after the test."""
+    return ollama_fake.scenario
 
 
 @pytest.fixture(scope="session")

@@ -54,8 +54,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.asgi import read_body, replaying
 from mockserver.guards import send_error
 from mockserver.wire import sse
 
@@ -407,7 +408,7 @@ class ReplayRecordings:
             return
         loop = asyncio.get_running_loop()
         started = loop.time()
-        body, more = await _read_body(receive)
+        body, more = await read_body(receive)
         method = scope["method"].upper()
         key = match_key(method, scope["path"], body)
         recording = self.recordings.find(key)
@@ -418,7 +419,7 @@ class ReplayRecordings:
             message = self._unmatched(method, scope, body, key)
             await send_error(send, scope["path"], 404, message, "no_recording")
             return
-        await self.app(scope, _replaying(body, more, receive), send)
+        await self.app(scope, replaying(body, more, receive), send)
 
     def _unmatched(self, method: str, scope: Scope, body: bytes, key: str) -> str:
         value = body_value(body)
@@ -473,32 +474,6 @@ class ReplayRecordings:
         delay = started + offset / self.speed - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The whole request body; ``more`` is False if the client went away mid-body."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks), True
-
-
-def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """A ``receive`` that gives the already-read body again, then defers to the real one."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed or not complete:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 def install(app: FastAPI, settings: Settings) -> Recordings:

@@ -11,22 +11,33 @@ import dataclasses
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any, TypedDict
 
 import uvicorn
 
 from mockserver.app import create_app
 from mockserver.config import Settings
+from mockserver.journal import Journal
+from mockserver.scenarios import Scenario
 
 
-def uvicorn_options(log_level: str = "warning") -> dict[str, object]:
+class UvicornOptions(TypedDict):
+    log_level: str
+    access_log: bool
+    proxy_headers: bool
+
+
+def uvicorn_options(log_level: str = "warning") -> UvicornOptions:
     """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``."""
     return {"log_level": log_level, "access_log": False, "proxy_headers": False}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago (the one helper for it: the fake,
+    ``bench/`` and ``tools/`` use it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 class BackgroundServer:
@@ -43,7 +54,7 @@ class BackgroundServer:
             host=settings.host,
             port=settings.port,
             lifespan="off",
-            **uvicorn_options(),  # type: ignore[arg-type]
+            **uvicorn_options(),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="portway-fake", daemon=True)
@@ -56,6 +67,23 @@ class BackgroundServer:
     @property
     def openai_url(self) -> str:
         return f"{self.url}/v1"
+
+    @property
+    def journal(self) -> Journal:
+        """The last requests and answers (``Settings.journal`` > 0; :mod:`mockserver.journal`)."""
+        journal = self.app.state.journal
+        if journal is None:
+            raise RuntimeError("the journal is off: start the fake with Settings(journal=N)")
+        return journal
+
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario's rules (:mod:`mockserver.scenarios`); ``rules(...)`` adds some."""
+        return self.app.state.scenario
+
+    def rules(self, rules: list[dict[str, Any]] | dict[str, Any]):
+        """``with fake.rules([{"match": ..., "reply": ...}]):`` rules first, removed after."""
+        return self.scenario.rules_added(rules)
 
     def start(self, timeout: float = 10.0) -> BackgroundServer:
         self._thread.start()

@@ -281,3 +281,15 @@ def test_count_tokens_is_not_served_as_in_ollama(claude, fake) -> None:
         claude.messages.count_tokens(
             model="llama3.2:3b", messages=[{"role": "user", "content": "x"}]
         )
+
+
+def test_guard_errors_on_this_surface_are_anthropic_shaped() -> None:
+    """The fake's own guards (here ``--api-key``) answer in the surface's error shape too."""
+    from mockserver.config import Settings
+    from mockserver.server import serving
+
+    with serving(Settings(port=0, api_key="secret")) as server:
+        reply = httpx.post(server.url + "/v1/messages", json={})
+    assert reply.status_code == 401
+    assert reply.json()["type"] == "error"
+    assert reply.json()["error"]["type"] == "authentication_error"

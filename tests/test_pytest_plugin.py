@@ -183,3 +183,107 @@ def test_the_entry_point_names_the_plugin_module() -> None:
     module = importlib.import_module(target)
     for fixture in ("ollama_fake", "ollama_fake_url", "openai_client", "portway_settings"):
         assert callable(getattr(module, fixture))
+
+
+# The README's examples ("In your own tests"), with a small app of the kind they assume.
+README_EXAMPLES = """
+import openai
+
+
+class MyChat:
+    def __init__(self, client):
+        self.client = client
+        self.history = []
+
+    def say(self, text):
+        self.history.append({"role": "user", "content": text})
+        for attempt in range(2):
+            try:
+                reply = self.client.chat.completions.create(
+                    model="llama3.2:3b", messages=self.history
+                )
+                break
+            except openai.InternalServerError:
+                if attempt:
+                    raise
+        answer = reply.choices[0].message.content
+        self.history.append({"role": "assistant", "content": answer})
+        return answer
+
+
+class MyStreamer:
+    def __init__(self, client):
+        self.client = client
+
+    def run(self, text):
+        stream = self.client.chat.completions.create(
+            model="llama3.2:3b",
+            messages=[{"role": "user", "content": text}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+def test_my_summariser_stays_in_budget(openai_client):
+    reply = openai_client.chat.completions.create(
+        model="llama3.2:3b", messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert reply.usage.prompt_tokens == 26  # what Ollama reports for llama3.2:3b
+
+
+def test_my_chat_re_sends_the_whole_history(ollama_fake, openai_client):
+    chat = MyChat(openai_client)  # your code
+    chat.say("Hi, I'm Ada.")
+    chat.say("What's my name?")
+    first, second = ollama_fake.journal.entries
+    assert second.messages[: len(first.messages)] == first.messages  # nothing forgotten
+    assert len(second.messages) == len(first.messages) + 2  # + the answer, + the question
+
+
+def test_my_streaming_asks_for_usage(ollama_fake, openai_client):
+    MyStreamer(openai_client).run("Hi")  # your code
+    assert ollama_fake.journal.last.body["stream_options"] == {"include_usage": True}
+
+
+def test_what_a_turn_costs(ollama_fake, openai_client):
+    MyChat(openai_client).say("Hi")  # your code
+    turn = ollama_fake.journal.last
+    assert (turn.prompt_tokens, turn.completion_tokens) == (26, 51)  # as the engine counts
+
+
+def test_my_app_survives_a_busy_server(ollama_fake, openai_client):
+    busy = {"error": {"status": 503, "message": "server busy, please try again."}}
+    with ollama_fake.rules({"match": {"last_user": "Hi"}, "reply": busy, "times": 1}):
+        assert MyChat(openai_client).say("Hi")  # your code retries once
+    assert [e.status for e in ollama_fake.journal] == [503, 200]
+
+
+def test_rules_from_the_fixture_last_one_test(ollama_rules, openai_client):
+    ollama_rules.add({"match": {"last_user": "Hi"}, "reply": {"content": "Scripted hello."}})
+    assert MyChat(openai_client).say("Hi") == "Scripted hello."
+
+
+def test_and_are_gone_in_the_next(ollama_fake, openai_client):
+    assert MyChat(openai_client).say("Hi") != "Scripted hello."
+    assert len(ollama_fake.journal) == 1  # this test's request only
+"""
+
+
+def test_the_readme_examples_pass(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_readme=README_EXAMPLES)
+    result = pytester.runpytest(*PLUGIN_ARGS, "-p", "no:randomly")
+    result.assert_outcomes(passed=7)
+
+
+def test_the_readme_shows_the_examples_that_run() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name in (
+        "test_my_chat_re_sends_the_whole_history",
+        "test_my_streaming_asks_for_usage",
+        "test_what_a_turn_costs",
+        "test_my_app_survives_a_busy_server",
+    ):
+        start = README_EXAMPLES.index(f"def {name}")
+        end = README_EXAMPLES.find("\n\n\n", start)
+        assert README_EXAMPLES[start:end] in readme, name

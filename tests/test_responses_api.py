@@ -6,6 +6,8 @@ same conversation, since Ollama renders both through one chat template.
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -267,3 +269,24 @@ def test_text_format_keeps_struct_order_and_the_schema_as_sent(fake) -> None:
         '"text":{"format":{"name":"n","schema":{"type":"object","properties":{"b":'
         '{"type":"string"},"a":{"type":"number"}}},"strict":true,"type":"json_schema"}}'
     ) in streamed
+
+
+def test_text_format_json_schema_is_chats_structured_output(client) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+    }
+    reply = client.responses.create(
+        model="llama3.2:3b",
+        input="Answer",
+        text={"format": {"type": "json_schema", "name": "a", "schema": schema}},
+    )
+    chat = client.chat.completions.create(
+        model="llama3.2:3b",
+        messages=[{"role": "user", "content": "Answer"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+    )
+    assert json.loads(reply.output_text).keys() == {"answer"}
+    assert reply.output_text == chat.choices[0].message.content
+    assert reply.usage.output_tokens == chat.usage.completion_tokens

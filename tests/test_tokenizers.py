@@ -120,3 +120,20 @@ def test_mistral_has_no_dummy_prefix_and_keeps_spaces() -> None:
 
 def test_llama_families_share_one_vocabulary() -> None:
     assert FAMILIES["llama3.2"].tokenizer is FAMILIES["llama3.1"].tokenizer
+
+
+def test_the_shipped_o200k_ranks_are_every_line_in_order() -> None:
+    """The fast read of the .tiktoken file (ranks counted, not parsed) equals parsing each line,
+    as tiktoken's own ``load_tiktoken_bpe`` does."""
+    import base64
+
+    from mockserver.engine.tokenizers import _tiktoken_ranks
+
+    data = O200K_BASE.read()
+    parsed = {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
+    assert _tiktoken_ranks(data) == parsed
+    shuffled = b"\n".join(data.splitlines()[::-1])  # a file in another order: ranks parsed
+    assert _tiktoken_ranks(shuffled) == parsed

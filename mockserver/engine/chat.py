@@ -58,6 +58,9 @@ class ChatRequest:
     raw: bool = False
     truncate: bool = True
     shift: bool = True
+    # ``format`` as sent (native) or mapped from ``response_format`` (``/v1``): None, "json" or
+    # a JSON schema; checked when the model generates, as the runner does (structured.py).
+    format: Any = None
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

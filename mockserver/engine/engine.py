@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
-from mockserver.engine import generator
+from mockserver import journal
+from mockserver.engine import generator, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
@@ -105,6 +106,7 @@ class Completion:
     tool_calls: tuple[ToolCall, ...] = ()
     eval_count: int = 0
     done_reason: str = "stop"
+    source: str = ""  # what decided the answer (generator.py), shown in the journal
 
     @property
     def reasoning(self) -> str:
@@ -245,9 +247,10 @@ class Engine:
         """Keep ``card`` resident after a request that is not a chat (an embedding)."""
         self._keep(card, num_ctx, keep_alive)
 
-    def touch(self, result: ChatResult) -> None:
-        """What serving ``result`` again does to residency (a memoized /v1 answer)."""
-        self._keep(result.card, result.num_ctx, None)
+    def touch(self, result: ChatResult, keep_alive: float | None = None) -> None:
+        """What serving ``result`` again does to residency (a memoized answer)."""
+        self._keep(result.card, result.num_ctx, keep_alive)
+        journal.observe(result)
 
     def _keep(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
         seconds = DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive
@@ -275,10 +278,10 @@ class Engine:
             return ChatResult(card, prompt, None, num_ctx=num_ctx)
         if prompt.error:  # raised by the runner, after _debug_render_only has returned
             raise bad_request(prompt.error)
-        completion = self._generate(request, card, family, prompt, num_ctx)
+        completion, prompt = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
         self._keep(card, num_ctx, keep_alive)
-        return ChatResult(
+        result = ChatResult(
             card,
             prompt,
             completion,
@@ -287,6 +290,8 @@ class Engine:
             eval_ns=max(done - rendered, 1),
             num_ctx=num_ctx,
         )
+        journal.observe(result)
+        return result
 
     def context_tokens(self, result: ChatResult) -> list[int]:
         """``/api/generate``'s ``context``: the prompt and the emitted output, re-tokenized."""
@@ -389,7 +394,9 @@ class Engine:
         family: Family,
         prompt: Prompt,
         num_ctx: int,
-    ) -> Completion:
+    ) -> tuple[Completion, Prompt]:
+        """The completion, and the prompt whose evaluation the answer reports (the same one,
+        except for structured outputs after thinking: see ``_structured_after_thinking``)."""
         thinking = _thinking_level(request, card)
         output = generator.reply(
             generator.Situation(
@@ -397,6 +404,9 @@ class Engine:
                 messages=request.messages,
                 prompt_tokens=prompt.tokens,
                 thinking=thinking,
+                tools=request.tools if card.supports("tools") else (),
+                format=structured.parse_format(request.format),
+                family=family.name,
             )
         )
         # llm/server.go: num_predict < 0 (unlimited) or > 10*num_ctx becomes 10*num_ctx; the
@@ -404,7 +414,14 @@ class Engine:
         budget = request.options.num_predict
         if budget is None or budget <= 0 or budget > 10 * num_ctx:
             budget = 10 * num_ctx
-        tokens = _tokens(family, output)
+        thoughts: list[str] = []
+        if _structured_after_thinking(request, family, output, prompt):
+            prompt, thoughts = _second_request(family, prompt, output.reasoning)
+            output = replace(output, reasoning="")
+        segments = family.frame(output)
+        if thoughts:  # the second request's prompt already ends in the final channel's header
+            segments = [s for s in segments if s != ("control", _FINAL_CHANNEL)]
+        tokens = _tokens(family, segments)
         completion = Completion()
         stops = tuple(s for s in request.options.stop if s)
         emitted: list[tuple[str, str]] = []
@@ -444,7 +461,50 @@ class Engine:
                 completion.reasoning_pieces.append(piece)
             elif kind == "content":
                 completion.content_pieces.append(piece)
-        return completion
+        completion.source = output.source
+        if output.chunking is not None:
+            completion.content_pieces = _rechunk(completion.content, output.chunking)
+        if thoughts:  # streamed by the first request, not counted by the second
+            completion.reasoning_pieces = thoughts
+        return completion, prompt
+
+
+_FINAL_CHANNEL = "<|channel|>final<|message|>"
+
+
+def _structured_after_thinking(
+    request: ChatRequest, family: Family, output: Output, prompt: Prompt
+) -> bool:
+    """``server/routes.go`` ChatHandler, structured outputs on a thinking model with a built-in
+    parser (gpt-oss's harmony): the first request runs without the format; when the model's
+    content starts after its thinking, it is cancelled and a second request, with the format,
+    continues from the thinking. Not when thinking is turned off (``forceImmediate``)."""
+    return (
+        request.format is not None
+        and family.name == "gptoss"
+        and bool(output.reasoning)
+        and not output.tool_calls
+        and request.think is not False
+        and not request.raw
+        and not prompt.token_truncated
+        and prompt.text.endswith("<|start|>assistant")
+    )
+
+
+def _second_request(family: Family, prompt: Prompt, reasoning: str) -> tuple[Prompt, list[str]]:
+    """The second request's prompt: the messages plus an assistant message carrying only the
+    thinking (the template leaves it open: ``$prefillingThinkingOnly``), then what ChatHandler
+    appends for harmony, ``<|end|><|start|>assistant<|channel|>final<|message|>``. Its
+    evaluation is what the answer's ``prompt_eval_count`` reports; the thinking streamed by
+    the first request is returned as pieces, one per token."""
+    text = (
+        prompt.text.removesuffix("<|start|>assistant")
+        + f"<|start|>assistant<|channel|>analysis<|message|>{reasoning}"
+        + f"<|end|><|start|>assistant{_FINAL_CHANNEL}"
+    )
+    _, pieces = encode_pieces(family.tokenizer, reasoning)
+    second = replace(prompt, text=text, tokens=family.count(text))
+    return second, list(pieces)
 
 
 _OPTION_FIELDS = ("num_predict", "num_ctx", "num_keep", "seed", "temperature", "top_p")
@@ -467,14 +527,14 @@ def with_model_options(request: ChatRequest, card: ModelCard) -> ChatRequest:
     return replace(request, options=replace(given, **changes))  # type: ignore[arg-type]
 
 
-def _tokens(family: Family, output: Output) -> list[tuple[str, str]]:
+def _tokens(family: Family, segments: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The framed output as (kind, text) per generated token.
 
     Where a multi-byte character spans tokens, the tokenizer merges pieces; the extra tokens
     are kept as empty pieces so that every generated token is counted.
     """
     out: list[tuple[str, str]] = []
-    for kind, text in family.frame(output):
+    for kind, text in segments:
         if not text:
             continue
         if len(text) > PROMPT_CACHE_MAX_CHARS:
@@ -506,6 +566,13 @@ def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
     """Token count and stream pieces of one framed segment (the same markers recur in every
     reply, so they are tokenized once); one encode serves both."""
     return encode_pieces(family.tokenizer, text)
+
+
+def _rechunk(text: str, chunking: str | int) -> list[str]:
+    """A scenario's ``chunking``: the content in one piece, or in pieces of N characters."""
+    if chunking == "whole" or not isinstance(chunking, int) or chunking <= 0:
+        return [text] if text else []
+    return [text[i : i + chunking] for i in range(0, len(text), chunking)]
 
 
 def _cut(tokens: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:

@@ -36,6 +36,10 @@ class Output:
     content: str
     reasoning: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
+    # How the content streams: None = a piece per token (the engine's way), "whole" = one
+    # piece, N = pieces of N characters (a scenario rule's ``chunking``); counts do not change.
+    chunking: str | int | None = None
+    source: str = ""  # what decided it, for the journal: "scenario:<rule>", "script:<name>"...
 
 
 @dataclass(eq=False)

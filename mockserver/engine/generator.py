@@ -1,18 +1,29 @@
 """Deterministic replies: what the fake's model "says".
 
-Replies are a pure function of the request. The lab's own prompts get scripted, natural
-answers (``scripts.json``); anything else gets a reply that reports what the server received in
-*this* request, which is the stateless contract made visible. Reasoning text (for models that
-think) is likewise derived from the request, and grows with the reasoning effort.
+Replies are a pure function of the request, decided in this order:
+
+1. A scenario rule that matched this request (``--scenario``, or a test's rules through the
+   pytest plugin; :mod:`mockserver.scenarios`) says what the model emits.
+2. Tools offered and a user turn: a tool call; a tool result last: an answer that uses it
+   (:mod:`mockserver.engine.agent`).
+3. A built-in script (``scripts.json``): natural answers to the lab's own conversations, each a
+   rule that matches one whole conversation, so it never answers another one.
+4. Otherwise a reply that reports what the server received in *this* request, which is the
+   stateless contract made visible, and is recognisably the fake's.
+
+With a ``format`` (native) / ``response_format`` (``/v1``), the content is JSON instead
+(:mod:`mockserver.engine.structured`), built from the same conversation and the reply above.
+Reasoning text (for models that think) is likewise derived from the request, and grows with
+the reasoning effort.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
-from importlib.resources import files
+from typing import Any
 
+from mockserver.engine import agent, structured
 from mockserver.engine.chat import Message
 from mockserver.engine.families import Output
 
@@ -25,29 +36,66 @@ class Situation:
     messages: tuple[Message, ...]
     prompt_tokens: int
     thinking: str | None  # None = no reasoning; otherwise the effort level
+    tools: tuple[dict[str, Any], ...] = ()
+    format: Any = None  # the request's format: None, "json" or a JSON schema (parsed)
+    family: str = ""
 
 
 @cache
-def _scripts() -> list[dict]:
-    return json.loads(files("mockserver.engine").joinpath("scripts.json").read_text("utf-8"))
+def _scripts() -> Any:
+    from mockserver.scenarios import Scenario
+
+    return Scenario.builtin()
 
 
 def reply(situation: Situation) -> Output:
+    from mockserver.scenarios import current_answer, current_rule
+
     last_user = next((m.content for m in reversed(situation.messages) if m.role == "user"), "")
     turns = sum(1 for m in situation.messages if m.role in ("user", "assistant"))
-    content = _scripted(last_user, turns) or _report(situation, last_user)
     reasoning = _reasoning(situation, last_user, turns) if situation.thinking else ""
-    return Output(content=content, reasoning=reasoning)
+    scripted = current_answer()
+    if scripted is not None and scripted.emits_output:
+        return replace(scripted.output(reasoning=reasoning), source=f"scenario:{current_rule()}")
+    output = _model_output(situation, last_user, reasoning)
+    if scripted is not None:  # a rule that only shapes the stream (chunking)
+        output = replace(output, chunking=scripted.chunking, source=f"scenario:{current_rule()}")
+    return output
 
 
-def _scripted(last_user: str, turns: int) -> str | None:
-    key = " ".join(last_user.split()).casefold()
-    for script in _scripts():
-        if script["prompt"].casefold() == key:
-            if turns > 1 and "with_history" in script:
-                return script["with_history"]
-            return script["reply"]
-    return None
+def _model_output(situation: Situation, last_user: str, reasoning: str) -> Output:
+    """The built-in model: the agent's rules, the scripts, the report; then the format."""
+    messages, tools = situation.messages, situation.tools
+    if agent.answers_tool_result(messages):
+        content, source = agent.answer_from_results(messages), "agent:tool-result"
+        final = agent.final_tool(messages, tools)
+        if final is not None:
+            calls = agent.call(final, _context(situation, last_user, content))
+            return Output("", reasoning, calls, source="agent:final-tool-call")
+    elif agent.wants_tool(messages, tools):
+        context = _context(situation, last_user, "")
+        calls = agent.tool_calls(messages, tools, context, family=situation.family)
+        return Output("", reasoning, calls, source="agent:tool-call")
+    else:
+        script = _scripts().builtin_rule(messages)
+        if script is not None:
+            content, source = script.answer.content or "", f"script:{script.name}"
+        else:
+            content, source = _report(situation, last_user), "report"
+    if situation.format is None:
+        return Output(content, reasoning, source=source)
+    value = structured.value_for(situation.format, _context(situation, last_user, content))
+    return Output(structured.emitted_text(value), reasoning, source=f"{source}+format")
+
+
+def _context(situation: Situation, last_user: str, plain_reply: str) -> structured.Context:
+    messages = situation.messages
+    return structured.Context(
+        text="\n".join(m.content for m in messages if m.role in ("user", "tool")),
+        last_user=last_user,
+        plain_reply=plain_reply,
+        instructions="\n".join(m.content for m in messages if m.role in ("system", "user")),
+    )
 
 
 def _report(situation: Situation, last_user: str) -> str:

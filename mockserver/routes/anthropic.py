@@ -1,7 +1,7 @@
 """``POST /v1/messages``: the Anthropic Messages API as Ollama serves it.
 
 Bind and check (``AnthropicMessagesMiddleware``), translate onto the one engine, translate
-back; every error in Anthropic's shape (``wire.anthropic.error_response``). Thinking is
+back; every error in Anthropic's shape (``wire.errors``, ``Surface.ANTHROPIC``). Thinking is
 relaxed as Ollama relaxes it for this surface (``relax_thinking``): a model that cannot think
 answers without thinking instead of refusing. Source: ``middleware/anthropic.go`` and
 ``server/routes.go`` at ollama@fb3076099.
@@ -15,9 +15,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.engine.engine import Engine
-from mockserver.errors import OllamaError
+from mockserver.fastpath import run_engine
 from mockserver.identity import RequestIdentity
-from mockserver.routes.openai import run_chat
 from mockserver.wire import anthropic as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.responses import GoJSONResponse
@@ -35,15 +34,6 @@ router = APIRouter(prefix="/v1", tags=["anthropic"])
     },
 )
 async def messages(request: Request) -> Response:
-    try:
-        return await _messages(request)
-    except OllamaError as error:
-        return wire.error_response(error)
-    except Exception as error:  # a bug in the fake: Ollama's 500, in this surface's shape
-        return wire.error_response(OllamaError(500, f"internal error: {type(error).__name__}"))
-
-
-async def _messages(request: Request) -> Response:
     body = await request.body()
     parsed = validate(
         wire.MessagesRequest,
@@ -57,7 +47,7 @@ async def _messages(request: Request) -> Response:
     card = engine.catalog.find(chat.model)
     if chat.think is not None and card is not None and not card.supports("thinking"):
         chat = replace(chat, think=None)
-    result = await run_chat(engine, chat)
+    result = await run_engine(engine, chat)
     identity = RequestIdentity(request.app.state.settings.seed, body)
     calls = len(result.completion.tool_calls) if result.completion else 0
     call_ids = identity.call_ids(calls)

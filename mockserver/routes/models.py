@@ -100,10 +100,8 @@ async def _decode(request: Request, model: type[BaseModel], go_struct: str) -> A
 
 
 def _changed(request: Request) -> None:
-    """The store changed: answers the /v1 memo kept for the old store are forgotten."""
-    from mockserver.routes.openai import ChatMemo
-
-    request.app.state.chat_memo = ChatMemo()
+    """The store changed: answers the memo kept for the old store are forgotten."""
+    request.app.state.fastpath.memo.clear()
 
 
 def _progress(status: str, digest: str = "", total: int = 0, completed: int = 0) -> dict:

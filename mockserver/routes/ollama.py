@@ -26,10 +26,10 @@ from mockserver.engine.embeddings import EmbeddingModel, embedding_model
 from mockserver.engine.embeddings import show_fields as embedding_show_fields
 from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine
 from mockserver.errors import OllamaError
-from mockserver.identity import RequestIdentity
-from mockserver.pacing import Pacer, Plan, paced
+from mockserver.fastpath import Action, Answer, Bound, FastPath, LeanRoute
+from mockserver.pacing import Pacer, Plan, paced, plan_for
 from mockserver.wire import ollama as wire
-from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.decode import Model, parse_json, validate
 from mockserver.wire.gojson import dumps
 from mockserver.wire.responses import GinJSONResponse, GinTextResponse
 
@@ -123,22 +123,22 @@ def _unload(request: Request, model: str) -> None:
         pacer.unload(model)
 
 
-def native_error_response(error: OllamaError) -> Response:
-    return GinJSONResponse({"error": error.message}, status_code=error.status)
-
-
 # --- shared steps ----------------------------------------------------------------------------
 
 
 async def _decode(
     request: Request, model: type[wire.BaseModel], go_struct: str
 ) -> tuple[Any, bytes]:
-    """gin ``ShouldBindJSON``: an empty body is io.EOF, which the handlers word as below."""
     body = await request.body()
+    return _decode_body(body, model, go_struct), body
+
+
+def _decode_body(body: bytes, model: type[Model], go_struct: str) -> Model:
+    """gin ``ShouldBindJSON``: an empty body is io.EOF, which the handlers word as below."""
     if not body.strip():
         raise OllamaError(400, "missing request body")
     data = parse_json(body, from_middleware=False)
-    return validate(model, data, go_struct=go_struct, from_middleware=False), body
+    return validate(model, data, go_struct=go_struct, from_middleware=False)
 
 
 def _check_name(model: str, *, empty_status: int) -> None:
@@ -154,18 +154,11 @@ def _check_name(model: str, *, empty_status: int) -> None:
 class _Clock:
     """``time.Now().UTC()`` per response, or the frozen clock under ``--seed``."""
 
-    def __init__(self, identity: RequestIdentity, seeded: bool) -> None:
-        self._frozen = int(identity.now * 1_000_000_000) if seeded else None
+    def __init__(self, now: float, seeded: bool) -> None:
+        self._frozen = int(now * 1_000_000_000) if seeded else None
 
     def __call__(self) -> str:
         return wire.go_time(self._frozen if self._frozen is not None else time.time_ns())
-
-
-async def _run(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> ChatResult:
-    """The first request of a family loads its vocabulary off the event loop."""
-    if engine.is_loaded(chat.model):
-        return engine.chat(chat, keep_alive=keep_alive)
-    return await run_in_threadpool(engine.chat, chat, keep_alive=keep_alive)
 
 
 async def _load(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> None:
@@ -181,12 +174,13 @@ def _ndjson(objects: list[dict[str, Any]], plan: Plan | None = None) -> Streamin
     return StreamingResponse(paced(lines, delays), media_type=NDJSON)
 
 
-def _pace(request: Request, result: ChatResult, model: str, body: bytes):
+def _pace(
+    request: Request, result: ChatResult, model: str, body: bytes
+) -> tuple[ChatResult, Plan | None]:
     """With a latency profile (``--profile``): the plan, and durations that report it."""
-    pacer: Pacer | None = request.app.state.pacer
-    if pacer is None or result.completion is None:
+    plan = plan_for(request.app.state.pacer, model, result, body)
+    if plan is None:
         return result, None
-    plan = pacer.plan(model, result.prompt.tokens, result.completion.eval_count, body)
     paced_result = replace(
         result,
         load_ns=max(int(plan.load_s * 1e9), 1),
@@ -209,12 +203,14 @@ def _schedule(engine: Engine, chat: ChatRequest, raw_options: dict | None) -> Ch
 
 # --- /api/chat -------------------------------------------------------------------------------
 
+CHAT_PATH = "/api/chat"
+GENERATE_PATH = "/api/generate"
 
-@router.post("/api/chat")
-async def chat(request: Request) -> Response:
-    started = time.perf_counter_ns()
-    engine: Engine = request.app.state.engine
-    parsed, body = await _decode(request, wire.ChatRequestIn, "api.ChatRequest")
+
+def bind_chat(engine: Engine, body: bytes) -> Bound:
+    """``ChatHandler`` up to the engine: decode, think, keep_alive, top_logprobs, the name and
+    its lookup, then (with messages) the capability checks and options."""
+    parsed = _decode_body(body, wire.ChatRequestIn, "api.ChatRequest")
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
@@ -222,25 +218,37 @@ async def chat(request: Request) -> Response:
     _check_name(model, empty_status=400)
     if engine.catalog.find(model) is None:
         raise OllamaError(404, f"model '{model}' not found")
-    identity = RequestIdentity(request.app.state.settings.seed, body)
-    clock = _Clock(identity, _seeded(request))
     if not parsed.messages and keep_alive == 0:
-        _unload(request, model)
-        return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=True))
-
+        return Bound(parsed, None, Action.UNLOAD, keep_alive)
     chat_request = _schedule(engine, wire.to_chat_request(parsed, think, Options()), parsed.options)
-    if not parsed.messages:
-        await _load(engine, chat_request, keep_alive)
-        return GinJSONResponse(wire.load_body(model, clock(), "load", chat=True))
+    action = Action.GENERATE if parsed.messages else Action.LOAD
+    return Bound(parsed, chat_request, action, keep_alive)
 
-    result = await _run(engine, chat_request, keep_alive)
+
+async def chat(request: Request) -> Response:
+    """``POST /api/chat``."""
+    started = time.perf_counter_ns()
+    body = await request.body()
+    fast: FastPath = request.app.state.fastpath
+    answer = fast.recall(CHAT_PATH, body) or await fast.compute(CHAT_PATH, body, bind_chat)
+    bound = answer.bound
+    parsed: wire.ChatRequestIn = bound.request
+    model = parsed.model or ""
+    seeded = fast.seed is not None
+    if bound.action is not Action.GENERATE:
+        clock = _Clock(fast.ids(answer, body, 0, completion_id=False).now, seeded)
+        return await _load_or_unload(request, bound, clock(), chat=True)
+    result = _served(answer, started)
     if result.completion is None:
+        clock = _Clock(fast.ids(answer, body, 0, completion_id=False).now, seeded)
         images = result.prompt.images  # those of the messages kept by truncation
         return GinJSONResponse(
             wire.render_only_body(result, model=model, created_at=clock(), chat=True, images=images)
         )
     stream = parsed.stream is not False
-    call_ids = identity.call_ids(len(result.completion.tool_calls))
+    ids = fast.ids(answer, body, len(result.completion.tool_calls), completion_id=False)
+    clock = _Clock(ids.now, seeded)
+    call_ids = list(ids.call_ids)
     result, plan = _pace(request, result, model, body)
 
     def final(streamed: bool) -> dict[str, Any]:
@@ -264,11 +272,10 @@ async def chat(request: Request) -> Response:
 # --- /api/generate ---------------------------------------------------------------------------
 
 
-@router.post("/api/generate")
-async def generate(request: Request) -> Response:
-    started = time.perf_counter_ns()
-    engine: Engine = request.app.state.engine
-    parsed, body = await _decode(request, wire.GenerateRequestIn, "api.GenerateRequest")
+def bind_generate(engine: Engine, body: bytes) -> Bound:
+    """``GenerateHandler`` up to the engine (the same steps as ``bind_chat``, then raw mode
+    and suffix checks)."""
+    parsed = _decode_body(body, wire.GenerateRequestIn, "api.GenerateRequest")
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
@@ -277,11 +284,9 @@ async def generate(request: Request) -> Response:
     card = engine.catalog.find(model)
     if card is None:
         raise OllamaError(404, f"model '{model}' not found")
-    clock = _Clock(RequestIdentity(request.app.state.settings.seed, body), _seeded(request))
     prompt = parsed.prompt or ""
     if not prompt and keep_alive == 0:
-        _unload(request, model)
-        return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=False))
+        return Bound(parsed, None, Action.UNLOAD, keep_alive)
     if parsed.raw and (parsed.template or parsed.system or parsed.context):
         raise OllamaError(400, "raw mode does not support template, system, or context")
     # Any think level on a model without thinking is the capability error (engine.check); the
@@ -295,11 +300,24 @@ async def generate(request: Request) -> Response:
         )
     except CompletionUnsupported as error:  # an embedding model: GenerateHandler's words
         raise error.for_generate() from None
-    if not prompt:
-        await _load(engine, chat_request, keep_alive)
-        return GinJSONResponse(wire.load_body(model, clock(), "load", chat=False))
+    return Bound(parsed, chat_request, Action.GENERATE if prompt else Action.LOAD, keep_alive)
 
-    result = await _run(engine, chat_request, keep_alive)
+
+async def generate(request: Request) -> Response:
+    """``POST /api/generate``."""
+    started = time.perf_counter_ns()
+    body = await request.body()
+    fast: FastPath = request.app.state.fastpath
+    answer = fast.recall(GENERATE_PATH, body) or await fast.compute(
+        GENERATE_PATH, body, bind_generate
+    )
+    bound = answer.bound
+    parsed: wire.GenerateRequestIn = bound.request
+    model = parsed.model or ""
+    clock = _Clock(fast.ids(answer, body, 0, completion_id=False).now, fast.seed is not None)
+    if bound.action is not Action.GENERATE:
+        return await _load_or_unload(request, bound, clock(), chat=False)
+    result = _served(answer, started)
     if result.completion is None:
         return GinJSONResponse(
             wire.render_only_body(
@@ -307,7 +325,9 @@ async def generate(request: Request) -> Response:
             )
         )
     raw = bool(parsed.raw)
-    context = None if raw else engine.context_tokens(result)
+    if not raw and answer.context is None:
+        answer.context = request.app.state.engine.context_tokens(result)
+    context = None if raw else answer.context
     stream = parsed.stream is not False
     result, plan = _pace(request, result, model, body)
 
@@ -325,6 +345,32 @@ async def generate(request: Request) -> Response:
     return await _reply(
         stream, plan, final, lambda: wire.generate_chunks(result, model=model, raw=raw, clock=clock)
     )
+
+
+for _path, _endpoint in ((CHAT_PATH, chat), (GENERATE_PATH, generate)):
+    router.add_api_route(_path, _endpoint, methods=["POST"], route_class_override=LeanRoute)
+
+
+def _served(answer: Answer, started: int) -> ChatResult:
+    """The engine's result as this request saw it: served from the memo, the model was already
+    loaded, so the load took what this lookup took."""
+    assert answer.result is not None
+    if not answer.hits:
+        return answer.result
+    return replace(answer.result, load_ns=max(_since(started), 1))
+
+
+async def _load_or_unload(
+    request: Request, bound: Bound, created_at: str, *, chat: bool
+) -> Response:
+    """A request without messages (prompt): load the model, or with ``keep_alive: 0`` unload it."""
+    model = bound.request.model or ""
+    if bound.action is Action.UNLOAD:
+        _unload(request, model)
+        return GinJSONResponse(wire.load_body(model, created_at, "unload", chat=chat))
+    assert bound.chat is not None
+    await _load(request.app.state.engine, bound.chat, bound.keep_alive)
+    return GinJSONResponse(wire.load_body(model, created_at, "load", chat=chat))
 
 
 # --- /api/show -------------------------------------------------------------------------------
@@ -421,8 +467,4 @@ def _since(started: int) -> int:
     return time.perf_counter_ns() - started
 
 
-def _seeded(request: Request) -> bool:
-    return request.app.state.settings.seed is not None
-
-
-__all__: list[str] = ["details", "native_error_response", "router", "tag_entry"]
+__all__: list[str] = ["details", "router", "tag_entry"]

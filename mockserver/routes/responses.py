@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from mockserver.fastpath import run_engine
 from mockserver.identity import RequestIdentity
-from mockserver.routes.openai import run_chat
 from mockserver.wire import responses_api as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.responses import GoJSONResponse
@@ -37,7 +37,7 @@ async def responses(request: Request) -> Response:
         from_middleware=True,
     )
     chat = wire.to_chat_request(parsed)
-    result = await run_chat(request.app.state.engine, chat)
+    result = await run_engine(request.app.state.engine, chat)
     identity = RequestIdentity(request.app.state.settings.seed, body)
     calls = len(result.completion.tool_calls) if result.completion else 0
     ids = wire.Ids(

@@ -5,8 +5,9 @@
 as think); ``message_body`` is ``ToMessagesResponse``; ``stream_events`` replays
 ``StreamConverter.Process`` over the chat chunks of the engine's completion (``message_start``
 with ``EstimateInputTokens``' len/4 guess, since Ollama's first chunk carries no metrics, then
-the blocks, ``message_delta`` with the exact usage, ``message_stop``); ``error_response`` is
-``NewError`` (``{"type":"error","error":{...},"request_id":...}``). Ollama registers no other
+the blocks, ``message_delta`` with the exact usage, ``message_stop``); ``error_body`` is
+``NewError`` (``{"type":"error","error":{...},"request_id":...}``; rendered by
+``wire.errors``). Ollama registers no other
 ``/v1/messages`` route: ``count_tokens`` is gin's 404. Source: ``anthropic/anthropic.go`` and
 ``middleware/anthropic.go`` at ollama@fb3076099.
 """
@@ -17,13 +18,11 @@ import secrets
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
 from mockserver.wire.gojson import as_decoded, dumps
-from mockserver.wire.responses import GinJSONResponse, GoJSONResponse
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
 
@@ -106,14 +105,6 @@ def error_body(error: OllamaError) -> dict[str, Any]:
         "error": {"type": _ERROR_TYPES.get(error.status, "api_error"), "message": error.message},
         "request_id": generate_id("req"),
     }
-
-
-def error_response(error: OllamaError) -> Response:
-    """The middleware's refusals are gin's ``AbortWithStatusJSON``; the chat handler's errors
-    pass through ``AnthropicWriter.writeError`` (``json.Encoder``: trailing newline)."""
-    if error.from_middleware:
-        return GinJSONResponse(error_body(error), status_code=error.status)
-    return GoJSONResponse(error_body(error), status_code=error.status)
 
 
 def _invalid(message: str) -> OllamaError:

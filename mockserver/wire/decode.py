@@ -57,12 +57,12 @@ def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: 
 # api.Tool's typed parts below the loosely modelled ``tools`` list (``[]dict``): Go decodes them
 # into structs, so a wrong JSON type there is a decoding error too, not a crash later in a
 # template. Go type names from ollama's api/types.go; exact strings UNVERIFIED by running.
-_TOOL_FUNCTION_FIELDS = (
+_TOOL_FUNCTION_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("name", "string", str),
     ("description", "string", str),
     ("parameters", "api.ToolFunctionParameters", dict),
 )
-_TOOL_PARAMETERS_FIELDS = (
+_TOOL_PARAMETERS_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("type", "string", str),
     ("required", "[]string", list),
     ("properties", "map[string]api.ToolProperty", dict),

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
+from mockserver.engine.chat import ChatRequest, Message, Options, Think, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
 from mockserver.wire.gojson import as_decoded
@@ -112,20 +112,24 @@ def go_quote(text: str) -> str:
     return f'"{out}"'
 
 
-def parse_think(value: Any) -> bool | str | None:
+_THINK_LEVELS: dict[str, Think] = {"high": "high", "medium": "medium", "low": "low", "max": "max"}
+
+
+def parse_think(value: Any) -> Think:
     """``ThinkValue.UnmarshalJSON``: a bool, or "high" / "medium" / "low" / "max"."""
     if value is None:
         return None
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
-        if value not in ("high", "medium", "low", "max"):
-            raise OllamaError(
-                400,
-                f"invalid think value: {go_quote(value)} "
-                '(must be "high", "medium", "low", "max", true, or false)',
-            )
-        return value
+        level = _THINK_LEVELS.get(value)
+        if level is not None:
+            return level
+        raise OllamaError(
+            400,
+            f"invalid think value: {go_quote(value)} "
+            '(must be "high", "medium", "low", "max", true, or false)',
+        )
     raise OllamaError(
         400, 'think must be a boolean or string ("high", "medium", "low", "max", true, or false)'
     )
@@ -275,7 +279,7 @@ def chat_messages(messages: list[MessageIn]) -> tuple[Message, ...]:
     )
 
 
-def to_chat_request(body: ChatRequestIn, think: bool | str | None, options: Options) -> ChatRequest:
+def to_chat_request(body: ChatRequestIn, think: Think, options: Options) -> ChatRequest:
     return ChatRequest(
         model=body.model or "",
         messages=chat_messages(body.messages or []),
@@ -285,11 +289,12 @@ def to_chat_request(body: ChatRequestIn, think: bool | str | None, options: Opti
         render_only=bool(body.debug_render_only),
         truncate=body.truncate is not False,
         shift=body.shift is not False,
+        format=body.format,
     )
 
 
 def generate_to_chat_request(
-    body: GenerateRequestIn, think: bool | str | None, options: Options
+    body: GenerateRequestIn, think: Think, options: Options
 ) -> ChatRequest:
     """``GenerateHandler``'s chat-like flow: [system] + one user message, or the raw prompt.
 
@@ -309,6 +314,7 @@ def generate_to_chat_request(
         raw=bool(body.raw),
         truncate=body.truncate is not False,
         shift=body.shift is not False,
+        format=body.format,
     )
 
 

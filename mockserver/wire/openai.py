@@ -60,6 +60,17 @@ class ReasoningIn(BaseModel):
     effort: str | None = Field(None, json_schema_extra=_go("string"))
 
 
+class JsonSchemaIn(BaseModel):
+    model_config = _STRICT
+    schema_: Any = Field(None, alias="schema")
+
+
+class ResponseFormatIn(BaseModel):
+    model_config = _STRICT
+    type: str | None = Field(None, json_schema_extra=_go("string"))
+    json_schema: JsonSchemaIn | None = Field(None, json_schema_extra=_go("openai.JsonSchema"))
+
+
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions`` body, as Ollama decodes it."""
 
@@ -80,6 +91,9 @@ class ChatCompletionRequest(BaseModel):
     tools: list[dict[str, Any]] | None = Field(None, json_schema_extra=_go("[]api.Tool"))
     reasoning_effort: str | None = Field(None, json_schema_extra=_go("string"))
     reasoning: ReasoningIn | None = Field(None, json_schema_extra=_go("openai.Reasoning"))
+    response_format: ResponseFormatIn | None = Field(
+        None, json_schema_extra=_go("openai.ResponseFormat")
+    )
     debug_render_only: bool | None = Field(
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
@@ -126,7 +140,22 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
             stop=stops,
         ),
         render_only=bool(body.debug_render_only),
+        format=_format(body.response_format),
     )
+
+
+def _format(response_format: ResponseFormatIn | None) -> Any:
+    """``response_format`` -> native ``format`` (``openai/openai.go`` FromChatRequest):
+    ``json_object`` is ``"json"``, ``json_schema`` its raw ``schema`` (none without one);
+    the type is trimmed and lower-cased; ``text`` and anything else: no format."""
+    if response_format is None:
+        return None
+    kind = (response_format.type or "").strip().lower()
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema" and response_format.json_schema is not None:
+        return response_format.json_schema.schema_
+    return None
 
 
 def _think(body: ChatCompletionRequest) -> Any:
@@ -151,7 +180,11 @@ def _convert_message(message: MessageIn, earlier: list[Message]) -> list[Message
         tool_name = next(
             (c.name for m in earlier for c in m.tool_calls if c.id == message.tool_call_id), ""
         )
-    base = {"role": role, "thinking": message.reasoning or "", "tool_name": tool_name}
+    base: dict[str, Any] = {
+        "role": role,
+        "thinking": message.reasoning or "",
+        "tool_name": tool_name,
+    }
     content = message.content
     if isinstance(content, str):
         return [Message(content=content, tool_calls=calls, **base)]
@@ -195,7 +228,7 @@ def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list
 
 
 def _convert_tool_call(call: ToolCallIn) -> ToolCall:
-    function = call.function or FunctionCall()
+    function = call.function or FunctionCall(name=None)
     arguments = function.arguments
     if not isinstance(arguments, str):
         raise _invalid("invalid tool call arguments")
@@ -347,14 +380,3 @@ def stream_chunks(
     yield finish
     if include_usage:
         yield {**finish, "choices": [], "usage": usage(result)}
-
-
-def error_body(error: OllamaError) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": error.message,
-            "type": error.openai_type,
-            "param": None,
-            "code": None,
-        }
-    }

@@ -304,6 +304,7 @@ def to_chat_request(body: ResponsesRequest) -> ChatRequest:
             temperature=1.0 if body.temperature is None else body.temperature,
             top_p=body.top_p,
         ),
+        format=format_schema(body),
     )
 
 

@@ -1,0 +1,299 @@
+"""The fast path of the generation routes: answers computed once, and no routing cost.
+
+**Why it exists.** Test suites send the same requests over and over, and the engine is a pure
+function of the request body and the server's date. This module makes a repeated request on a
+generation route (``POST /v1/chat/completions``, ``/api/chat``, ``/api/generate``) cost little
+more than moving its bytes, without changing one byte of any answer (tests/test_fastpath.py).
+It does it in two ways, each measured (docs/benchmarks.md):
+
+1. **The memo.** A route hands its raw body and its ``bind`` (the surface's own decoding and
+   translation, Ollama's ``ShouldBindJSON`` + ``FromChatRequest``) to ``FastPath.answer``, which
+   runs the engine and keeps the ``Answer``. The same body again (same route, same date) gets
+   that ``Answer``: no decoding, rendering, tokenizing or generating. Ids, timestamps, pacing
+   and residency stay per request (the routes do them; ids under ``--seed``, a pure function of
+   the body, are kept with the answer). An answer also keeps the serialised parts of its
+   responses that do not depend on the id or the time (``Encoded``), so a /v1 answer is sent
+   again with only its head serialised anew.
+2. **Direct dispatch.** FastAPI's per-request routing (included routers, route contexts, the
+   dependency solver, exit stacks) costs more than a memo hit. The generation routes are
+   ``LeanRoute``s: routed and documented (OpenAPI) like any APIRoute, but their endpoint is
+   called as plain ASGI, with nothing in between. ``DirectDispatch``, the app's innermost layer
+   (inside every guard, fault and replay layer), hands a request for exactly one of their
+   method and path to that same route code; every other request goes through FastAPI's
+   router. There is one implementation of each route: the router and the dispatch run the
+   same ``LeanRoute.handler``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mockserver.asgi import read_body
+from mockserver.engine.chat import ChatRequest
+from mockserver.engine.engine import ChatResult, Engine
+from mockserver.errors import OllamaError
+from mockserver.identity import RequestIdentity
+from mockserver.scenarios import current_answer
+from mockserver.wire.errors import render_for
+from mockserver.wire.gojson import dumps
+
+# --- the memo --------------------------------------------------------------------------------
+
+
+class Action(enum.Enum):
+    """What a request asks of the engine."""
+
+    GENERATE = "generate"
+    LOAD = "load"  # a native request without messages / prompt: load the model
+    UNLOAD = "unload"  # ... with ``keep_alive: 0``: unload it
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A request body decoded and translated by its surface (the result of a route's bind)."""
+
+    request: Any  # the surface's wire model (pydantic), as decoded
+    chat: ChatRequest | None  # what the engine is asked (None: UNLOAD)
+    action: Action = Action.GENERATE
+    keep_alive: float | None = None  # seconds; None: the server's default
+
+
+class Ids(NamedTuple):
+    """A response's completion id, tool-call ids and creation time (``identity.py``)."""
+
+    completion_id: str
+    call_ids: tuple[str, ...]
+    created: int
+    now: float  # the clock, in seconds (native ``created_at``)
+
+
+class Shape(NamedTuple):
+    """Which serialisation of an answer: streamed or not, with usage or not, which call ids.
+    (Made per request: a tuple, the cheapest typed key to build and hash.)"""
+
+    stream: bool
+    include_usage: bool
+    call_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A response's JSON objects, each cut into a head and a rest.
+
+    The head (``id`` ... ``system_fingerprint``) is the same in every chunk of a /v1 answer and
+    holds all that changes per request; the rests (``"choices":[...]}`` + framing) do not. Compact
+    JSON concatenates: ``dumps(head)[:-1] + b"," + rest`` is exactly ``dumps(obj) + framing``.
+    """
+
+    head: dict[str, Any]
+    rests: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, objects: Iterable[dict[str, Any]], head_keys: int, end: bytes) -> Encoded:
+        head: dict[str, Any] = {}
+        rests: list[bytes] = []
+        for obj in objects:
+            items = list(obj.items())
+            if not rests:
+                head = dict(items[:head_keys])
+            rests.append(dumps(dict(items[head_keys:]))[1:] + end)
+        return cls(head, tuple(rests))
+
+    def frames(self, prefix: bytes = b"", **fresh: Any) -> list[bytes]:
+        """Every object's bytes, the head's fields replaced by ``fresh`` (id, time)."""
+        start = prefix + dumps({**self.head, **fresh})[:-1] + b","
+        return [start + rest for rest in self.rests]
+
+
+@dataclass(slots=True)
+class Answer:
+    """The memo's entry: a body's bound request and the engine's answer to it."""
+
+    bound: Bound
+    result: ChatResult | None  # None unless the action is GENERATE
+    ids: Ids | None = None  # under --seed only: this body's ids, made once
+    context: list[int] | None = None  # /api/generate's ``context``, tokenized once
+    encoded: dict[Shape, Encoded] = field(default_factory=dict)
+    hits: int = 0  # how often it was served from the memo
+
+
+Bind = Callable[[Engine, bytes], Bound]
+MemoKey = tuple[str, bytes, str]  # route path, body, the server's date
+
+
+class Memo:
+    """The answers to recently seen bodies: an LRU bounded in entries and in body size."""
+
+    def __init__(self, entries: int = 512, max_body: int = 16_384) -> None:
+        self._entries = entries
+        self._max_body = max_body
+        self._items: OrderedDict[MemoKey, Answer] = OrderedDict()
+
+    def get(self, key: MemoKey) -> Answer | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: MemoKey, answer: Answer) -> None:
+        if len(key[1]) > self._max_body or self._entries <= 0:
+            return
+        self._items[key] = answer
+        if len(self._items) > self._entries:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every answer (the model store changed: ``/api/create``, ``/api/delete``)."""
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class FastPath:
+    """The engine behind a memo; one per app (``app.state.fastpath``)."""
+
+    def __init__(self, engine: Engine, seed: int | None, memo: Memo | None = None) -> None:
+        self.engine = engine
+        self.seed = seed
+        self.memo = memo if memo is not None else Memo()
+
+    async def answer(self, route: str, body: bytes, bind: Bind) -> Answer:
+        """The answer to ``body`` on ``route``: from the memo, or bound and run now.
+
+        Errors (``OllamaError``) are raised every time, never kept. A kept answer refreshes the
+        model's residency as running it would (``keep_alive``)."""
+        return self.recall(route, body) or await self.compute(route, body, bind)
+
+    def recall(self, route: str, body: bytes) -> Answer | None:
+        """The memo's answer to ``body`` on ``route``, if any (``answer`` without the await:
+        routes call it first, so that a hit costs no coroutine)."""
+        engine = self.engine
+        if current_answer() is not None:  # a scenario rule answers: not the body's own answer
+            return None
+        answer = self.memo.get((route, body, engine.current_date()))
+        if answer is not None:
+            answer.hits += 1
+            if answer.result is not None and answer.result.completion is not None:
+                # Residency as running it again would leave it (render-only requests leave none).
+                engine.touch(answer.result, answer.bound.keep_alive)
+        return answer
+
+    async def compute(self, route: str, body: bytes, bind: Bind) -> Answer:
+        """Bind ``body``, run the engine, keep the answer."""
+        engine = self.engine
+        key = (route, body, engine.current_date())
+        bound = bind(engine, body)
+        result = None
+        if bound.action is Action.GENERATE:
+            assert bound.chat is not None
+            result = await run_engine(engine, bound.chat, bound.keep_alive)
+        answer = Answer(bound, result)
+        if current_answer() is None:  # what a scenario rule answered is never kept
+            self.memo.put(key, answer)
+        return answer
+
+    def ids(
+        self, answer: Answer, body: bytes, tool_calls: int, *, completion_id: bool = True
+    ) -> Ids:
+        """Fresh ids and clock; under ``--seed`` a pure function of the body, made once.
+        ``completion_id=False``: a native answer, which has none (and draws none)."""
+        if answer.ids is not None:
+            return answer.ids
+        identity = RequestIdentity(self.seed, body)
+        ids = Ids(
+            identity.completion_id() if completion_id else "",
+            tuple(identity.call_ids(tool_calls)),
+            identity.created,
+            identity.now,
+        )
+        if self.seed is not None:
+            answer.ids = ids
+        return ids
+
+
+async def run_engine(
+    engine: Engine, chat: ChatRequest, keep_alive: float | None = None
+) -> ChatResult:
+    """Run the engine; the first request of a family loads its vocabulary off the event loop."""
+    if engine.is_loaded(chat.model):
+        return engine.chat(chat, keep_alive=keep_alive)
+    return await run_in_threadpool(engine.chat, chat, keep_alive=keep_alive)
+
+
+# --- the routes' own code path ---------------------------------------------------------------
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class LeanRoute(APIRoute):
+    """An APIRoute whose endpoint takes only the ``Request`` and returns a ``Response``, called
+    as plain ASGI: no dependency solver, exit stacks or response validation (such an endpoint
+    needs none). Its ``OllamaError``s are rendered for its surface (``wire/errors.py``); any
+    other exception reaches the app's 500 handler."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.handler = lean_handler(endpoint)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            await super().handle(scope, receive, send)  # FastAPI's 405
+            return
+        await self.handler(scope, receive, send)
+
+
+def lean_handler(endpoint: Endpoint) -> ASGIApp:
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        body, complete = await read_body(receive)
+        if not complete:
+            return  # the client left before its body arrived: no one to answer
+        try:
+            response = await endpoint(_ReadRequest(scope, receive, body))
+        except OllamaError as error:
+            response = render_for(error, scope["path"])
+        await response(scope, receive, send)
+
+    return handler
+
+
+class _ReadRequest(Request):
+    """A ``Request`` whose body was already read (``await request.body()`` returns it, as
+    Starlette's does after a first read): one loop over ``receive``, no async generator."""
+
+    def __init__(self, scope: Scope, receive: Receive, body: bytes) -> None:
+        super().__init__(scope, receive)
+        self._body = body
+
+
+class DirectDispatch:
+    """The app's innermost ASGI layer: a request for a ``LeanRoute``'s method and exact path
+    goes straight to that route's handler; everything else to FastAPI."""
+
+    def __init__(self, app: ASGIApp, routes: Iterable[Any]) -> None:
+        self.app = app
+        self.handlers: dict[tuple[str, str], ASGIApp] = {
+            (method, route.path): route.handler
+            for route in routes
+            if isinstance(route, LeanRoute)
+            for method in route.methods or ()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = (
+            self.handlers.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
+        )
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        await handler(scope, receive, send)
