@@ -293,3 +293,28 @@ def test_guard_errors_on_this_surface_are_anthropic_shaped() -> None:
     assert reply.status_code == 401
     assert reply.json()["type"] == "error"
     assert reply.json()["error"]["type"] == "authentication_error"
+
+
+def test_the_model_uses_a_tool_as_on_chat(claude, client) -> None:
+    question = [{"role": "user", "content": "What's the weather in Paris?"}]
+    tool = {"name": "get_weather", "description": "Get the weather", "input_schema": WEATHER}
+    reply = claude.messages.create(
+        model="qwen2.5:7b", max_tokens=300, tools=[tool], messages=question
+    )
+    chat = client.chat.completions.create(
+        model="qwen2.5:7b",
+        messages=question,
+        tools=[{"type": "function", "function": {
+            "name": "get_weather", "description": "Get the weather", "parameters": WEATHER}}],
+    )  # fmt: skip
+    (use,) = reply.content
+    assert (use.type, use.name, use.input) == ("tool_use", "get_weather", {"city": "Paris"})
+    assert reply.stop_reason == "tool_use" and use.id.startswith("call_")
+    assert reply.usage.input_tokens == chat.usage.prompt_tokens
+    assert reply.usage.output_tokens == chat.usage.completion_tokens
+    with claude.messages.stream(
+        model="qwen2.5:7b", max_tokens=300, tools=[tool], messages=question
+    ) as stream:
+        final = stream.get_final_message()
+    assert [(b.type, b.input) for b in final.content] == [("tool_use", {"city": "Paris"})]
+    assert final.stop_reason == "tool_use"

@@ -290,3 +290,36 @@ def test_text_format_json_schema_is_chats_structured_output(client) -> None:
     assert json.loads(reply.output_text).keys() == {"answer"}
     assert reply.output_text == chat.choices[0].message.content
     assert reply.usage.output_tokens == chat.usage.completion_tokens
+
+
+def test_the_model_calls_a_function_as_on_chat(client) -> None:
+    question = "What's the weather in Paris?"
+    reply = client.responses.create(model="qwen2.5:7b", input=question, tools=[RESPONSES_TOOL])
+    chat = client.chat.completions.create(
+        model="qwen2.5:7b", messages=[{"role": "user", "content": question}], tools=[CHAT_TOOL]
+    )
+    (call,) = reply.output  # a function call replaces the message item
+    (expected,) = chat.choices[0].message.tool_calls
+    assert (call.type, call.name, call.arguments) == (
+        "function_call",
+        expected.function.name,
+        expected.function.arguments,
+    )
+    assert call.call_id.startswith("call_") and call.id == f"fc_{reply.id}_0"
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (
+        chat.usage.prompt_tokens,
+        chat.usage.completion_tokens,
+    )
+    events = list(
+        client.responses.create(
+            model="qwen2.5:7b", input=question, tools=[RESPONSES_TOOL], stream=True
+        )
+    )
+    assert [event.type for event in events][2:] == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert events[-1].response.output[0].arguments == call.arguments
