@@ -318,3 +318,12 @@ def test_the_model_uses_a_tool_as_on_chat(claude, client) -> None:
         final = stream.get_final_message()
     assert [(b.type, b.input) for b in final.content] == [("tool_use", {"city": "Paris"})]
     assert final.stop_reason == "tool_use"
+
+
+def test_a_message_without_blocks_only_loads_the_model(claude) -> None:
+    reply = claude.messages.create(
+        model="llama3.2:3b", max_tokens=5, messages=[{"role": "user", "content": []}]
+    )
+    assert reply.content is None or reply.content == []
+    assert reply.stop_reason == "stop_sequence"  # mapStopReason("load")
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (0, 0)

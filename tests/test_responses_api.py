@@ -323,3 +323,9 @@ def test_the_model_calls_a_function_as_on_chat(client) -> None:
         "response.completed",
     ]
     assert events[-1].response.output[0].arguments == call.arguments
+
+
+def test_no_input_only_loads_the_model(client) -> None:
+    """Ollama's chat handler answers an empty conversation with a load, no metrics."""
+    reply = client.responses.create(model="llama3.2:3b", input=[])
+    assert reply.output_text == "" and reply.usage.total_tokens == 0

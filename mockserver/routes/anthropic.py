@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.engine.engine import Engine
-from mockserver.fastpath import run_engine
 from mockserver.identity import RequestIdentity
+from mockserver.routes.responses import chat_or_load
 from mockserver.wire import anthropic as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.responses import GoJSONResponse
@@ -47,7 +47,7 @@ async def messages(request: Request) -> Response:
     card = engine.catalog.find(chat.model)
     if chat.think is not None and card is not None and not card.supports("thinking"):
         chat = replace(chat, think=None)
-    result = await run_engine(engine, chat)
+    result = await chat_or_load(engine, chat)
     identity = RequestIdentity(request.app.state.settings.seed, body)
     calls = len(result.completion.tool_calls) if result.completion else 0
     call_ids = identity.call_ids(calls)

@@ -7,9 +7,14 @@ the ``/v1`` surface's (``openai_error_response``). Source: ``middleware/openai.g
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from mockserver.engine.chat import ChatRequest
+from mockserver.engine.engine import ChatResult, Completion, Engine
 from mockserver.fastpath import run_engine
 from mockserver.identity import RequestIdentity
 from mockserver.wire import responses_api as wire
@@ -17,6 +22,16 @@ from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.responses import GoJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+async def chat_or_load(engine: Engine, chat: ChatRequest) -> ChatResult:
+    """The chat handler: a conversation is generated; none (no input, no instructions) only
+    loads the model and answers ``done_reason: "load"`` without metrics (``ChatHandler``,
+    ``server/routes.go``), which these surfaces translate as any other answer."""
+    if chat.messages:
+        return await run_engine(engine, chat)
+    loaded = await run_in_threadpool(engine.load, chat)
+    return replace(loaded, completion=Completion(done_reason="load"))
 
 
 @router.post(
@@ -37,7 +52,7 @@ async def responses(request: Request) -> Response:
         from_middleware=True,
     )
     chat = wire.to_chat_request(parsed)
-    result = await run_engine(request.app.state.engine, chat)
+    result = await chat_or_load(request.app.state.engine, chat)
     identity = RequestIdentity(request.app.state.settings.seed, body)
     calls = len(result.completion.tool_calls) if result.completion else 0
     ids = wire.Ids(
