@@ -9,14 +9,16 @@ answers without thinking instead of refusing. Source: ``middleware/anthropic.go`
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from mockserver.engine.engine import Engine
 from mockserver.identity import RequestIdentity
-from mockserver.routes.responses import chat_or_load
+from mockserver.pacing import plan_for
+from mockserver.routes.responses import chat_or_load, event_stream
 from mockserver.wire import anthropic as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.responses import GoJSONResponse
@@ -51,7 +53,8 @@ async def messages(request: Request) -> Response:
     identity = RequestIdentity(request.app.state.settings.seed, body)
     calls = len(result.completion.tool_calls) if result.completion else 0
     call_ids = identity.call_ids(calls)
-    message_id = wire.generate_id("msg")
+    message_id = f"msg_{identity.token_hex(12)}"  # generateID: 12 random bytes
+    plan = plan_for(request.app.state.pacer, chat.model, result, body)
     if parsed.stream:
         events = wire.stream_events(
             result,
@@ -60,14 +63,9 @@ async def messages(request: Request) -> Response:
             call_ids=call_ids,
             estimated_input_tokens=wire.estimate_input_tokens(parsed),
         )
-        return StreamingResponse(
-            iter([wire.sse(kind, data) for kind, data in events]),
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "Connection": "keep-alive",
-            },
-        )
+        return event_stream([wire.sse(kind, data) for kind, data in events], plan)
+    if plan is not None:
+        await asyncio.sleep(plan.total_s)
     return GoJSONResponse(
         wire.message_body(result, model=chat.model, message_id=message_id, call_ids=call_ids)
     )

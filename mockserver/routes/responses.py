@@ -7,6 +7,7 @@ the ``/v1`` surface's (``openai_error_response``). Source: ``middleware/openai.g
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from fastapi import APIRouter, Request
@@ -17,11 +18,24 @@ from mockserver.engine.chat import ChatRequest
 from mockserver.engine.engine import ChatResult, Completion, Engine
 from mockserver.fastpath import run_engine
 from mockserver.identity import RequestIdentity
+from mockserver.pacing import Plan, paced, plan_for
 from mockserver.wire import responses_api as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.responses import GoJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+def event_stream(frames: list[bytes], plan: Plan | None) -> StreamingResponse:
+    """Server-sent events as Ollama's writers set them, paced by ``--profile`` when set."""
+    return StreamingResponse(
+        paced(frames, plan.chunk_delays(len(frames)) if plan else []),
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "Connection": "keep-alive",
+        },
+    )
 
 
 async def chat_or_load(engine: Engine, chat: ChatRequest) -> ChatResult:
@@ -62,15 +76,11 @@ async def responses(request: Request) -> Response:
         function_calls=tuple(f"fc_{identity.number(999999)}_{i}" for i in range(calls)),
         call_ids=tuple(identity.call_ids(calls)),
     )
+    plan = plan_for(request.app.state.pacer, chat.model, result, body)
     if parsed.stream:
         events = wire.stream_events(result, parsed, ids=ids, created=identity.created)
         frames = [wire.sse(kind, data) for kind, data in events]
-        return StreamingResponse(
-            iter(frames),
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "Connection": "keep-alive",
-            },
-        )
+        return event_stream(frames, plan)
+    if plan is not None:
+        await asyncio.sleep(plan.total_s)
     return GoJSONResponse(wire.response_body(result, parsed, ids=ids, created=identity.created))
