@@ -238,6 +238,23 @@ def test_streamed_function_calls_follow_ollamas_converter() -> None:
             {"model": "llama3.2:3b", "input": "x", "reasoning": {"effort": "huge"}},
             'invalid reasoning value: "huge"',
         ),
+        (
+            {
+                "model": "llama3.2:3b",
+                "input": [
+                    {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{x"}
+                ],
+            },
+            "failed to parse function call arguments: invalid character 'x' looking for "
+            "beginning of value",
+        ),
+        (
+            {
+                "model": "llama3.2:3b",
+                "input": [{"role": "user", "content": [{"type": "input_file"}]}],
+            },
+            "file inputs are not currently supported",
+        ),
     ],
 )
 def test_refusals_are_openai_shaped_400s(fake, body, message) -> None:

@@ -13,7 +13,6 @@ says ``"store": false`` and ``"previous_response_id": null``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
+from mockserver.wire.decode import parse_json
 from mockserver.wire.gojson import as_decoded, dumps
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
@@ -249,12 +249,17 @@ def to_chat_request(body: ResponsesRequest) -> ChatRequest:
                 continue
             messages.append(message)
         elif kind == "function_call":
-            arguments = item.get("arguments") or ""
-            try:
-                args = json.loads(arguments) if arguments else {}
-            except (json.JSONDecodeError, TypeError):
+            arguments = item.get("arguments")
+            if arguments is not None and not isinstance(arguments, str):
                 raise _invalid(
-                    "failed to parse function call arguments: invalid character in JSON"
+                    f"input[{i}]: json: cannot unmarshal {_kind(arguments)} into Go struct "
+                    "field ResponsesFunctionCall.arguments of type string"
+                )
+            try:
+                args = parse_json(arguments.encode(), from_middleware=True) if arguments else {}
+            except OllamaError as error:  # Go's syntax error, as the decoder words it
+                raise _invalid(
+                    f"failed to parse function call arguments: {error.message}"
                 ) from None
             if not isinstance(args, dict):
                 raise _invalid(
