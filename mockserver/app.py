@@ -23,7 +23,16 @@ from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody, RequireApiKey
 from mockserver.journal import Journal, KeepJournal
 from mockserver.pacing import pacer_for
-from mockserver.routes import completions, embed, models, ollama, openai, portway
+from mockserver.routes import (
+    anthropic,
+    completions,
+    embed,
+    models,
+    ollama,
+    openai,
+    portway,
+    responses,
+)
 from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.errors import render_for
 from mockserver.wire.responses import GinTextResponse
@@ -52,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(completions.router)
     app.include_router(portway.router)
+    app.include_router(responses.router)
+    app.include_router(anthropic.router)
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -113,13 +113,27 @@ def test_keep_alive_zero_unloads_so_the_next_request_loads_again() -> None:
     assert cold["load_duration"] == int(QUICK.load_s * 1e9)
 
 
-def test_paced_streams_carry_the_same_bytes() -> None:
+_HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "request_body"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-oss:20b", "messages": _HI, "stream": True}),
+        ("/v1/responses", {"model": "gpt-oss:20b", "input": "hi", "stream": True}),
+        ("/v1/responses", {"model": "gpt-oss:20b", "input": "hi"}),
+        (
+            "/v1/messages",
+            {"model": "gpt-oss:20b", "max_tokens": 50, "messages": _HI, "stream": True},
+        ),
+        ("/v1/messages", {"model": "gpt-oss:20b", "max_tokens": 50, "messages": _HI}),
+    ],
+)
+def test_paced_streams_carry_the_same_bytes(path: str, request_body: dict) -> None:
     """Pacing changes timing only: the stream's chunks are those of an unpaced fake."""
-    body = orjson.dumps(
-        {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    )
+    body = orjson.dumps(request_body)
     plain = create_app(Settings(current_date="2026-03-23", seed=3))
-    unpaced = asyncio.run(call(plain, "POST", "/v1/chat/completions", body))
-    paced = asyncio.run(call(_paced_app(), "POST", "/v1/chat/completions", body))
+    unpaced = asyncio.run(call(plain, "POST", path, body))
+    paced = asyncio.run(call(_paced_app(), "POST", path, body))
     assert paced.status == unpaced.status == 200
     assert paced.chunks == unpaced.chunks

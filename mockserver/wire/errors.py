@@ -9,6 +9,10 @@ Every error the fake answers (the engine's, a decoding failure, a guard's 401/41
   the others are re-wrapped by the middleware's writer with ``json.NewEncoder``
   (``application/json``, trailing newline). ``middleware/openai.go``, ``openai/openai.go``.
 - native (``Surface.NATIVE``): gin's ``c.JSON(status, gin.H{"error": message})``.
+- ``/v1/messages`` (``Surface.ANTHROPIC``): ``anthropic.NewError``, ``{"type": "error",
+  "error": {"type", "message"}, "request_id"}``, framed as on ``/v1`` (the middleware's
+  refusals are gin's, the chat handler's errors pass through ``AnthropicWriter.writeError``).
+  ``anthropic/anthropic.go``, ``middleware/anthropic.go``.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from mockserver.wire.responses import GinJSONResponse, GoJSONResponse
 class Surface(enum.Enum):
     OPENAI = "openai"
     NATIVE = "native"
+    ANTHROPIC = "anthropic"
 
 
 def surface_of(path: str) -> Surface:
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        return Surface.ANTHROPIC
     return Surface.OPENAI if path.startswith("/v1/") else Surface.NATIVE
 
 
@@ -47,6 +54,11 @@ def render(error: OllamaError, surface: Surface) -> Response:
         return GinJSONResponse(
             {"error": error.message}, status_code=error.status, headers=error.headers
         )
+    if surface is Surface.ANTHROPIC:
+        from mockserver.wire.anthropic import error_body
+
+        kind = GinJSONResponse if error.from_middleware else GoJSONResponse
+        return kind(error_body(error), status_code=error.status, headers=error.headers)
     body = {
         "error": {
             "message": error.message,
