@@ -1,4 +1,5 @@
-"""ASGI guards in front of both surfaces: an optional bearer key and a request-body cap.
+"""ASGI guards in front of both surfaces: browsers' Origin and Host as Ollama checks them, an
+optional bearer key and a request-body cap.
 
 Pure ASGI (no per-request objects) so they cost next to nothing on the hot path. Rejections use
 the surface's own error shape: OpenAI-shaped on ``/v1``, ``{"error": "..."}`` natively.
@@ -6,10 +7,14 @@ the surface's own error shape: OpenAI-shaped on ``/v1``, ``{"error": "..."}`` na
 
 from __future__ import annotations
 
+import functools
 import hmac
+import ipaddress
+import socket
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.config import is_loopback
 from mockserver.wire.gojson import dumps
 
 
@@ -122,3 +127,176 @@ class LimitBody:
             413,
             f"request body too large: the limit is {self.limit} bytes (--max-body-bytes)",
         )
+
+
+# --- browsers: Origin and Host, as Ollama checks them ------------------------------------------
+
+
+# gin-contrib/cors v1.7.2 (config.go): the schemes an origin without ``*`` must start with, with
+# Ollama's ``AllowBrowserExtensions = true``.
+_ORIGIN_SCHEMES = (
+    "http://",
+    "https://",
+    "chrome-extension://",
+    "safari-extension://",
+    "moz-extension://",
+    "ms-browser-extension://",
+)
+# server/routes.go GenerateRoutes: corsConfig.AllowHeaders, after gin-contrib's normalize
+# (trimmed, lower-cased) and http.CanonicalHeaderKey.
+_ALLOW_HEADERS = (
+    "Authorization,Content-Type,User-Agent,Accept,X-Requested-With,Openai-Beta,"
+    "X-Stainless-Arch,X-Stainless-Async,X-Stainless-Custom-Poll-Interval,"
+    "X-Stainless-Helper-Method,X-Stainless-Lang,X-Stainless-Os,X-Stainless-Package-Version,"
+    "X-Stainless-Poll-Helper,X-Stainless-Retry-Count,X-Stainless-Runtime,"
+    "X-Stainless-Runtime-Version,X-Stainless-Timeout"
+)
+_PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", b"GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS"),
+    (b"access-control-allow-headers", _ALLOW_HEADERS.encode()),
+    (b"access-control-max-age", b"43200"),  # cors.DefaultConfig MaxAge, 12 h
+]
+
+
+class OriginPolicy:
+    """gin-contrib/cors v1.7.2 as Ollama configures it (``AllowWildcard``,
+    ``AllowBrowserExtensions``, ``AllowOrigins = envconfig.AllowedOrigins()``)."""
+
+    def __init__(self, origins: tuple[str, ...]) -> None:
+        for origin in origins:  # Config.Validate: newCors panics, Ollama does not start
+            if "*" not in origin and not origin.startswith(_ORIGIN_SCHEMES):
+                raise ValueError(
+                    f"OLLAMA_ORIGINS: bad origin {origin!r}: origins must contain '*' or "
+                    f"include {','.join(_ORIGIN_SCHEMES)}"
+                )
+            if origin.count("*") > 1:
+                raise ValueError(f"OLLAMA_ORIGINS: bad origin {origin!r}: only one * is allowed")
+        self.allow_all = "*" in origins
+        self.exact = frozenset(o.strip().lower() for o in origins)  # normalize()
+        self.wildcards = tuple(tuple(o.split("*", 1)) for o in origins if "*" in o)
+
+    def allows(self, origin: str) -> bool:
+        """``validateOrigin``: an exact (lower-cased list) match, else a wildcard rule."""
+        if self.allow_all or origin in self.exact:
+            return True
+        return any(
+            (start == "" or origin.startswith(start)) and (end == "" or origin.endswith(end))
+            for start, end in self.wildcards
+        )
+
+
+class CheckOrigin:
+    """A browser's cross-origin request, refused or allowed as Ollama does (403, no body).
+
+    Two gin middlewares of ``server/routes.go`` GenerateRoutes, in their order:
+    ``cors.New(corsConfig)`` (the ``Origin`` header against ``OLLAMA_ORIGINS`` and the local
+    defaults; an allowed preflight ``OPTIONS`` gets 204 with the CORS headers), then
+    ``allowedHostsMiddleware`` (when bound to a loopback address, the ``Host`` header must name
+    this machine: DNS-rebinding protection).
+    """
+
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...], bound_to: str) -> None:
+        self.app = app
+        self.policy = OriginPolicy(origins)
+        self.check_hosts = is_loopback(bound_to)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin_raw = host_raw = b""
+        for name, value in scope["headers"]:
+            if name == b"origin" and not origin_raw:
+                origin_raw = value
+            elif name == b"host" and not host_raw:
+                host_raw = value
+        if not origin_raw and not self.check_hosts:
+            await self.app(scope, receive, send)
+            return
+        origin = origin_raw.decode("latin-1")
+        host = host_raw.decode("latin-1")
+        extra: list[tuple[bytes, bytes]] = []
+        if origin and origin not in (f"http://{host}", f"https://{host}"):
+            if not self.policy.allows(origin):
+                await _empty(send, 403)
+                return
+            extra = [(b"vary", b"Origin")] if not self.policy.allow_all else []
+            extra.append(
+                (b"access-control-allow-origin", b"*" if self.policy.allow_all else origin_raw)
+            )
+            if scope["method"] == "OPTIONS":
+                await _empty(send, 204, [*_PREFLIGHT_HEADERS, *extra])
+                return
+        if self.check_hosts:
+            hostname = _host_of(host)
+            if not _is_local_address(hostname):
+                if not allowed_host(hostname):
+                    await _empty(send, 403, extra)
+                    return
+                if scope["method"] == "OPTIONS":
+                    await _empty(send, 204, extra)
+                    return
+        if not extra:
+            await self.app(scope, receive, send)
+            return
+
+        async def with_cors_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_cors_headers)
+
+
+async def _empty(send: Send, status: int, headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+    """``c.AbortWithStatus(status)``: no body."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _host_of(host: str) -> str:
+    """``net.SplitHostPort(c.Request.Host)``, else the header as is."""
+    if host.startswith("["):
+        end = host.find("]")
+        if end > 0 and (host[end + 1 :] == "" or host[end + 1 :].startswith(":")):
+            return host[1:end] if host[end + 1 :] else host
+    elif host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
+def _is_local_address(host: str) -> bool:
+    """An IP ``Host`` that is loopback, private, unspecified or one of this machine's."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if address.is_loopback or address.is_private or address.is_unspecified:
+        return True
+    return host in _machine_addresses()
+
+
+@functools.cache
+def _machine_addresses() -> frozenset[str]:
+    """``isLocalIP``: Ollama lists the interfaces' addresses; the addresses this machine's name
+    resolves to are the portable approximation (UNVERIFIED on multi-homed hosts)."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:
+        return frozenset()
+    return frozenset(str(info[4][0]) for info in infos)
+
+
+def allowed_host(host: str) -> bool:
+    """``allowedHost`` of ``server/routes.go``: empty, localhost, this machine's name, or a
+    name under ``.localhost``, ``.local`` or ``.internal``."""
+    host = host.lower()
+    if host in ("", "localhost") or host == socket.gethostname().lower():
+        return True
+    return host.endswith((".localhost", ".local", ".internal"))
