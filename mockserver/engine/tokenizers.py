@@ -100,6 +100,8 @@ class HarmonyTokenizer:
 
         self._core = self._encoding._core_bpe
         self._bytes_of: dict[int, bytes] = {}
+        # The longest token, in bytes: a text of n bytes has at least n / this many tokens.
+        self.max_token_bytes = max(max(map(len, ranks)), max(map(len, _HARMONY_SPECIALS)))
 
     def encode(self, text: str) -> list[int]:
         # Same ids as ``encode(text, allowed_special="all")``, without handing tiktoken's core
@@ -203,6 +205,18 @@ class HFTokenizer:
         }
         self._byte_level = byte_level
         self._bytes_of: dict[int, bytes] = {}
+        self._max_token_bytes = 0
+
+    @property
+    def max_token_bytes(self) -> int:
+        """The longest token's text in UTF-8 bytes (its normalized form: gemma3's normalizer
+        only turns " " into "▁", never shortens), so a text of n bytes has at least n / this
+        many tokens. Byte-level tokens spell each byte as one character: an upper bound too."""
+        if not self._max_token_bytes:
+            vocab = self._tokenizer.get_vocab(with_added_tokens=True)
+            size = len if self._byte_level else (lambda token: len(token.encode("utf-8")))
+            self._max_token_bytes = max(map(size, vocab))
+        return self._max_token_bytes
 
     def encode(self, text: str) -> list[int]:
         return self._tokenizer.encode(text, add_special_tokens=False).ids

@@ -15,14 +15,13 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
 from mockserver.engine import modelfiles
 from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Options
-from mockserver.engine.engine import ChatResult, Engine
+from mockserver.engine.engine import ChatResult, Engine, is_heavy
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import Pacer, Plan, paced
@@ -150,17 +149,12 @@ class _Clock:
 
 
 async def _run(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> ChatResult:
-    """The first request of a family loads its vocabulary off the event loop."""
-    if engine.is_loaded(chat.model):
-        return engine.chat(chat, keep_alive=keep_alive)
-    return await run_in_threadpool(engine.chat, chat, keep_alive=keep_alive)
+    """Loading a vocabulary and heavy requests run off the event loop (``Engine.run``)."""
+    return await engine.run(engine.chat, chat, keep_alive=keep_alive)
 
 
 async def _load(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> None:
-    if engine.is_loaded(chat.model):
-        engine.load(chat, keep_alive=keep_alive)
-    else:
-        await run_in_threadpool(engine.load, chat, keep_alive=keep_alive)
+    await engine.run(engine.load, chat, keep_alive=keep_alive)
 
 
 def _ndjson(objects: list[dict[str, Any]], plan: Plan | None = None) -> StreamingResponse:
@@ -293,7 +287,11 @@ async def generate(request: Request) -> Response:
             )
         )
     raw = bool(parsed.raw)
-    context = None if raw else engine.context_tokens(result)
+    context = (
+        None
+        if raw
+        else await engine.run_heavy(lambda: engine.context_tokens(result), is_heavy(chat_request))
+    )
     stream = parsed.stream is not False
     result, plan = _pace(request, result, model, body)
 

@@ -7,7 +7,6 @@ from collections import OrderedDict
 
 from fastapi import APIRouter, Request
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,10 +26,8 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 
 async def run_chat(engine: Engine, chat: ChatRequest) -> ChatResult:
-    """Run the engine; the first request of a family loads its vocabulary off the event loop."""
-    if engine.is_loaded(chat.model):
-        return engine.chat(chat)
-    return await run_in_threadpool(engine.chat, chat)
+    """Run the engine; loading a vocabulary and heavy requests run off the event loop."""
+    return await engine.run(engine.chat, chat)
 
 
 @router.post(
