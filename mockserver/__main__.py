@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(args.log_level))
+    options = uvicorn_options(args.log_level, header_timeout=settings.header_timeout)
+    uvicorn.run(app, host=settings.host, port=settings.port, **options)  # type: ignore[arg-type]
     return 0
 
 

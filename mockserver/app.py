@@ -15,7 +15,7 @@ from mockserver.engine.catalog import Catalog
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.faults import Faults, InjectFaults
-from mockserver.guards import CheckOrigin, LimitBody, RequireApiKey
+from mockserver.guards import CheckOrigin, LimitBody, QuietDisconnects, ReadDeadlines, RequireApiKey
 from mockserver.pacing import pacer_for
 from mockserver.routes import ollama, openai
 from mockserver.wire.responses import GinTextResponse
@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_key:
         app.add_middleware(RequireApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
-    app.add_middleware(CheckOrigin, origins=settings.origins, bound_to=settings.host)  # outermost
+    app.add_middleware(CheckOrigin, origins=settings.origins, bound_to=settings.host)
+    app.add_middleware(ReadDeadlines, timeout=settings.body_timeout)
+    app.add_middleware(QuietDisconnects)  # outermost
     return app
 
 
@@ -94,5 +96,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    """A bug in the fake: answer like Ollama's 500, never with a stack trace."""
-    return await _ollama_error(request, OllamaError(500, f"internal error: {type(exc).__name__}"))
+    """A bug in the fake: answer like Ollama's 500, never with a stack trace.
+
+    uvicorn closes the connection after an exception (the response has started): say so, so
+    that a keep-alive client sends its next request on a new connection instead of losing it.
+    """
+    response = await _ollama_error(
+        request, OllamaError(500, f"internal error: {type(exc).__name__}")
+    )
+    response.headers["connection"] = "close"
+    return response

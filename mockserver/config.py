@@ -121,6 +121,8 @@ class Settings:
     profile: str | None = None  # latency profile (mockserver/pacing.py); None: no pacing
     # Browsers' origins allowed (OLLAMA_ORIGINS and Ollama's defaults); others get 403.
     origins: tuple[str, ...] = field(default_factory=_origins_from_env)
+    header_timeout: float = 10.0  # s to complete request headers (mockserver.guards)
+    body_timeout: float = 30.0  # s a request body may go without data: 408
 
     @property
     def effective_num_ctx(self) -> int:

@@ -7,11 +7,14 @@ the surface's own error shape: OpenAI-shaped on ``/v1``, ``{"error": "..."}`` na
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import ipaddress
 import socket
+from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.config import is_loopback
@@ -300,3 +303,133 @@ def allowed_host(host: str) -> bool:
     if host in ("", "localhost") or host == socket.gethostname().lower():
         return True
     return host.endswith((".localhost", ".local", ".internal"))
+
+
+class QuietDisconnects:
+    """A client that hangs up mid-body is no error of the server's: no traceback in the log.
+
+    ``Request.body()`` raises ``ClientDisconnect`` when the connection closes before the body
+    has arrived (``Content-Length: 1000``, 10 bytes, close); uvicorn would log ``Exception in
+    ASGI application`` for each one. There is nobody left to answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            return
+
+
+# --- slow clients ---------------------------------------------------------------------------
+
+HEADER_TIMEOUT = 10.0  # seconds from connecting (or from the last answer) to complete headers
+BODY_TIMEOUT = 30.0  # seconds a request body may go without a byte arriving
+
+
+class _SlowBody(Exception):
+    pass
+
+
+class ReadDeadlines:
+    """A request body that stops arriving gets 408 and the connection is closed.
+
+    Ollama's ``http.Server`` sets no timeouts (Go's defaults: none), so a slowloris client
+    holds a connection, and here a file descriptor, forever; uvicorn's keep-alive timeout only
+    covers idle connections between requests. Header deadlines are the protocol's
+    (``header_deadline_protocol``); this is the body's: ``BODY_TIMEOUT`` without data.
+    """
+
+    def __init__(self, app: ASGIApp, timeout: float = BODY_TIMEOUT) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        reading = True
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal reading
+            if not reading:  # the body is in: waiting for a disconnect is no read
+                return await receive()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise _SlowBody from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                reading = False
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except ClientDisconnect:
+            return  # nobody left to answer, nothing to log (QuietDisconnects)
+        except _SlowBody:
+            if not started:
+                body = error_bytes(
+                    scope["path"], 408, f"request body timeout: no data for {self.timeout:g} s"
+                )
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ]
+                await send({"type": "http.response.start", "status": 408, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+
+
+def header_deadline_protocol(timeout: float = HEADER_TIMEOUT) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools if installed, else h11, as ``http="auto"``) that
+    closes a connection whose request headers are not complete ``timeout`` seconds after it
+    opened or after its previous answer: a client that connects and sends nothing, or sends
+    its headers a byte at a time, no longer holds a file descriptor for good."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class HeaderDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+        _deadline: asyncio.TimerHandle | None = None
+        _waiting_after: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._deadline is not None and self.cycle is not self._waiting_after:
+                self._disarm()  # a new request's headers are complete
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self._deadline is None:
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._waiting_after = self.cycle
+            self._deadline = self.loop.call_later(timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self.cycle is self._waiting_after and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadline

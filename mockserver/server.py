@@ -16,11 +16,39 @@ import uvicorn
 
 from mockserver.app import create_app
 from mockserver.config import Settings
+from mockserver.guards import HEADER_TIMEOUT, header_deadline_protocol
 
 
-def uvicorn_options(log_level: str = "warning") -> dict[str, object]:
-    """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``."""
-    return {"log_level": log_level, "access_log": False, "proxy_headers": False}
+def uvicorn_options(
+    log_level: str = "warning", *, header_timeout: float = HEADER_TIMEOUT
+) -> dict[str, object]:
+    """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``.
+
+    Slow clients are timed out (``mockserver.guards``: headers within 10 s, idle keep-alive
+    connections closed after 5 s, a body may pause 30 s); past ``limit_concurrency`` open
+    connections uvicorn answers 503 at once instead of running out of file descriptors.
+    """
+    return {
+        "log_level": log_level,
+        "access_log": False,
+        "proxy_headers": False,
+        "http": header_deadline_protocol(header_timeout),
+        "timeout_keep_alive": 5,
+        "limit_concurrency": concurrency_limit(),
+    }
+
+
+def concurrency_limit() -> int | None:
+    """Open connections allowed: the open-file limit less room for the server's own files
+    (vocabularies, logs, sockets); None where the limit is unknown (no ``resource``)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(soft - 64, 16)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,7 +71,7 @@ class BackgroundServer:
             host=settings.host,
             port=settings.port,
             lifespan="off",
-            **uvicorn_options(),  # type: ignore[arg-type]
+            **uvicorn_options(header_timeout=settings.header_timeout),  # type: ignore[arg-type]
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="portway-fake", daemon=True)
