@@ -15,7 +15,14 @@ from mockserver.engine.catalog import Catalog
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.faults import Faults, InjectFaults
-from mockserver.guards import CheckOrigin, LimitBody, QuietDisconnects, ReadDeadlines, RequireApiKey
+from mockserver.guards import (
+    CheckOrigin,
+    LimitBody,
+    OriginPolicy,
+    QuietDisconnects,
+    ReadDeadlines,
+    RequireApiKey,
+)
 from mockserver.pacing import pacer_for
 from mockserver.routes import ollama, openai
 from mockserver.wire.responses import GinTextResponse
@@ -55,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_key:
         app.add_middleware(RequireApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
-    app.add_middleware(CheckOrigin, origins=settings.origins, bound_to=settings.host)
+    app.add_middleware(CheckOrigin, policy=OriginPolicy(settings.origins), bound_to=settings.host)
     app.add_middleware(ReadDeadlines, timeout=settings.body_timeout)
     app.add_middleware(QuietDisconnects)  # outermost
     return app

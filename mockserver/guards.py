@@ -198,9 +198,9 @@ class CheckOrigin:
     this machine: DNS-rebinding protection).
     """
 
-    def __init__(self, app: ASGIApp, origins: tuple[str, ...], bound_to: str) -> None:
+    def __init__(self, app: ASGIApp, policy: OriginPolicy, bound_to: str) -> None:
         self.app = app
-        self.policy = OriginPolicy(origins)
+        self.policy = policy
         self.check_hosts = is_loopback(bound_to)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

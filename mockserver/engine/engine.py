@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from mockserver.engine import generator
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, collate
 from mockserver.engine.families import Family, Output
+from mockserver.engine.lru import SizedLRU
 from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
 from mockserver.engine.tokenizers import encode_pieces
@@ -533,19 +535,37 @@ def _prompt_tokens(family: Family, text: str) -> int:
     """Tokens of a rendered prompt (no BOS); the same conversation re-sent is counted once."""
     if len(text) > PROMPT_CACHE_MAX_CHARS:
         return len(family.tokenizer.encode(text))
-    return _cached_prompt_tokens(family, text)
+    key = (family.name, text)
+    tokens = _PROMPT_TOKENS.get(key)
+    if tokens is None:
+        tokens = len(family.tokenizer.encode(text))
+        _PROMPT_TOKENS.put(key, tokens)
+    return tokens
 
 
-@functools.lru_cache(maxsize=1024)
-def _cached_prompt_tokens(family: Family, text: str) -> int:
-    return len(family.tokenizer.encode(text))
-
-
-@functools.lru_cache(maxsize=4096)
 def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
     """Token count and stream pieces of one framed segment (the same markers recur in every
     reply, so they are tokenized once); one encode serves both."""
-    return encode_pieces(family.tokenizer, text)
+    key = (family.name, text)
+    found = _SEGMENTS.get(key)
+    if found is None:
+        found = encode_pieces(family.tokenizer, text)
+        _SEGMENTS.put(key, found)
+    return found
+
+
+def _segment_size(key: object, value: tuple[int, tuple[str, ...]]) -> int:
+    _, text = key  # type: ignore[misc]
+    pieces = value[1]
+    return sys.getsizeof(text) + sys.getsizeof(pieces) + sum(map(sys.getsizeof, pieces))
+
+
+# Bounded by the memory they take (mockserver/engine/lru.py), not by a count of entries.
+_PROMPT_TOKENS: SizedLRU[int] = SizedLRU(
+    16 * 1024 * 1024,
+    size_of=lambda key, _: sys.getsizeof(key[1]) + 64,  # type: ignore[index]
+)
+_SEGMENTS: SizedLRU[tuple[int, tuple[str, ...]]] = SizedLRU(8 * 1024 * 1024, size_of=_segment_size)
 
 
 def _cut(tokens: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
