@@ -11,7 +11,9 @@ import asyncio
 import functools
 import hmac
 import ipaddress
+import logging
 import socket
+import time
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -389,11 +391,25 @@ class ReadDeadlines:
                 await send({"type": "http.response.body", "body": body})
 
 
-def header_deadline_protocol(timeout: float = HEADER_TIMEOUT) -> type[asyncio.Protocol]:
+_BUSY_TEXT = b"too many open connections, try again later"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_BUSY_TEXT), _BUSY_TEXT)
+)
+
+
+def header_deadline_protocol(
+    timeout: float = HEADER_TIMEOUT, max_connections: int | None = None
+) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (httptools if installed, else h11, as ``http="auto"``) that
     closes a connection whose request headers are not complete ``timeout`` seconds after it
     opened or after its previous answer: a client that connects and sends nothing, or sends
-    its headers a byte at a time, no longer holds a file descriptor for good."""
+    its headers a byte at a time, no longer holds a file descriptor for good.
+
+    Past ``max_connections`` open connections, a new one is answered 503 and closed at once,
+    so that the process never reaches its open-file limit: there, asyncio's accept loop logs a
+    traceback per attempt, thousands a second (CPython 3.11 ``_accept_connection``).
+    """
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     class HeaderDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -402,6 +418,10 @@ def header_deadline_protocol(timeout: float = HEADER_TIMEOUT) -> type[asyncio.Pr
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            if max_connections is not None and len(self.connections) > max_connections:
+                transport.write(_BUSY)
+                transport.close()
+                return
             self._arm()
 
         def data_received(self, data: bytes) -> None:
@@ -433,3 +453,38 @@ def header_deadline_protocol(timeout: float = HEADER_TIMEOUT) -> type[asyncio.Pr
                 self.transport.close()
 
     return HeaderDeadline
+
+
+class _OncePerInterval(logging.Filter):
+    """asyncio's ``socket.accept() out of system resource``: one line (no traceback) every
+    ``interval`` seconds instead of one traceback per failed accept."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last = -interval
+        self._dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "out of system resource" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self._dropped += 1
+            return False
+        self._last = now
+        error = record.exc_info[1] if record.exc_info else None
+        record.msg = f"cannot accept connections: {error or 'out of resources'}" + (
+            f" ({self._dropped} more since the last report)" if self._dropped else ""
+        )
+        record.args = ()
+        record.exc_info = None
+        self._dropped = 0
+        return True
+
+
+def quiet_accept_errors() -> None:
+    """Install ``_OncePerInterval`` on the ``asyncio`` logger (once)."""
+    logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _OncePerInterval) for f in logger.filters):
+        logger.addFilter(_OncePerInterval())

@@ -16,7 +16,7 @@ import uvicorn
 
 from mockserver.app import create_app
 from mockserver.config import Settings
-from mockserver.guards import HEADER_TIMEOUT, header_deadline_protocol
+from mockserver.guards import HEADER_TIMEOUT, header_deadline_protocol, quiet_accept_errors
 
 
 def uvicorn_options(
@@ -25,30 +25,38 @@ def uvicorn_options(
     """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``.
 
     Slow clients are timed out (``mockserver.guards``: headers within 10 s, idle keep-alive
-    connections closed after 5 s, a body may pause 30 s); past ``limit_concurrency`` open
-    connections uvicorn answers 503 at once instead of running out of file descriptors.
+    connections closed after 5 s, a body may pause 30 s); past ``connection_limits()`` open
+    connections a new one is answered 503 at once instead of running out of file descriptors.
     """
+    quiet_accept_errors()
+    connections, backlog = connection_limits()
     return {
         "log_level": log_level,
         "access_log": False,
         "proxy_headers": False,
-        "http": header_deadline_protocol(header_timeout),
+        "http": header_deadline_protocol(header_timeout, connections),
         "timeout_keep_alive": 5,
-        "limit_concurrency": concurrency_limit(),
+        "backlog": backlog,
     }
 
 
-def concurrency_limit() -> int | None:
-    """Open connections allowed: the open-file limit less room for the server's own files
-    (vocabularies, logs, sockets); None where the limit is unknown (no ``resource``)."""
+def connection_limits() -> tuple[int | None, int]:
+    """(open connections allowed, listen backlog) under the process's open-file limit.
+
+    asyncio accepts up to ``backlog`` waiting connections in one go before any of them can
+    be turned away, so the limit leaves room for a whole backlog plus the server's own files
+    (vocabularies, logs, the event loop): with macOS's default of 256 files, 160 connections
+    and a backlog of 64. No limit where it is unknown (no ``resource``: Windows).
+    """
     try:
         import resource
     except ImportError:  # Windows
-        return None
+        return None, 2048
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return None
-    return max(soft - 64, 16)
+        return None, 2048
+    backlog = min(2048, max(16, soft // 4))
+    return max(soft - backlog - 32, 16), backlog
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -7,15 +7,19 @@ the keep-alive connection was lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from mockserver.config import Settings
-from mockserver.server import BackgroundServer, serving
+from mockserver.server import BackgroundServer, free_port, serving
 
 TIMEOUTS = Settings(port=0, header_timeout=0.5, body_timeout=0.5)
 
@@ -113,3 +117,49 @@ def test_after_a_500_the_next_request_on_the_connection_is_answered(monkeypatch,
                 assert failed.status_code == 500
                 assert failed.headers["connection"] == "close"
                 assert http.get("/api/version").status_code == 200
+
+
+SERVE_WITH_256_FILES = """
+import resource, sys, uvicorn
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))  # macOS's default
+from mockserver.app import create_app
+from mockserver.config import Settings
+from mockserver.server import uvicorn_options
+settings = Settings(port=int(sys.argv[1]), models=("llama3.2:3b",), header_timeout=1.0)
+print("ready", file=sys.stderr, flush=True)
+uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.port, loop="asyncio",
+            **uvicorn_options(header_timeout=settings.header_timeout))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no open-file limit to reach")
+def test_at_the_open_file_limit_the_fake_says_busy_quietly_and_recovers():
+    """300 idle connections against 256 files: new clients get 503 (not a hang), nothing is
+    logged but one line, and once the idle ones time out the fake answers again."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WITH_256_FILES, str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    idle: list[socket.socket] = []
+    try:
+        assert server.stderr is not None and "ready" in server.stderr.readline()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until uvicorn listens
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.05)
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            assert http.get("/api/version").status_code in (200, 503)
+            time.sleep(1.5)  # the idle connections miss their header deadline
+            assert http.get("/api/version").status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+        server.terminate()
+        _, log = server.communicate(timeout=10)
+    assert "Traceback" not in log
+    assert len(log.splitlines()) <= 3
