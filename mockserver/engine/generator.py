@@ -32,6 +32,11 @@ def _scripts() -> list[dict]:
     return json.loads(files("mockserver.engine").joinpath("scripts.json").read_text("utf-8"))
 
 
+@cache
+def _longest_script_words() -> int:
+    return max((len(script["prompt"].split()) for script in _scripts()), default=0)
+
+
 def reply(situation: Situation) -> Output:
     last_user = next((m.content for m in reversed(situation.messages) if m.role == "user"), "")
     turns = sum(1 for m in situation.messages if m.role in ("user", "assistant"))
@@ -41,7 +46,12 @@ def reply(situation: Situation) -> Output:
 
 
 def _scripted(last_user: str, turns: int) -> str | None:
-    key = " ".join(last_user.split()).casefold()
+    # No script prompt has more words than the longest: stop splitting there (a 10 MB message
+    # would otherwise be cut into millions of words, holding the GIL for a second).
+    words = last_user.split(maxsplit=_longest_script_words())
+    if len(words) > _longest_script_words():
+        return None
+    key = " ".join(words).casefold()
     for script in _scripts():
         if script["prompt"].casefold() == key:
             if turns > 1 and "with_history" in script:
@@ -69,7 +79,7 @@ _EFFORT_SENTENCES = {
 
 
 def _reasoning(situation: Situation, last_user: str, turns: int) -> str:
-    topic = last_user.strip().split("\n")[0][:80] or "an empty message"
+    topic = last_user.strip().partition("\n")[0][:80] or "an empty message"
     sentences = [
         f'The user asks: "{topic}".',
         f"The request carries {turns} conversation turn{'s' if turns != 1 else ''}; "
