@@ -555,7 +555,7 @@ def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
 
 
 def _segment_size(key: object, value: tuple[int, tuple[str, ...]]) -> int:
-    _, text = key  # type: ignore[misc]
+    text: str = key[1]  # type: ignore[index]
     pieces = value[1]
     return sys.getsizeof(text) + sys.getsizeof(pieces) + sum(map(sys.getsizeof, pieces))
 

@@ -62,12 +62,12 @@ def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: 
 # api.Tool's typed parts below the loosely modelled ``tools`` list (``[]dict``): Go decodes them
 # into structs, so a wrong JSON type there is a decoding error too, not a crash later in a
 # template. Go type names from ollama's api/types.go; exact strings UNVERIFIED by running.
-_TOOL_FUNCTION_FIELDS = (
+_TOOL_FUNCTION_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("name", "string", str),
     ("description", "string", str),
     ("parameters", "api.ToolFunctionParameters", dict),
 )
-_TOOL_PARAMETERS_FIELDS = (
+_TOOL_PARAMETERS_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("type", "string", str),
     ("required", "[]string", list),
     ("properties", "map[string]api.ToolProperty", dict),
@@ -281,6 +281,7 @@ def _decode(data: bytes, lone_keys: list[str] | None = None) -> tuple[Any, int]:
         if kind == "number" and data[match.end() : match.end() + 1] in (b".", b"e", b"E"):
             raise GoSyntaxError(_number_error(data, match.end()))
         position = match.end()
+        token_at = position - len(token)
         if state in (_OBJECT_FIRST, _KEY):
             if kind == "string":
                 key, lone = _key(token)
@@ -290,11 +291,11 @@ def _decode(data: bytes, lone_keys: list[str] | None = None) -> tuple[Any, int]:
                 state = _COLON
                 continue
             if token != b"}" or state == _KEY:
-                raise GoSyntaxError(_scanner_error(data, match.start(kind), state, stack))
+                raise GoSyntaxError(_scanner_error(data, token_at, state, stack))
             value = stack.pop()
         elif state == _COLON:
             if token != b":":
-                raise GoSyntaxError(_scanner_error(data, match.start(kind), state, stack))
+                raise GoSyntaxError(_scanner_error(data, token_at, state, stack))
             state = _VALUE
             continue
         elif state == _NEXT:
@@ -303,7 +304,7 @@ def _decode(data: bytes, lone_keys: list[str] | None = None) -> tuple[Any, int]:
                 state = _KEY if is_object else _VALUE
                 continue
             if token != (b"}" if is_object else b"]"):
-                raise GoSyntaxError(_scanner_error(data, match.start(kind), state, stack))
+                raise GoSyntaxError(_scanner_error(data, token_at, state, stack))
             value = stack.pop()
         elif kind == "string":
             value = _string(token)
@@ -320,7 +321,7 @@ def _decode(data: bytes, lone_keys: list[str] | None = None) -> tuple[Any, int]:
         elif token == b"]" and state == _ARRAY_FIRST:
             value = stack.pop()
         else:
-            raise GoSyntaxError(_scanner_error(data, match.start(kind), state, stack))
+            raise GoSyntaxError(_scanner_error(data, token_at, state, stack))
         if not stack:
             return value, position
         container = stack[-1]
