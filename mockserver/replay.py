@@ -70,6 +70,7 @@ MISMATCH_HEADER = "x-portway-replay-prompt-tokens-mismatch"
 UNCHECKED_HEADER = "x-portway-replay-prompt-tokens-unchecked"
 MATCH_HEADER = "x-portway-replay-prompt-tokens-match"
 STRICT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_LARGE_BODY = 256 * 1024  # bodies keyed off the event loop
 
 
 # --- the match key (shared with lab.recording) ------------------------------------------------
@@ -425,7 +426,10 @@ class ReplayRecordings:
         started = loop.time()
         body, more = await _read_body(receive)
         method = scope["method"].upper()
-        key = match_key(method, scope["path"], body)
+        if len(body) > _LARGE_BODY:  # parsing and hashing it would hold up every other client
+            key = await run_in_threadpool(match_key, method, scope["path"], body)
+        else:
+            key = match_key(method, scope["path"], body)
         recording = self.recordings.find(key)
         if recording is not None:
             await self._answer(recording, send, started)
