@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from mockserver.config import is_loopback
 from mockserver.wire.gojson import dumps
@@ -409,50 +410,83 @@ def header_deadline_protocol(
     Past ``max_connections`` open connections, a new one is answered 503 and closed at once,
     so that the process never reaches its open-file limit: there, asyncio's accept loop logs a
     traceback per attempt, thousands a second (CPython 3.11 ``_accept_connection``).
+
+    With the defaults this is ``HeaderDeadlineProtocol`` itself, a module-level class that
+    pickles by reference (uvicorn hands it to ``--workers`` processes); other values make a
+    subclass (tests).
     """
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    if timeout == HEADER_TIMEOUT and max_connections == HeaderDeadlineProtocol.max_connections:
+        return HeaderDeadlineProtocol
+    return type(
+        "HeaderDeadlineProtocol",
+        (HeaderDeadlineProtocol,),
+        {"header_timeout": timeout, "max_connections": max_connections},
+    )
 
-    class HeaderDeadline(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-        _deadline: asyncio.TimerHandle | None = None
-        _waiting_after: Any = None
 
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            if max_connections is not None and len(self.connections) > max_connections:
-                transport.write(_BUSY)
-                transport.close()
-                return
+def connection_limits() -> tuple[int | None, int]:
+    """(open connections allowed, listen backlog) under the process's open-file limit.
+
+    asyncio accepts up to ``backlog`` waiting connections in one go before any of them can
+    be turned away, so the limit leaves room for a whole backlog plus the server's own files
+    (vocabularies, logs, the event loop): with macOS's default of 256 files, 160 connections
+    and a backlog of 64. No limit where it is unknown (no ``resource``: Windows).
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None, 2048
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None, 2048
+    backlog = min(2048, max(16, soft // 4))
+    return max(soft - backlog - 32, 16), backlog
+
+
+class HeaderDeadlineProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """See ``header_deadline_protocol``."""
+
+    header_timeout: float = HEADER_TIMEOUT
+    max_connections: int | None = connection_limits()[0]
+    _deadline: asyncio.TimerHandle | None = None
+    _waiting_after: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        limit = self.max_connections
+        if limit is not None and len(self.connections) > limit:
+            transport.write(_BUSY)
+            transport.close()
+            return
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._deadline is not None and self.cycle is not self._waiting_after:
+            self._disarm()  # a new request's headers are complete
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self._deadline is None:
             self._arm()
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self._deadline is not None and self.cycle is not self._waiting_after:
-                self._disarm()  # a new request's headers are complete
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing() and self._deadline is None:
-                self._arm()
+    def _arm(self) -> None:
+        self._waiting_after = self.cycle
+        self._deadline = self.loop.call_later(self.header_timeout, self._expire)
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            self._waiting_after = self.cycle
-            self._deadline = self.loop.call_later(timeout, self._expire)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self) -> None:
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            if self.cycle is self._waiting_after and not self.transport.is_closing():
-                self.transport.close()
 
-    return HeaderDeadline
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.cycle is self._waiting_after and not self.transport.is_closing():
+            self.transport.close()
 
 
 class _OncePerInterval(logging.Filter):
@@ -488,3 +522,6 @@ def quiet_accept_errors() -> None:
     logger = logging.getLogger("asyncio")
     if not any(isinstance(f, _OncePerInterval) for f in logger.filters):
         logger.addFilter(_OncePerInterval())
+
+
+quiet_accept_errors()  # here, so that every process that serves (--workers too) has it

@@ -16,7 +16,7 @@ import uvicorn
 
 from mockserver.app import create_app
 from mockserver.config import Settings
-from mockserver.guards import HEADER_TIMEOUT, header_deadline_protocol, quiet_accept_errors
+from mockserver.guards import HEADER_TIMEOUT, connection_limits, header_deadline_protocol
 
 
 def uvicorn_options(
@@ -28,7 +28,6 @@ def uvicorn_options(
     connections closed after 5 s, a body may pause 30 s); past ``connection_limits()`` open
     connections a new one is answered 503 at once instead of running out of file descriptors.
     """
-    quiet_accept_errors()
     connections, backlog = connection_limits()
     return {
         "log_level": log_level,
@@ -38,25 +37,6 @@ def uvicorn_options(
         "timeout_keep_alive": 5,
         "backlog": backlog,
     }
-
-
-def connection_limits() -> tuple[int | None, int]:
-    """(open connections allowed, listen backlog) under the process's open-file limit.
-
-    asyncio accepts up to ``backlog`` waiting connections in one go before any of them can
-    be turned away, so the limit leaves room for a whole backlog plus the server's own files
-    (vocabularies, logs, the event loop): with macOS's default of 256 files, 160 connections
-    and a backlog of 64. No limit where it is unknown (no ``resource``: Windows).
-    """
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None, 2048
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return None, 2048
-    backlog = min(2048, max(16, soft // 4))
-    return max(soft - backlog - 32, 16), backlog
 
 
 def free_port(host: str = "127.0.0.1") -> int:

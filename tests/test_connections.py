@@ -163,3 +163,13 @@ def test_at_the_open_file_limit_the_fake_says_busy_quietly_and_recovers():
         _, log = server.communicate(timeout=10)
     assert "Traceback" not in log
     assert len(log.splitlines()) <= 3
+
+
+def test_the_protocol_travels_to_worker_processes():
+    """uvicorn pickles its settings for ``--workers``: the protocol class must pickle."""
+    import pickle
+
+    from mockserver.server import uvicorn_options
+
+    protocol = uvicorn_options()["http"]
+    assert pickle.loads(pickle.dumps(protocol)) is protocol
