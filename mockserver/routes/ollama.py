@@ -26,7 +26,7 @@ from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import Pacer, Plan, paced
 from mockserver.wire import ollama as wire
-from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.decode import decode_body
 from mockserver.wire.gojson import dumps
 from mockserver.wire.responses import GinJSONResponse, GinTextResponse
 
@@ -124,8 +124,7 @@ async def _decode(
     body = await request.body()
     if not body.strip():
         raise OllamaError(400, "missing request body")
-    data = parse_json(body, from_middleware=False)
-    return validate(model, data, go_struct=go_struct, from_middleware=False), body
+    return await decode_body(model, body, go_struct=go_struct, from_middleware=False), body
 
 
 def _check_name(model: str, *, empty_status: int) -> None:

@@ -18,7 +18,7 @@ from mockserver.errors import OllamaError, model_not_found
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import Pacer, paced
 from mockserver.wire import openai as wire
-from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.decode import decode_body
 from mockserver.wire.gojson import dumps
 from mockserver.wire.responses import GoJSONResponse
 
@@ -55,9 +55,9 @@ async def complete(app: Starlette, body: bytes) -> Response:
         parsed, chat, result, streams = hit
         engine.touch(result)
     else:
-        parsed = validate(
+        parsed = await decode_body(
             wire.ChatCompletionRequest,
-            parse_json(body, from_middleware=True),
+            body,
             go_struct="openai.ChatCompletionRequest",
             from_middleware=True,
         )

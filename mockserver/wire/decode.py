@@ -12,6 +12,7 @@ import math
 import re
 from typing import Any, TypeVar, get_args
 
+import anyio.to_thread
 import orjson
 from pydantic import BaseModel, ValidationError
 
@@ -31,6 +32,24 @@ def parse_json(body: bytes, *, from_middleware: bool) -> Any:
         return go_loads(body)
     except GoSyntaxError as exc:
         raise OllamaError(400, str(exc), from_middleware=from_middleware) from None
+
+
+LARGE_BODY = 256 * 1024  # bodies decoded off the event loop
+
+
+async def decode_body(
+    model: type[Model], body: bytes, *, go_struct: str, from_middleware: bool
+) -> Model:
+    """``validate(model, parse_json(body))``; a large body in a worker thread, so that parsing
+    10 MB of JSON does not hold up every other client."""
+
+    def decode() -> Model:
+        data = parse_json(body, from_middleware=from_middleware)
+        return validate(model, data, go_struct=go_struct, from_middleware=from_middleware)
+
+    if len(body) <= LARGE_BODY:
+        return decode()
+    return await anyio.to_thread.run_sync(decode)
 
 
 def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: bool) -> Model:
