@@ -79,10 +79,22 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """The property-based fuzz tests at full size (over 10,000 requests, new examples each run)."""
+    """The property-based fuzz tests at full size (over 10,000 requests, new examples each run),
+    with the attack families of issue 10: hostile tool-call arguments (numbers beyond float64,
+    nesting to Go's 10,000 limit, lone surrogates), bodies under ``--replay``, browsers'
+    Origin and Host headers; then the hostile-client regression tests (slow, hanging up,
+    the open-file limit, per-key bounds, security)."""
     session.install("-e", ".[test,fuzz]")
     env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0"}
-    tests = ["tests/test_fuzz.py", "tests/test_schemathesis.py", "tests/test_fuzz_hostile.py"]
+    tests = [
+        "tests/test_fuzz.py",
+        "tests/test_schemathesis.py",
+        "tests/test_fuzz_hostile.py",
+        "tests/test_hostile_input.py",
+        "tests/test_connections.py",
+        "tests/test_bounds.py",
+        "tests/test_security.py",
+    ]
     session.run("python", "-m", "pytest", "-q", *tests, *session.posargs, env=env)
 
 

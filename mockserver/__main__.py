@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from mockserver.config import Settings
+from mockserver.config import API_KEY_ENV, Settings, is_loopback, ollama_host
 from mockserver.engine.catalog import KNOWN_MODELS, TABLE_MODELS, unavailable_models
 
 
@@ -15,8 +15,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m mockserver",
         description="A fake Ollama with engine-exact token counts (OpenAI /v1 and native /api).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=11434, help="port (default 11434)")
+    host, port = ollama_host()
+    parser.add_argument(
+        "--host", default=host, help="bind address (default: from OLLAMA_HOST, else 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=port, help="port (default: from OLLAMA_HOST, else 11434)"
+    )
     parser.add_argument(
         "--models",
         default=",".join(TABLE_MODELS),
@@ -32,7 +37,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--date", dest="current_date", help="the server's date, YYYY-MM-DD")
     parser.add_argument(
-        "--api-key", help="require `Authorization: Bearer KEY` (401 otherwise), as vLLM does"
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        help="require `Authorization: Bearer KEY` (401 otherwise), as vLLM does; default "
+        f"${API_KEY_ENV} (keeps the key out of the process list)",
     )
     parser.add_argument(
         "--max-body-bytes",
@@ -166,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"journal: the last {settings.journal} requests at /_portway/journal", file=sys.stderr
         )
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(settings.host):
         print(
             f"warning: binding to {settings.host} exposes the fake beyond this machine",
             file=sys.stderr,
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Portway fake Ollama on http://{settings.host}:{settings.port} ({served})", file=sys.stderr
     )
-    options = uvicorn_options(args.log_level)
+    options = uvicorn_options(args.log_level, header_timeout=settings.header_timeout)
     if args.workers > 1:
         # Each worker process builds the same app from the same settings (app.py).
         os.environ[SETTINGS_ENV] = settings_json(settings)

@@ -20,7 +20,14 @@ from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.fastpath import DirectDispatch, FastPath
 from mockserver.faults import Faults, InjectFaults
-from mockserver.guards import LimitBody, RequireApiKey
+from mockserver.guards import (
+    CheckOrigin,
+    LimitBody,
+    OriginPolicy,
+    QuietDisconnects,
+    ReadDeadlines,
+    RequireApiKey,
+)
 from mockserver.journal import Journal, KeepJournal
 from mockserver.pacing import pacer_for
 from mockserver.routes import (
@@ -85,9 +92,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api_key:
         app.add_middleware(RequireApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
+    app.add_middleware(CheckOrigin, policy=OriginPolicy(settings.origins), bound_to=settings.host)
+    app.add_middleware(ReadDeadlines, timeout=settings.body_timeout)
     app.state.journal = Journal(settings.journal) if settings.journal > 0 else None
-    if app.state.journal is not None:  # outermost: every request and answer, refusals too
+    if app.state.journal is not None:  # every request and answer, refusals too
         app.add_middleware(KeepJournal, journal=app.state.journal)
+    app.add_middleware(QuietDisconnects)  # outermost
     return app
 
 
@@ -138,5 +148,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    """A bug in the fake: answer like Ollama's 500, never with a stack trace."""
-    return render_for(OllamaError(500, f"internal error: {type(exc).__name__}"), request.url.path)
+    """A bug in the fake: answer like Ollama's 500, never with a stack trace.
+
+    uvicorn closes the connection after an exception (the response has started): say so, so
+    that a keep-alive client sends its next request on a new connection instead of losing it.
+    """
+    response = render_for(
+        OllamaError(500, f"internal error: {type(exc).__name__}"), request.url.path
+    )
+    response.headers["connection"] = "close"
+    return response

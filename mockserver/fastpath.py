@@ -32,8 +32,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import anyio
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,6 +44,7 @@ from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
 from mockserver.scenarios import current_answer
+from mockserver.wire.decode import LARGE_BODY
 from mockserver.wire.errors import render_for
 from mockserver.wire.gojson import dumps
 
@@ -193,7 +194,10 @@ class FastPath:
         """Bind ``body``, run the engine, keep the answer."""
         engine = self.engine
         key = (route, body, engine.current_date())
-        bound = bind(engine, body)
+        if len(body) > LARGE_BODY:  # parsing megabytes of JSON would hold up every client
+            bound = await anyio.to_thread.run_sync(bind, engine, body)
+        else:
+            bound = bind(engine, body)
         result = None
         if bound.action is Action.GENERATE:
             assert bound.chat is not None
@@ -225,10 +229,8 @@ class FastPath:
 async def run_engine(
     engine: Engine, chat: ChatRequest, keep_alive: float | None = None
 ) -> ChatResult:
-    """Run the engine; the first request of a family loads its vocabulary off the event loop."""
-    if engine.is_loaded(chat.model):
-        return engine.chat(chat, keep_alive=keep_alive)
-    return await run_in_threadpool(engine.chat, chat, keep_alive=keep_alive)
+    """Run the engine: on the loop when quick, else in its bounded threads (``Engine.run``)."""
+    return await engine.run(engine.chat, chat, keep_alive=keep_alive)
 
 
 # --- the routes' own code path ---------------------------------------------------------------

@@ -108,6 +108,9 @@ class Plan:
         return delays
 
 
+MAX_MODELS = 256  # models remembered as loaded; a client may send any number of names
+
+
 class Pacer:
     """Plans per request; remembers which models are "loaded" (until keep_alive runs out)."""
 
@@ -139,6 +142,12 @@ class Pacer:
             expires = self._expires.get(name)
             load_s = profile.load_s if expires is None or expires <= now else 0.0
             plan = Plan(load_s, prefill_s, token_s)
+            if len(self._expires) >= MAX_MODELS and name not in self._expires:
+                # Bounded: expired models leave first; if none has, the soonest to expire.
+                for stale in [n for n, at in self._expires.items() if at <= now] or [
+                    min(self._expires, key=self._expires.__getitem__)
+                ]:
+                    del self._expires[stale]
             self._expires[name] = now + plan.total_s + self.keep_alive_s
         return plan
 

@@ -25,7 +25,8 @@ are never used.
 
 **Unmatched requests** fall through to the fake's own engine. With ``--replay-strict`` an
 unmatched ``POST`` fails with 404 instead (OpenAI-shaped on ``/v1``, ``{"error": ...}`` natively),
-and the message names the match key and the directory. ``GET`` and ``HEAD`` (``/v1/models``,
+and the message names the match key and how many recordings there are, never where they are on
+disk (the client may be anyone who can reach the port). ``GET`` and ``HEAD`` (``/v1/models``,
 ``/api/version``, ...) are replayed when recorded and otherwise always answered by the fake.
 
 **prompt_tokens check.** For a recorded ``/chat/completions`` exchange with a usage object (the
@@ -73,6 +74,7 @@ UNCHECKED_HEADER = "x-portway-replay-prompt-tokens-unchecked"
 MATCH_HEADER = "x-portway-replay-prompt-tokens-match"
 STRICT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RENDER_ONLY_UNCHECKED = "a _debug_render_only answer: its usage is zero by design, not a count"
+_LARGE_BODY = 256 * 1024  # bodies keyed off the event loop
 
 
 # --- the match key (shared with lab.recording) ------------------------------------------------
@@ -94,12 +96,16 @@ def normalise_path(path: str) -> str:
 
 
 def body_value(body: bytes | bytearray) -> Any:
-    """A request body as it enters the key: parsed JSON, else text, ``None`` when empty."""
+    """A request body as it enters the key: parsed JSON, else text, ``None`` when empty.
+
+    Any body the server may be sent has a key: one nested too deep for Python's parser
+    (100,000 ``[``: RecursionError) is keyed as text, like any other body that is not JSON.
+    """
     if not body.strip():
         return None
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return body.decode("utf-8", errors="replace")
 
 
@@ -112,9 +118,16 @@ def match_key(method: str, path: str, body: bytes | Any) -> str:
 
     ``body`` is the raw request bytes, or an already parsed value (what a recording stores).
     """
-    value = body_value(body) if isinstance(body, bytes | bytearray) else body
+    raw = isinstance(body, bytes | bytearray)
+    value = body_value(body) if raw else body
     subject = {"method": method.upper(), "path": normalise_path(path), "body": value}
-    return hashlib.sha256(canonical_json(subject).encode()).hexdigest()
+    try:
+        canonical = canonical_json(subject)
+    except RecursionError:  # parsed, but too deep to write back: keyed as text
+        subject["body"] = bytes(body).decode("utf-8", "replace") if raw else repr(type(body))
+        canonical = canonical_json(subject)
+    # A lone surrogate ("\\ud800") is valid JSON but not UTF-8: keyed by its code point.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def is_stream_type(content_type: str) -> bool:
@@ -157,7 +170,7 @@ class Recording:
     def parse(cls, file: Path) -> Recording:
         try:
             data = json.loads(file.read_bytes())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ValueError(f"recording {file}: not readable JSON ({exc})") from None
         try:
             return cls._from_dict(file.name, data)
@@ -410,7 +423,10 @@ class ReplayRecordings:
         started = loop.time()
         body, more = await read_body(receive)
         method = scope["method"].upper()
-        key = match_key(method, scope["path"], body)
+        if len(body) > _LARGE_BODY:  # parsing and hashing it would hold up every other client
+            key = await run_in_threadpool(match_key, method, scope["path"], body)
+        else:
+            key = match_key(method, scope["path"], body)
         recording = self.recordings.find(key)
         if recording is not None:
             await self._answer(recording, send, started)
@@ -427,8 +443,8 @@ class ReplayRecordings:
         about = f" for model {model!r}" if isinstance(model, str) else ""
         return (
             f"no recording matches {method} {normalise_path(scope['path'])}{about} "
-            f"(match key {key}) in {self.recordings.directory} ({len(self.recordings)} "
-            "recordings; --replay-strict). The key is the sha256 of the method, the path "
+            f"(match key {key}) among the {len(self.recordings)} recordings "
+            "(--replay-strict). The key is the sha256 of the method, the path "
             "(after any /v1 prefix) and the full request body: any change to the model, a "
             "message or a parameter makes a new key."
         )

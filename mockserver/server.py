@@ -6,6 +6,7 @@ to start and stop the fake in-process, on real sockets.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import socket
@@ -17,6 +18,7 @@ import uvicorn
 
 from mockserver.app import create_app
 from mockserver.config import Settings
+from mockserver.guards import HEADER_TIMEOUT, connection_limits, header_deadline_protocol
 from mockserver.journal import Journal
 from mockserver.scenarios import Scenario
 
@@ -25,11 +27,29 @@ class UvicornOptions(TypedDict):
     log_level: str
     access_log: bool
     proxy_headers: bool
+    http: type[asyncio.Protocol]
+    timeout_keep_alive: int
+    backlog: int
 
 
-def uvicorn_options(log_level: str = "warning") -> UvicornOptions:
-    """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``."""
-    return {"log_level": log_level, "access_log": False, "proxy_headers": False}
+def uvicorn_options(
+    log_level: str = "warning", *, header_timeout: float = HEADER_TIMEOUT
+) -> UvicornOptions:
+    """uvicorn settings shared by ``python -m mockserver``, the tests and ``bench/``.
+
+    Slow clients are timed out (``mockserver.guards``: headers within 10 s, idle keep-alive
+    connections closed after 5 s, a body may pause 30 s); past ``connection_limits()`` open
+    connections a new one is answered 503 at once instead of running out of file descriptors.
+    """
+    connections, backlog = connection_limits()
+    return {
+        "log_level": log_level,
+        "access_log": False,
+        "proxy_headers": False,
+        "http": header_deadline_protocol(header_timeout, connections),
+        "timeout_keep_alive": 5,
+        "backlog": backlog,
+    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -54,7 +74,7 @@ class BackgroundServer:
             host=settings.host,
             port=settings.port,
             lifespan="off",
-            **uvicorn_options(),
+            **uvicorn_options(header_timeout=settings.header_timeout),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="portway-fake", daemon=True)

@@ -215,7 +215,9 @@ def report_count():
 def check(path: str, body: bytes, content_type: bytes = b"application/json") -> None:
     SENT["requests"] += 1
     reply = LOOP.run_until_complete(
-        call(APP, "POST", path, body, [(b"content-type", content_type)], chunk=4096)
+        asyncio.wait_for(
+            call(APP, "POST", path, body, [(b"content-type", content_type)], chunk=4096), 120
+        )
     )
     key = f"{path} {reply.status}"
     SENT["by_status"][key] = SENT["by_status"].get(key, 0) + 1
@@ -278,3 +280,92 @@ def test_mistyped_tools_are_go_decoding_errors(path, function, field, go_type) -
     message = orjson.loads(reply.body)["error"]
     message = message["message"] if path.startswith("/v1") else message
     assert message.endswith(f"Go struct field {struct}.tools.{field} of type {go_type}")
+
+
+# --- attack families of issue 10: hostile tool-call arguments, --replay, browsers -------------
+
+
+def _nested(depth: int, leaf: str = "1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+hostile_json_text = st.one_of(
+    st.integers(1, 6000).map(lambda n: "1" + "0" * n),  # beyond float64 from 309 digits
+    st.one_of(st.integers(1, 300), st.sampled_from([1_000, 9_990, 10_001])).map(_nested),
+    st.sampled_from(['"\\ud800"', '"\\udc00x"', '"\\ud83d\\ude00"', '"\\ud800\\ud800"',
+                     "-0", "1e308", "1e309", "-1e-400", "0.1e-7", "true", "null", '"<&>"']),
+    json_values.map(lambda value: json.dumps(value, ensure_ascii=True)),
+)  # fmt: skip
+# Go's decoder stops at 10,000 levels; a deep case costs ~0.2 s: fewer of them by default.
+HOSTILE = settings(FUZZ, max_examples=max(EXAMPLES // 3, 5))
+hostile_arguments = st.one_of(
+    st.builds(lambda key, value: '{"' + key + '": ' + value + "}",
+              st.sampled_from(["a", "\\ud800", "k\\udfff", "", "<tag>"]), hostile_json_text),
+    hostile_json_text,
+    st.text(max_size=30),
+)  # fmt: skip
+REPLAY_APP = None
+
+
+def _replay_app():
+    global REPLAY_APP
+    if REPLAY_APP is None:
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="portway-fuzz-replay-")
+        REPLAY_APP = create_app(
+            Settings(current_date="2026-03-23", seed=1, max_body_bytes=LIMIT, replay_dir=directory)
+        )
+    return REPLAY_APP
+
+
+@HOSTILE
+@given(model=MODELS, arguments=hostile_arguments)
+def test_hostile_tool_call_arguments_on_v1(model: str, arguments: str) -> None:
+    """Go decodes these as float64s, 10,000 levels deep, U+FFFD: 200 or Ollama's 400."""
+    call_ = {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    messages = [{"role": "assistant", "content": "", "tool_calls": [call_]},
+                {"role": "user", "content": "hi"}]  # fmt: skip
+    check("/v1/chat/completions", encode({"model": model, "messages": messages}))
+
+
+@HOSTILE
+@given(model=MODELS, value=hostile_json_text)
+def test_hostile_native_tool_call_arguments(model: str, value: str) -> None:
+    body = (
+        '{"model": ' + json.dumps(model) + ', "stream": false, "messages": [{"role": '
+        '"assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": '
+        '{"a": ' + value + '}}}]}, {"role": "user", "content": "hi"}]}'
+    )
+    check("/api/chat", body.encode())
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+@FUZZ
+@given(body=raw_bodies, content_type=content_types)
+def test_raw_bodies_with_replay_on(path: str, body: bytes, content_type: bytes) -> None:
+    """``--replay`` (an empty directory) answers exactly what the fake answers."""
+    global APP
+    saved, APP = APP, _replay_app()
+    try:
+        check(path, body, content_type)
+    finally:
+        APP = saved
+
+
+@FUZZ
+@given(
+    origin=st.one_of(st.none(), st.sampled_from(["http://evil.example", "null", "http://localhost",
+                     "app://x", "file://", "http://127.0.0.1:1"]), st.text(max_size=20)),
+    host=st.one_of(st.sampled_from(["127.0.0.1:11434", "localhost", "evil.example", "[::1]",
+                   "", "a.local", "10.1.2.3"]), st.text(max_size=20)),
+    method=st.sampled_from(["GET", "POST", "OPTIONS"]),
+)  # fmt: skip
+def test_browser_headers_never_break_the_fake(origin, host, method) -> None:
+    headers = [(b"content-type", b"application/json")]
+    for name, value in ((b"origin", origin), (b"host", host)):
+        if value is not None:
+            headers.append((name, value.encode("utf-8", "surrogatepass")))
+    body = encode({"model": "gpt-oss:20b", "prompt": "hi", "stream": False})
+    reply = LOOP.run_until_complete(call(APP, method, "/api/generate", body, headers))
+    assert reply.error is None and reply.status < 500

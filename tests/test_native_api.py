@@ -189,7 +189,9 @@ CT = "content-type"
         ("/api/generate", b"", 400, "missing request body"),
         ("/api/show", b"", 400, "missing request body"),
         ("/api/chat", b"{", 400, "unexpected EOF"),
-        ("/api/chat", b"nope", 400, "invalid character 'n' looking for beginning of value"),
+        ("/api/chat", b"hope", 400, "invalid character 'h' looking for beginning of value"),
+        # Go's scanner takes "n" as the start of null (scanner.go stateN).
+        ("/api/chat", b"nope", 400, "invalid character 'o' in literal null (expecting 'u')"),
         ("/api/chat", b"[]", 400, "json: cannot unmarshal array into Go value of type api.ChatRequest"),  # noqa: E501
         ("/api/chat", b'{"model": 7}', 400,
          "json: cannot unmarshal number into Go struct field ChatRequest.model of type string"),

@@ -416,7 +416,8 @@ def test_strict_replay_refuses_unmatched_requests_with_404(recorded, tmp_path):
     assert error["type"] == "not_found_error"
     assert error["code"] == "no_recording"
     assert match_key("POST", "/v1/chat/completions", unmatched) in error["message"]
-    assert str(directory) in error["message"]
+    assert str(directory) not in error["message"]  # the path on disk is nobody's business
+    assert str(directory.parent) not in error["message"]
     assert native.status_code == 404
     assert isinstance(native.json()["error"], str)
     assert match_key("POST", "/api/chat", unmatched) in native.json()["error"]

@@ -246,7 +246,7 @@ def test_streamed_function_calls_follow_ollamas_converter() -> None:
                 ],
             },
             "failed to parse function call arguments: invalid character 'x' looking for "
-            "beginning of value",
+            "beginning of object key string",
         ),
         (
             {

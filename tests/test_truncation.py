@@ -196,3 +196,94 @@ def test_default_context_is_4096(fake: BackgroundServer) -> None:
     count = len(HarmonyTokenizer().encode(text))
     assert 3900 < count <= 4096
     assert "Question 0:" not in text and "Question 119:" in text
+
+
+# --- the search for the first suffix that fits: Ollama's walk, without its cost --------------
+
+
+def ollama_walk(engine, request, family, prompt_ctx):
+    """chatPrompt as Ollama writes it (server/prompt.go): every suffix from the first,
+    rendered and tokenized in turn. Quadratic; the reference the engine must agree with."""
+    from mockserver.engine.chat import Message
+    from mockserver.engine.engine import _prompt_tokens
+
+    messages = request.messages
+    if family.default_system and messages[0].role != "system":  # as Engine.prompt does
+        messages = (Message(role="system", content=family.default_system), *messages)
+    for i in range(len(messages)):
+        system = tuple(m for m in messages[:i] if m.role == "system")
+        text = engine._render(request, family, system + messages[i:])
+        if _prompt_tokens(family, text) <= prompt_ctx or i == len(messages) - 1:
+            return sum(1 for m in messages[:i] if m.role != "system"), text
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("model", ["gpt-oss:20b", "llama3.2:3b", "qwen2.5:3b", "gemma3:4b"])
+def test_the_fitting_suffix_is_the_one_ollamas_walk_finds(model):
+    """Random conversations (system messages anywhere, long and short turns, tools) at many
+    window sizes: the engine's binary search keeps exactly the messages the walk keeps."""
+    import random
+
+    from mockserver.engine.catalog import Catalog, family_of
+    from mockserver.engine.chat import ChatRequest, Message, Options
+    from mockserver.engine.engine import Engine
+
+    engine = Engine(Catalog((model,)), current_date=REFERENCE_DATE)
+    card = engine.catalog.find(model)
+    family = family_of(card)
+    pick = random.Random(f"truncation-{model}")
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    for _ in range(12):
+        messages = tuple(
+            Message(
+                role=pick.choice(["user", "assistant", "user", "system"]),
+                content=" ".join(
+                    pick.choice(["alpha", "beta", "γάμμα", "δ"])
+                    for _ in range(pick.choice([1, 5, 40, 200]))
+                ),
+            )
+            for _ in range(pick.randint(1, 24))
+        )
+        num_ctx = pick.choice([64, 128, 256, 512, 1024])
+        request = ChatRequest(
+            model=model,
+            messages=messages,
+            tools=(tool,) if pick.random() < 0.3 else (),
+            options=Options(num_ctx=num_ctx),
+        )
+        prompt = engine.prompt(request, card, family)
+        dropped, text = ollama_walk(
+            engine, request, family, min(num_ctx, engine.context_length(request, card))
+        )
+        assert prompt.text == text, f"the walk dropped {dropped} messages"  # the same suffix
+
+
+@pytest.mark.parametrize("model", ["llama3.2:3b", "gemma3:4b", "gpt-oss:20b"])
+def test_a_prompt_too_long_to_fit_is_known_without_tokenizing_it(model, monkeypatch):
+    """10 MB in a 4,096-token window: the text alone proves it does not fit (no token is
+    longer than the vocabulary's longest), so context shift answers without a 10 MB encode;
+    with ``truncate: false`` the exact count is needed and computed."""
+    from mockserver.engine import engine as engine_module
+    from mockserver.engine.catalog import Catalog, family_of
+    from mockserver.engine.chat import ChatRequest, Message
+    from mockserver.engine.engine import Engine
+
+    engine = Engine(Catalog((model,)), current_date=REFERENCE_DATE)
+    card = engine.catalog.find(model)
+    family = family_of(card)
+    text = "lorem ipsum dolor sit amet " * 400_000
+    request = ChatRequest(model=model, messages=(Message(role="user", content=text),))
+    encoded: list[int] = []
+    real = engine_module._prompt_tokens
+    monkeypatch.setattr(
+        engine_module, "_prompt_tokens", lambda f, t: encoded.append(len(t)) or real(f, t)
+    )
+    prompt = engine.prompt(request, card, family)
+    assert prompt.token_truncated and prompt.tokens == 4096 - max((4096 - 4 - family.bos) // 2, 1)
+    assert encoded == []
+    small = ChatRequest(model=model, messages=(Message(role="user", content=text[:200_000]),),
+                        truncate=False)  # fmt: skip
+    refused = engine.prompt(small, card, family)
+    assert f"request ({len(family.tokenizer.encode(refused.text)) + family.bos} tokens)" in (
+        refused.error
+    )

@@ -30,21 +30,30 @@ trained context; the prompt stage uses the requested value, capped at the runner
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from mockserver import journal
 from mockserver.engine import generator, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
+from mockserver.engine.lru import SizedLRU
 from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
 from mockserver.engine.tokenizers import encode_pieces
 from mockserver.errors import OllamaError, bad_request, model_not_found, model_required
 
+T = TypeVar("T")
 DEFAULT_NUM_CTX = 4096
 NUM_KEEP = 4  # api.DefaultOptions().NumKeep
 DEFAULT_KEEP_ALIVE = 300.0  # OLLAMA_KEEP_ALIVE default, seconds
@@ -154,6 +163,28 @@ class Engine:
         self._current_date = current_date
         self._resident: dict[str, Resident] = {}
         self._resident_lock = threading.Lock()
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, work: Callable[..., T], request: ChatRequest, **options: Any) -> T:
+        """``work(request, **options)`` (``chat``, ``load``...) where it keeps the server
+        responsive: on the event loop when it is quick (the model is loaded and the request is
+        small: a thread hop would cost more than the work), else in the engine's threads, at
+        most ``WORKERS`` at once; the others wait their turn without holding the loop (a 10 MB
+        prompt no longer stalls every other client)."""
+        if self.is_loaded(request.model) and not is_heavy(request):
+            return work(request, **options)
+        if self._limiter is None:  # made on the loop that uses it
+            self._limiter = anyio.CapacityLimiter(WORKERS)
+        call = functools.partial(work, request, **options)
+        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+
+    async def run_heavy(self, work: Callable[[], T], heavy: bool) -> T:
+        """``work()`` in the engine's threads when ``heavy``, else right here."""
+        if not heavy:
+            return work()
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(WORKERS)
+        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
 
     def current_date(self) -> str:
         return self._current_date or date.today().isoformat()
@@ -315,24 +346,36 @@ class Engine:
         if default_system and (not messages or messages[0].role != "system"):
             messages = (Message(role="system", content=default_system), *messages)
 
+        # Where the text alone proves a candidate longer than the runner's window, its exact
+        # count changes nothing below: it is not computed (see ``_count``).
+        over = runner_ctx
+
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
             text = self._render(request, family, candidate)
             # chatPrompt tokenizes without special tokens: BOS is not part of this check.
-            return text, _prompt_tokens(family, text)
+            return text, _count(family, text, over)
 
         # chatPrompt (server/prompt.go): the first start index whose suffix fits, searching
         # forward; the system messages before it are kept; the last message always is.
         start = 0
-        system: tuple[Message, ...] = ()
         if request.truncate and messages:
-            for i in range(len(messages)):
-                system = tuple(m for m in messages[:i] if m.role == "system")
-                text, tokens = length(system + messages[i:])
-                if tokens <= prompt_ctx or i == len(messages) - 1:
-                    start = i
-                    break
+            tried: dict[int, tuple[tuple[Message, ...], str, int]] = {}
+
+            def attempt(i: int) -> tuple[tuple[Message, ...], str, int]:
+                if i not in tried:
+                    kept = tuple(m for m in messages[:i] if m.role == "system")
+                    tried[i] = (kept, *length(kept + messages[i:]))
+                return tried[i]
+
+            start = _first_fitting(len(messages) - 1, lambda i: 0 <= attempt(i)[2] <= prompt_ctx)
+            _, text, tokens = attempt(start)
         else:
             text, tokens = length(messages)
+        if tokens < 0:  # only known to be over the window: exact where the answer shows it
+            exact_needed = not (request.truncate and request.shift and runner_ctx > 1) or any(
+                m.images for m in request.messages
+            )
+            tokens = _prompt_tokens(family, text) if exact_needed else -tokens
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
         return Prompt(
@@ -549,23 +592,96 @@ def _tokens(family: Family, segments: list[tuple[str, str]]) -> list[tuple[str, 
 PROMPT_CACHE_MAX_CHARS = 32_768  # longer prompts are tokenized every time (bounded memory)
 
 
+WORKERS = max(1, min(4, os.cpu_count() or 1))  # engine threads for heavy requests
+HEAVY_CHARS = 32_768  # a request with more text than this is worked off the event loop
+HEAVY_MESSAGES = 64  # ... and one with more messages (truncation renders several suffixes)
+
+
+def is_heavy(request: ChatRequest) -> bool:
+    """Whether the engine may take long on ``request`` (measured: ~1 ms per 30 KB rendered)."""
+    if len(request.messages) > HEAVY_MESSAGES:
+        return True
+    size = 0
+    for message in request.messages:
+        size += len(message.content) + len(message.thinking)
+        if size > HEAVY_CHARS:
+            return True
+    return len(request.tools) > HEAVY_MESSAGES
+
+
+def _first_fitting(last: int, fits: Callable[[int], bool]) -> int:
+    """chatPrompt's answer, the first start index in ``0..last`` whose suffix fits (``last``
+    if none does), in O(log n) renders instead of Ollama's O(n).
+
+    Ollama walks forward from 0, rendering and tokenizing every suffix: quadratic in the
+    conversation (1,000 messages took the fake over 45 s). A suffix is never longer than a
+    longer suffix of the same conversation (dropping the oldest non-system message removes its
+    text and adds none), so the walk's answer is where ``fits`` turns true: the whole
+    conversation is tried first (the common case), then a binary search.
+    ``tests/test_truncation.py`` checks it against the walk on generated conversations.
+    """
+    if last <= 0 or fits(0):
+        return 0
+    low, high = 1, last  # fits(high) or high == last, the walk's fallback
+    while low < high:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _count(family: Family, text: str, over: int) -> int:
+    """Tokens of a rendered prompt (no BOS); ``-n`` (n > ``over``) when the text alone proves
+    it has more than ``over`` tokens.
+
+    No token is longer than the vocabulary's longest (``max_token_bytes``), so a text of
+    ``L`` characters (at least ``L`` UTF-8 bytes) has at least ``L // longest`` tokens: a 10 MB
+    prompt is known not to fit a 4,096-token window without tokenizing it. Tokenizers whose
+    normalizer can shrink the text (SentencePiece's NFKC) have no such bound.
+    """
+    longest = getattr(family.tokenizer, "max_token_bytes", None)
+    if longest and len(text) > (over + 1) * longest:
+        return -(len(text) // longest)
+    return _prompt_tokens(family, text)
+
+
 def _prompt_tokens(family: Family, text: str) -> int:
     """Tokens of a rendered prompt (no BOS); the same conversation re-sent is counted once."""
     if len(text) > PROMPT_CACHE_MAX_CHARS:
         return len(family.tokenizer.encode(text))
-    return _cached_prompt_tokens(family, text)
+    key = (family.name, text)
+    tokens = _PROMPT_TOKENS.get(key)
+    if tokens is None:
+        tokens = len(family.tokenizer.encode(text))
+        _PROMPT_TOKENS.put(key, tokens)
+    return tokens
 
 
-@functools.lru_cache(maxsize=1024)
-def _cached_prompt_tokens(family: Family, text: str) -> int:
-    return len(family.tokenizer.encode(text))
-
-
-@functools.lru_cache(maxsize=4096)
 def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
     """Token count and stream pieces of one framed segment (the same markers recur in every
     reply, so they are tokenized once); one encode serves both."""
-    return encode_pieces(family.tokenizer, text)
+    key = (family.name, text)
+    found = _SEGMENTS.get(key)
+    if found is None:
+        found = encode_pieces(family.tokenizer, text)
+        _SEGMENTS.put(key, found)
+    return found
+
+
+def _segment_size(key: object, value: tuple[int, tuple[str, ...]]) -> int:
+    text: str = key[1]  # type: ignore[index]
+    pieces = value[1]
+    return sys.getsizeof(text) + sys.getsizeof(pieces) + sum(map(sys.getsizeof, pieces))
+
+
+# Bounded by the memory they take (mockserver/engine/lru.py), not by a count of entries.
+_PROMPT_TOKENS: SizedLRU[int] = SizedLRU(
+    16 * 1024 * 1024,
+    size_of=lambda key, _: sys.getsizeof(key[1]) + 64,  # type: ignore[index]
+)
+_SEGMENTS: SizedLRU[tuple[int, tuple[str, ...]]] = SizedLRU(8 * 1024 * 1024, size_of=_segment_size)
 
 
 def _rechunk(text: str, chunking: str | int) -> list[str]:

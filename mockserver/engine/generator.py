@@ -48,6 +48,11 @@ def _scripts() -> Any:
     return Scenario.builtin()
 
 
+@cache
+def _longest_script_words() -> int:
+    return max((len(script["prompt"].split()) for script in _scripts()), default=0)
+
+
 def reply(situation: Situation) -> Output:
     from mockserver.scenarios import current_answer, current_rule
 
@@ -117,7 +122,7 @@ _EFFORT_SENTENCES = {
 
 
 def _reasoning(situation: Situation, last_user: str, turns: int) -> str:
-    topic = last_user.strip().split("\n")[0][:80] or "an empty message"
+    topic = last_user.strip().partition("\n")[0][:80] or "an empty message"
     sentences = [
         f'The user asks: "{topic}".',
         f"The request carries {turns} conversation turn{'s' if turns != 1 else ''}; "

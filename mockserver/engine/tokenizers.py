@@ -106,6 +106,8 @@ class HarmonyTokenizer:
 
         self._core = self._encoding._core_bpe
         self._bytes_of: dict[int, bytes] = {}
+        # The longest token, in bytes: a text of n bytes has at least n / this many tokens.
+        self.max_token_bytes = max(max(map(len, ranks)), max(map(len, _HARMONY_SPECIALS)))
 
     def encode(self, text: str) -> list[int]:
         # Same ids as ``encode(text, allowed_special="all")``, without handing tiktoken's core
@@ -190,6 +192,10 @@ class HFTokenizer:
         drop_added: Iterable[str] = (),
         drop_normalizer: bool = False,
     ) -> None:
+        import os
+
+        # One text per batch: no thread pool wanted (and none to warn about when forking).
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from tokenizers import Tokenizer as HFTokenizerImpl
 
         text = vocab.read().decode("utf-8")
@@ -209,8 +215,26 @@ class HFTokenizer:
         }
         self._byte_level = byte_level
         self._bytes_of: dict[int, bytes] = {}
+        self._max_token_bytes = 0
+
+    @property
+    def max_token_bytes(self) -> int:
+        """The longest token's text in UTF-8 bytes (its normalized form: gemma3's normalizer
+        only turns " " into "▁", never shortens), so a text of n bytes has at least n / this
+        many tokens. Byte-level tokens spell each byte as one character: an upper bound too."""
+        if not self._max_token_bytes:
+            vocab = self._tokenizer.get_vocab(with_added_tokens=True)
+            size = len if self._byte_level else (lambda token: len(token.encode("utf-8")))
+            self._max_token_bytes = max(map(size, vocab))
+            del vocab
+            _return_freed_memory()
+        return self._max_token_bytes
 
     def encode(self, text: str) -> list[int]:
+        if len(text) > _GIL_FREE_CHARS:
+            # The same ids; ``encode_batch`` lets go of the GIL while it works (``encode`` keeps
+            # it: a 300 KB prompt would stop the event loop for a tenth of a second).
+            return self._tokenizer.encode_batch([text], add_special_tokens=False)[0].ids
         return self._tokenizer.encode(text, add_special_tokens=False).ids
 
     def token_bytes(self, token_id: int) -> bytes:
@@ -235,6 +259,7 @@ class HFTokenizer:
 
 
 _BYTE_LEVEL_DECODER = _byte_level_decoder()
+_GIL_FREE_CHARS = 16_384  # longer texts are encoded without holding the GIL
 
 
 def _return_freed_memory() -> None:

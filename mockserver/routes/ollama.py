@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
@@ -24,7 +23,7 @@ from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Options
 from mockserver.engine.embeddings import EmbeddingModel, embedding_model
 from mockserver.engine.embeddings import show_fields as embedding_show_fields
-from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine
+from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine, is_heavy
 from mockserver.errors import OllamaError
 from mockserver.fastpath import Action, Answer, Bound, FastPath, LeanRoute
 from mockserver.pacing import Pacer, Plan, paced, plan_for
@@ -162,10 +161,7 @@ class _Clock:
 
 
 async def _load(engine: Engine, chat: ChatRequest, keep_alive: float | None) -> None:
-    if engine.is_loaded(chat.model):
-        engine.load(chat, keep_alive=keep_alive)
-    else:
-        await run_in_threadpool(engine.load, chat, keep_alive=keep_alive)
+    await engine.run(engine.load, chat, keep_alive=keep_alive)
 
 
 def _ndjson(objects: list[dict[str, Any]], plan: Plan | None = None) -> StreamingResponse:
@@ -326,7 +322,10 @@ async def generate(request: Request) -> Response:
         )
     raw = bool(parsed.raw)
     if not raw and answer.context is None:
-        answer.context = request.app.state.engine.context_tokens(result)
+        engine: Engine = request.app.state.engine
+        assert bound.chat is not None
+        heavy = is_heavy(bound.chat)  # re-tokenizing a long prompt: off the loop
+        answer.context = await engine.run_heavy(lambda: engine.context_tokens(result), heavy)
     context = None if raw else answer.context
     stream = parsed.stream is not False
     result, plan = _pace(request, result, model, body)

@@ -27,6 +27,7 @@ since Ollama prints those with ``json.Marshal`` too. The rules, from Go's ``enco
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +49,8 @@ def dumps(value: Any) -> bytes:
     does); ``<``, ``>``, ``&``, U+2028 and U+2029 can only occur inside JSON strings, so
     replacing them in the encoded bytes is exact; floats are handed to orjson pre-formatted.
     """
+    if _deeper_than(value, _ORJSON_DEPTH):  # orjson stops at 255 levels; Go goes to 10,000
+        return _encode_deep(value).encode()
     try:
         body = orjson.dumps(_go_numbers(value))
     except orjson.JSONEncodeError:  # an unpaired surrogate: orjson refuses, Go writes U+FFFD
@@ -102,26 +105,109 @@ def exponent_form(digits: str, point: int, *, cleanup: bool = False) -> str:
 
 def sorted_maps(value: Any) -> Any:
     """``value`` as a Go ``map[string]any`` tree holds it: every object's keys sorted."""
-    if isinstance(value, dict):
-        return {key: sorted_maps(value[key]) for key in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [sorted_maps(item) for item in value]
-    return value
+    return _map_tree(value, lambda leaf: leaf)
 
 
 def as_decoded(value: Any) -> Any:
     """``value`` after Go's ``json.Unmarshal`` into ``any``: maps with sorted keys and every
     number a ``float64`` (``json.Marshal`` of that is what the templates print)."""
-    if isinstance(value, dict):
-        return {key: as_decoded(value[key]) for key in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [as_decoded(item) for item in value]
+    return _map_tree(value, _as_float64)
+
+
+def _as_float64(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return float(value)
         except OverflowError:  # Go's decoder refuses such a number; keep the digits
             return value
     return value
+
+
+def _map_tree(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """A copy of a JSON tree with every object's keys sorted and ``leaf`` applied to every
+    scalar; iterative, so that a tree nested 10,000 deep (Go's decoder limit) is fine."""
+    if not isinstance(value, dict | list | tuple):
+        return leaf(value)
+    root: Any = {} if isinstance(value, dict) else []
+    todo: list[tuple[Any, Any]] = [(value, root)]
+    while todo:
+        source, target = todo.pop()
+        pairs = ((k, source[k]) for k in sorted(source)) if isinstance(source, dict) else None
+        for key, item in pairs if pairs is not None else ((None, i) for i in source):
+            if isinstance(item, dict | list | tuple):
+                copy: Any = {} if isinstance(item, dict) else []
+                todo.append((item, copy))
+            else:
+                copy = leaf(item)
+            if pairs is not None:
+                target[key] = copy
+            else:
+                target.append(copy)
+    return root
+
+
+_ORJSON_DEPTH = 200  # below orjson's own recursion limit (254), with room to spare
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            todo.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend((child, depth + 1) for child in item)
+    return False
+
+
+class _Raw(str):
+    """Punctuation already encoded, waiting on the deep encoder's stack."""
+
+
+def _encode_deep(value: Any) -> str:
+    """``dumps`` for trees too deep for orjson: the same output, built with an explicit stack."""
+    out: list[str] = []
+    todo: list[Any] = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, _Raw):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(_string(item))
+        elif item is None or item is True or item is False:
+            out.append({None: "null", True: "true", False: "false"}[item])
+        elif isinstance(item, float):
+            out.append(format_float(item))
+        elif isinstance(item, int):
+            out.append(str(item))
+        elif isinstance(item, dict | list | tuple):
+            keyed = isinstance(item, dict)
+            items: list[tuple[Any, Any]] = (
+                list(item.items()) if isinstance(item, dict) else list(enumerate(item))
+            )
+            if not items:
+                out.append("{}" if keyed else "[]")
+                continue
+            out.append("{" if keyed else "[")
+            todo.append(_Raw("}" if keyed else "]"))
+            for index in range(len(items) - 1, -1, -1):
+                key, child = items[index]
+                todo.append(child)
+                head = "," if index else ""
+                todo.append(_Raw(head + (_string(str(key)) + ":" if keyed else "")))
+        else:
+            out.append(_string(str(item)))
+    return "".join(out)
+
+
+def _string(text: str) -> str:
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    encoded = orjson.dumps(text).decode()
+    for raw, escaped in _ESCAPES:
+        encoded = encoded.replace(raw.decode(), escaped.decode())
+    return encoded
 
 
 def _go_numbers(value: Any) -> Any:

@@ -8,7 +8,6 @@ Ollama's serialisation order (``openai/openai.go``).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
+from mockserver.wire.decode import tool_call_arguments
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
 
@@ -233,11 +233,9 @@ def _convert_tool_call(call: ToolCallIn) -> ToolCall:
     if not isinstance(arguments, str):
         raise _invalid("invalid tool call arguments")
     try:
-        parsed = json.loads(arguments) if arguments.strip() else {}
-    except json.JSONDecodeError:
+        parsed = tool_call_arguments(arguments)
+    except ValueError:
         raise _invalid("invalid tool call arguments") from None
-    if not isinstance(parsed, dict):
-        raise _invalid("invalid tool call arguments")
     return ToolCall(name=function.name or "", arguments=parsed, id=call.id or "")
 
 
