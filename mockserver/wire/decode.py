@@ -29,6 +29,8 @@ def parse_json(body: bytes, *, from_middleware: bool) -> Any:
 
 
 def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: bool) -> Model:
+    if data is None:  # encoding/json: null into a struct "has no effect": the zero request
+        data = {}
     if not isinstance(data, dict):
         raise OllamaError(
             400,

@@ -1,0 +1,69 @@
+"""Behaviours Ollama's own tests pin, over a real socket.
+
+Each row cites the Go code that gives the answer (ollama/ollama@fb3076099).
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mockserver.server import BackgroundServer
+
+
+@pytest.fixture
+def http(fake: BackgroundServer) -> httpx.Client:
+    with httpx.Client(base_url=fake.url, timeout=30) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        # encoding/json: null into a struct "has no effect", so a null body is the zero
+        # request: ChatHandler's "model is required", GenerateHandler's not-found wording.
+        ("/api/chat", b"null", 400, "model is required"),
+        ("/api/generate", b"null", 404, "model '' not found"),
+        ("/api/show", b"null", 400, "model is required"),
+        ("/api/chat", b" null\n", 400, "model is required"),
+    ],
+)
+def test_a_null_body_is_the_empty_request(
+    http: httpx.Client, path: str, body: bytes, status: int, error: str
+) -> None:
+    reply = http.post(path, content=body, headers={"content-type": "application/json"})
+    assert (reply.status_code, reply.json()) == (status, {"error": error})
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"num_ctx": "big"}, 'option "num_ctx" must be of type integer'),
+        ({"temperature": "hot"}, 'option "temperature" must be of type float32'),
+        ({"use_mmap": 1}, 'option "use_mmap" must be of type boolean'),
+        ({"stop": "x"}, 'option "stop" must be of type array'),
+        ({"stop": ["x", 2]}, 'option "stop" must be of an array of strings'),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/chat", "/api/generate"])
+def test_a_wrongly_typed_option_is_ollamas_500(
+    http: httpx.Client, path: str, options: dict, error: str
+) -> None:
+    """api.Options.FromMap's error reaches handleScheduleError's default branch: 500."""
+    body = {"model": "gpt-oss:20b", "options": options, "stream": False}
+    body |= (
+        {"messages": [{"role": "user", "content": "hi"}]}
+        if path == "/api/chat"
+        else {"prompt": "hi"}
+    )
+    reply = http.post(path, json=body)
+    assert (reply.status_code, reply.json()) == (500, {"error": error})
+
+
+def test_null_and_unknown_options_are_ignored(http: httpx.Client) -> None:
+    body = {"model": "gpt-oss:20b", "prompt": "hi", "stream": False}
+    plain = http.post("/api/generate", json=body).json()
+    loose = http.post(
+        "/api/generate", json=body | {"options": {"num_ctx": None, "not_an_option": "x"}}
+    ).json()
+    assert loose["prompt_eval_count"] == plain["prompt_eval_count"]
