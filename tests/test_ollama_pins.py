@@ -67,3 +67,45 @@ def test_null_and_unknown_options_are_ignored(http: httpx.Client) -> None:
         "/api/generate", json=body | {"options": {"num_ctx": None, "not_an_option": "x"}}
     ).json()
     assert loose["prompt_eval_count"] == plain["prompt_eval_count"]
+
+
+@pytest.mark.parametrize("model", ["gpt-oss:20b", "mistral:7b"])
+def test_context_is_detokenized_before_the_prompt(http: httpx.Client, model: str) -> None:
+    """GenerateHandler: ``Detokenize(req.Context)`` is written first, then the rendered prompt,
+    so a follow-up that sends the context back is counted with the whole earlier exchange."""
+    first = http.post(
+        "/api/generate", json={"model": model, "prompt": "Name a colour.", "stream": False}
+    ).json()
+    follow_up = {"model": model, "prompt": "And another?", "stream": False}
+    plain = http.post("/api/generate", json=follow_up).json()
+    chained = http.post("/api/generate", json=follow_up | {"context": first["context"]}).json()
+    assert chained["prompt_eval_count"] > plain["prompt_eval_count"] + first["eval_count"]
+
+    render = follow_up | {"_debug_render_only": True}
+    alone = http.post("/api/generate", json=render).json()["_debug_info"]["rendered_template"]
+    both = http.post("/api/generate", json=render | {"context": first["context"]}).json()
+    rendered = both["_debug_info"]["rendered_template"]
+    assert rendered.endswith(alone)
+    assert first["response"] in rendered[: -len(alone)]
+
+
+@pytest.mark.parametrize(
+    ("context", "status", "error"),
+    [
+        ([10**9], 500, "detokenize error: invalid token id 1000000000"),
+        ([-1], 500, "detokenize error: invalid token id -1"),
+    ],
+)
+def test_a_context_outside_the_vocabulary_is_a_detokenize_error(
+    http: httpx.Client, context: list[int], status: int, error: str
+) -> None:
+    body = {"model": "mistral:7b", "prompt": "hi", "stream": False, "context": context}
+    reply = http.post("/api/generate", json=body)
+    assert (reply.status_code, reply.json()) == (status, {"error": error})
+
+
+def test_an_empty_context_is_an_empty_prefix(http: httpx.Client) -> None:
+    body = {"model": "mistral:7b", "prompt": "hi", "stream": False}
+    plain = http.post("/api/generate", json=body).json()
+    empty = http.post("/api/generate", json=body | {"context": []}).json()
+    assert empty["prompt_eval_count"] == plain["prompt_eval_count"]

@@ -58,6 +58,8 @@ class ChatRequest:
     raw: bool = False
     truncate: bool = True
     shift: bool = True
+    # ``/api/generate``'s ``context``, detokenized: written before the rendered prompt.
+    prefix: str = ""
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

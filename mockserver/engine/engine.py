@@ -288,6 +288,24 @@ class Engine:
             num_ctx=num_ctx,
         )
 
+    def detokenize(self, card: ModelCard, ids: list[int]) -> str:
+        """llama-server's ``/detokenize`` as ``GenerateHandler`` calls it for ``context``: each
+        token's piece, special tokens as their text, concatenated. An id outside the
+        vocabulary is a 500 (``Detokenize``'s "detokenize error"; llama-server's own words
+        for it UNVERIFIED)."""
+        family = family_of(card)
+        assert family is not None
+        token_bytes = family.tokenizer.token_bytes  # type: ignore[attr-defined]
+        out = bytearray()
+        for token in ids:
+            try:
+                if token < 0:
+                    raise IndexError(token)
+                out += token_bytes(token)
+            except (IndexError, KeyError, ValueError, OverflowError):
+                raise OllamaError(500, f"detokenize error: invalid token id {token}") from None
+        return out.decode("utf-8", errors="replace")
+
     def context_tokens(self, result: ChatResult) -> list[int]:
         """``/api/generate``'s ``context``: the prompt and the emitted output, re-tokenized."""
         family = family_of(result.card)
@@ -328,6 +346,9 @@ class Engine:
                     break
         else:
             text, tokens = length(messages)
+        if request.prefix:  # GenerateHandler: the detokenized context, then chatPrompt's text
+            text = request.prefix + text
+            tokens = _prompt_tokens(family, text)
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
         return Prompt(

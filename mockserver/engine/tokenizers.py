@@ -219,7 +219,9 @@ class HFTokenizer:
             content = self._added[token_id]
             # Added tokens hold their text as is (gemma3's include runs of "▁" for spaces).
             return content.encode("utf-8") if self._byte_level else _sentencepiece_bytes(content)
-        token = self._tokenizer.id_to_token(token_id) or ""
+        token = self._tokenizer.id_to_token(token_id)
+        if token is None:
+            raise IndexError(token_id)
         if self._byte_level:
             return bytes(_BYTE_LEVEL_DECODER[char] for char in token)
         return _sentencepiece_bytes(token)

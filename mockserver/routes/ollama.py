@@ -293,6 +293,8 @@ async def generate(request: Request) -> Response:
         chat_request = _schedule(
             engine, wire.generate_to_chat_request(parsed, think, Options()), parsed.options
         )
+        if parsed.context is not None and not parsed.raw:  # `[]` too: Go's slice is non-nil
+            chat_request = replace(chat_request, prefix=engine.detokenize(card, parsed.context))
     except CompletionUnsupported as error:  # an embedding model: GenerateHandler's words
         raise error.for_generate() from None
     if not prompt:
