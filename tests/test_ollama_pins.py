@@ -109,3 +109,37 @@ def test_an_empty_context_is_an_empty_prefix(http: httpx.Client) -> None:
     plain = http.post("/api/generate", json=body).json()
     empty = http.post("/api/generate", json=body | {"context": []}).json()
     assert empty["prompt_eval_count"] == plain["prompt_eval_count"]
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/generate"])
+@pytest.mark.parametrize(
+    ("model", "status", "error"),
+    [
+        # internal/modelref: ":local" (any case) names the local model; replies keep the name
+        ("gpt-oss:20b:local", 200, None),
+        ("gpt-oss:20b:LOCAL", 200, None),
+        ("nope:1b:local", 404, "model 'nope:1b:local' not found"),
+        # two source suffixes: ErrConflictingSourceSuffix, 400 (writeModelRefParseError)
+        ("gpt-oss:20b:local:cloud", 400,
+         'use either :local or :cloud, not both: "gpt-oss:20b:local:cloud"'),
+        ("gpt-oss:20b-cloud:local", 400,
+         'use either :local or :cloud, not both: "gpt-oss:20b-cloud:local"'),
+    ],
+)  # fmt: skip
+def test_source_suffixes(
+    http: httpx.Client, path: str, model: str, status: int, error: str | None
+) -> None:
+    body = {"model": model, "stream": False}
+    body |= (
+        {"messages": [{"role": "user", "content": "hi"}]}
+        if path == "/api/chat"
+        else {"prompt": "hi"}
+    )
+    reply = http.post(path, json=body)
+    assert reply.status_code == status
+    if error is None:
+        plain = http.post(path, json=body | {"model": "gpt-oss:20b"}).json()
+        assert reply.json()["model"] == model
+        assert reply.json()["prompt_eval_count"] == plain["prompt_eval_count"]
+    else:
+        assert reply.json() == {"error": error}

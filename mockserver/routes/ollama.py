@@ -141,14 +141,17 @@ async def _decode(
     return validate(model, data, go_struct=go_struct, from_middleware=False), body
 
 
-def _check_name(model: str, *, empty_status: int) -> None:
-    """``parseAndValidateModelRef``: an empty (or blank) name, then an invalid one."""
+def _check_name(model: str, *, empty_status: int) -> str:
+    """``parseAndValidateModelRef``: an empty (or blank) name, two source suffixes, then an
+    invalid name. Returns the name without its ``:local`` suffix (``modelref.ParseRef``)."""
     if not model.strip():
         if empty_status == 404:  # GenerateHandler words every parse failure as not found
             raise OllamaError(404, f"model '{model}' not found")
         raise OllamaError(400, "model is required")
-    if not is_valid_name(model.strip()):
+    base = wire.local_model_ref(model)
+    if not is_valid_name(base):
         raise OllamaError(400, "invalid model name")
+    return base
 
 
 class _Clock:
@@ -219,13 +222,14 @@ async def chat(request: Request) -> Response:
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
     model = parsed.model or ""
-    _check_name(model, empty_status=400)
-    if engine.catalog.find(model) is None:
+    base = _check_name(model, empty_status=400)
+    if engine.catalog.find(base) is None:
         raise OllamaError(404, f"model '{model}' not found")
+    parsed = parsed.model_copy(update={"model": base})  # the engine's name; replies keep `model`
     identity = RequestIdentity(request.app.state.settings.seed, body)
     clock = _Clock(identity, _seeded(request))
     if not parsed.messages and keep_alive == 0:
-        _unload(request, model)
+        _unload(request, base)
         return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=True))
 
     chat_request = _schedule(engine, wire.to_chat_request(parsed, think, Options()), parsed.options)
@@ -273,14 +277,15 @@ async def generate(request: Request) -> Response:
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
     model = parsed.model or ""
-    _check_name(model, empty_status=404)
-    card = engine.catalog.find(model)
+    base = _check_name(model, empty_status=404)
+    card = engine.catalog.find(base)
     if card is None:
         raise OllamaError(404, f"model '{model}' not found")
+    parsed = parsed.model_copy(update={"model": base})  # the engine's name; replies keep `model`
     clock = _Clock(RequestIdentity(request.app.state.settings.seed, body), _seeded(request))
     prompt = parsed.prompt or ""
     if not prompt and keep_alive == 0:
-        _unload(request, model)
+        _unload(request, base)
         return GinJSONResponse(wire.load_body(model, clock(), "unload", chat=False))
     if parsed.raw and (parsed.template or parsed.system or parsed.context):
         raise OllamaError(400, "raw mode does not support template, system, or context")
