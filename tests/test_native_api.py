@@ -234,14 +234,13 @@ CT = "content-type"
         ("/api/show", b'{"model": "LLAMA3.2:70B"}', 404, "model 'llama3.2:70B' not found"),
         ("/api/show", b'{"verbose": "yes"}', 400,
          "json: cannot unmarshal string into Go struct field ShowRequest.verbose of type bool"),
-        # Options are applied by scheduleRunner; Ollama (still at HEAD) reports their type
-        # errors with 500 (handleScheduleError's default branch). Deliberate deviation: the fake
-        # never answers client input with a 500, so these are 400s with Ollama's words.
-        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"num_ctx": "big"}}', 400,
+        # Options are applied by scheduleRunner; Ollama reports their type errors with 500
+        # (handleScheduleError's default branch), and so does the fake.
+        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"num_ctx": "big"}}', 500,
          'option "num_ctx" must be of type integer'),
-        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"stop": [1]}}', 400,
+        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"stop": [1]}}', 500,
          'option "stop" must be of an array of strings'),
-        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"draft_num_predict": "x"}}', 400,
+        ("/api/chat", b'{"model": "gpt-oss:20b", "options": {"draft_num_predict": "x"}}', 500,
          'option "draft_num_predict" must be of type integer'),
         ("/api/chat", b'{"model": "llama3.2:3b", "think": true, "messages": []}', 400,
          '"llama3.2:3b" does not support thinking'),

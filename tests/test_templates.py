@@ -91,10 +91,12 @@ SPEC_EXAMPLES = [
         "<start_of_turn>user\nS<end_of_turn>\n<start_of_turn>user\nHi<end_of_turn>\n"
         "<start_of_turn>model\n",
     ),
+    # mistral: spec §8's examples with the two spaces it marks † dropped, i.e. revision
+    # 1ff5b64b61b9, the one the runner's tokenizer agrees with (templates/mistral.py).
     (
         "mistral:7b",
         [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}],
-        "[INST] S\n\nHi[/INST] ",
+        "[INST] S\n\nHi[/INST]",
     ),
     (
         "mistral:7b",
@@ -103,7 +105,7 @@ SPEC_EXAMPLES = [
             {"role": "assistant", "content": "A1"},
             {"role": "user", "content": "U2"},
         ],
-        "[INST] U1[/INST] A1</s>[INST] U2[/INST] ",
+        "[INST] U1[/INST]A1</s>[INST] U2[/INST]",
     ),
 ]
 

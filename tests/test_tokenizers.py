@@ -110,12 +110,29 @@ def test_qwen25_does_not_normalize() -> None:
     assert "".join(tokenizer.pieces(decomposed)) == decomposed
 
 
-def test_mistral_has_no_dummy_prefix_and_keeps_spaces() -> None:
+def test_mistral_output_has_no_dummy_prefix_and_keeps_spaces() -> None:
     tokenizer = FAMILIES["mistral"].tokenizer
     assert tokenizer.pieces("Describe a rabbit") == ["Describe", " a", " rab", "bit"]
     assert "".join(tokenizer.pieces("a   b")) == "a   b"
-    # each fragment between control tokens is encoded on its own, without a leading space
-    assert tokenizer.encode("[INST]Hi[/INST]") == [3, *tokenizer.encode("Hi"), 4]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "pieces"),
+    [
+        # llama.cpp's SPM rule: a space before every text fragment that starts the prompt or
+        # follows a special token (add_space_prefix), no split on whitespace
+        ("Hi", ["\u2581Hi"]),
+        ("[INST]Hi[/INST]", ["[INST]", "\u2581Hi", "[/INST]"]),
+        ("[INST] Hi[/INST]", ["[INST]", "\u2581", "\u2581Hi", "[/INST]"]),
+        ("[/INST] ", ["[/INST]", "\u2581\u2581"]),
+        ("</s>A", ["</s>", "\u2581A"]),
+        ("<unk>", ["<unk>"]),  # unknown-type pieces are specials too (cache_special_tokens)
+    ],
+)
+def test_mistral_prompts_are_tokenized_as_llama_cpp_does(prompt: str, pieces: list[str]) -> None:
+    tokenizer = FAMILIES["mistral"].tokenizer
+    ids = tokenizer.encode(prompt)
+    assert [tokenizer._processor.id_to_piece(token) for token in ids] == pieces
 
 
 def test_llama_families_share_one_vocabulary() -> None:

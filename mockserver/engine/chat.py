@@ -61,6 +61,8 @@ class ChatRequest:
     # ``format`` as sent (native) or mapped from ``response_format`` (``/v1``): None, "json" or
     # a JSON schema; checked when the model generates, as the runner does (structured.py).
     format: Any = None
+    # ``/api/generate``'s ``context``, detokenized: written before the rendered prompt.
+    prefix: str = ""
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

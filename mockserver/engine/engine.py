@@ -324,6 +324,24 @@ class Engine:
         journal.observe(result)
         return result
 
+    def detokenize(self, card: ModelCard, ids: list[int]) -> str:
+        """llama-server's ``/detokenize`` as ``GenerateHandler`` calls it for ``context``: each
+        token's piece, special tokens as their text, concatenated. An id outside the
+        vocabulary is a 500 (``Detokenize``'s "detokenize error"; llama-server's own words
+        for it UNVERIFIED)."""
+        family = family_of(card)
+        assert family is not None
+        token_bytes = family.tokenizer.token_bytes  # type: ignore[attr-defined]
+        out = bytearray()
+        for token in ids:
+            try:
+                if token < 0:
+                    raise IndexError(token)
+                out += token_bytes(token)
+            except (IndexError, KeyError, ValueError, OverflowError):
+                raise OllamaError(500, f"detokenize error: invalid token id {token}") from None
+        return out.decode("utf-8", errors="replace")
+
     def context_tokens(self, result: ChatResult) -> list[int]:
         """``/api/generate``'s ``context``: the prompt and the emitted output, re-tokenized."""
         family = family_of(result.card)
@@ -371,6 +389,9 @@ class Engine:
             _, text, tokens = attempt(start)
         else:
             text, tokens = length(messages)
+        if request.prefix:  # GenerateHandler: the detokenized context, then chatPrompt's text
+            text = request.prefix + text
+            tokens = _prompt_tokens(family, text)
         if tokens < 0:  # only known to be over the window: exact where the answer shows it
             exact_needed = not (request.truncate and request.shift and runner_ctx > 1) or any(
                 m.images for m in request.messages

@@ -249,7 +249,9 @@ class HFTokenizer:
             content = self._added[token_id]
             # Added tokens hold their text as is (gemma3's include runs of "▁" for spaces).
             return content.encode("utf-8") if self._byte_level else _sentencepiece_bytes(content)
-        token = self._tokenizer.id_to_token(token_id) or ""
+        token = self._tokenizer.id_to_token(token_id)
+        if token is None:
+            raise IndexError(token_id)
         if self._byte_level:
             return bytes(_BYTE_LEVEL_DECODER[char] for char in token)
         return _sentencepiece_bytes(token)
@@ -307,19 +309,37 @@ def gemma3_tokenizer() -> HFTokenizer:
 
 
 # SentencePiece piece types (sentencepiece_model.proto ModelProto.SentencePiece.Type).
+_SP_UNKNOWN = 2
 _SP_CONTROL = 3
 _SP_USER_DEFINED = 4
 
 
 class SentencePieceTokenizer:
-    """A SentencePiece model (mistral v0.3) tokenized the way Ollama does it.
+    """A SentencePiece model (mistral v0.3) tokenized the way Ollama's runner does it.
 
-    Ollama first splits the text on the vocabulary's special pieces (control and user-defined
-    pieces: ``[INST]``, ``</s>``, ``[TOOL_CALLS]``...), each one a single token, then encodes
-    every text fragment on its own with no dummy-prefix space (Ollama's Go SentencePiece adds
-    none; the published mistral counts confirm it). sentencepiece has no run-time switch for the
-    dummy prefix, so it is turned off in the model's normalizer spec at load; whitespace is
-    otherwise kept as typed (this model has ``remove_extra_whitespaces: false``).
+    Which code tokenizes: at the emulated commit every model runs on llama.cpp's
+    ``llama-server`` (``llm/server.go`` ``NewLlamaServer``; Ollama's Go engine and its Go
+    SentencePiece are gone from the tree, ``LLAMA_CPP_VERSION`` b10488), and the prompt string
+    goes to its ``/completion`` (``llm/llama_server.go``), tokenized with ``parse_special``.
+    So the rule is llama.cpp's SPM tokenizer (``src/llama-vocab.cpp``
+    ``llama_vocab::impl::tokenize``, ``LLAMA_VOCAB_TYPE_SPM``):
+
+    - the text is first partitioned on the special tokens, the pieces whose type is control,
+      user-defined or unknown (``cache_special_tokens``: ``<unk>``, ``<s>``, ``</s>``,
+      ``[INST]``, ``[TOOL_CALLS]``...), longest first, each one a single token;
+    - every text fragment is encoded on its own, and a space is put in front of it when the
+      fragment starts the text or follows a special token (``is_prev_special``), because
+      ``add_space_prefix`` is on: llama.cpp's default for SPM vocabularies, and the GGUF
+      converter writes this model's ``add_dummy_prefix: true``;
+    - the fragment is then merged by piece score over the whole fragment, with no split on
+      whitespace (llama.cpp's ``llm_tokenizer_spm`` has none), spaces kept as typed.
+
+    sentencepiece has the same merge; its own dummy prefix and whitespace split are turned off
+    in the model's spec at load and the space is added here, where llama.cpp adds it.
+
+    ``encode`` is that prompt rule (prompts, ``/api/generate``'s ``context``). Generated text
+    is different: the model emits its own pieces, no fragment prefix, so ``output_ids`` and
+    ``pieces`` encode the text as it stands.
     """
 
     def __init__(self, vocab: VocabFile = MISTRAL_V3) -> None:
@@ -328,12 +348,14 @@ class SentencePieceTokenizer:
 
         model = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]
         model.ParseFromString(vocab.read())
+        self.add_space_prefix: bool = model.normalizer_spec.add_dummy_prefix
         model.normalizer_spec.add_dummy_prefix = False
         model.normalizer_spec.remove_extra_whitespaces = False
+        model.trainer_spec.split_by_whitespace = False
         self.specials: dict[str, int] = {
             piece.piece: index
             for index, piece in enumerate(model.pieces)
-            if piece.type in (_SP_CONTROL, _SP_USER_DEFINED)
+            if piece.type in (_SP_UNKNOWN, _SP_CONTROL, _SP_USER_DEFINED)
         }
         self._processor = sentencepiece.SentencePieceProcessor(
             model_proto=model.SerializeToString()
@@ -343,6 +365,19 @@ class SentencePieceTokenizer:
         self._bytes_of: dict[int, bytes] = {}
 
     def encode(self, text: str) -> list[int]:
+        prefix = " " if self.add_space_prefix else ""
+        ids: list[int] = []
+        # The split alternates text, special, text...: every non-empty text fragment starts
+        # the text or follows a special token, so each one gets the prefix.
+        for index, fragment in enumerate(self._split.split(text)):
+            if index % 2:
+                ids.append(self.specials[fragment])
+            elif fragment:
+                ids += self._processor.encode(prefix + fragment)
+        return ids
+
+    def output_ids(self, text: str) -> list[int]:
+        """The tokens a model emits for ``text``: specials as tokens, no fragment prefix."""
         ids: list[int] = []
         for index, fragment in enumerate(self._split.split(text)):
             if index % 2:
@@ -361,7 +396,7 @@ class SentencePieceTokenizer:
         return cached
 
     def pieces(self, text: str) -> list[str]:
-        return _pieces_from_bytes(self.token_bytes(token) for token in self.encode(text))
+        return _pieces_from_bytes(self.token_bytes(token) for token in self.output_ids(text))
 
 
 def encode_pieces(tokenizer: Tokenizer, text: str) -> tuple[int, tuple[str, ...]]:
@@ -370,7 +405,8 @@ def encode_pieces(tokenizer: Tokenizer, text: str) -> tuple[int, tuple[str, ...]
     token_bytes = getattr(tokenizer, "token_bytes", None)
     if token_bytes is None:
         return len(tokenizer.encode(text)), tuple(tokenizer.pieces(text))
-    ids = tokenizer.encode(text)
+    # Generated text: a tokenizer whose prompt rule differs says how a model emits it.
+    ids = getattr(tokenizer, "output_ids", tokenizer.encode)(text)
     return len(ids), tuple(_pieces_from_bytes(token_bytes(token) for token in ids))
 
 

@@ -140,14 +140,17 @@ def _decode_body(body: bytes, model: type[Model], go_struct: str) -> Model:
     return validate(model, data, go_struct=go_struct, from_middleware=False)
 
 
-def _check_name(model: str, *, empty_status: int) -> None:
-    """``parseAndValidateModelRef``: an empty (or blank) name, then an invalid one."""
+def _check_name(model: str, *, empty_status: int) -> str:
+    """``parseAndValidateModelRef``: an empty (or blank) name, two source suffixes, then an
+    invalid name. Returns the name without its ``:local`` suffix (``modelref.ParseRef``)."""
     if not model.strip():
         if empty_status == 404:  # GenerateHandler words every parse failure as not found
             raise OllamaError(404, f"model '{model}' not found")
         raise OllamaError(400, "model is required")
-    if not is_valid_name(model.strip()):
+    base = wire.local_model_ref(model)
+    if not is_valid_name(base):
         raise OllamaError(400, "invalid model name")
+    return base
 
 
 class _Clock:
@@ -211,12 +214,15 @@ def bind_chat(engine: Engine, body: bytes) -> Bound:
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
     model = parsed.model or ""
-    _check_name(model, empty_status=400)
-    if engine.catalog.find(model) is None:
+    base = _check_name(model, empty_status=400)
+    if engine.catalog.find(base) is None:
         raise OllamaError(404, f"model '{model}' not found")
     if not parsed.messages and keep_alive == 0:
         return Bound(parsed, None, Action.UNLOAD, keep_alive)
-    chat_request = _schedule(engine, wire.to_chat_request(parsed, think, Options()), parsed.options)
+    as_served = parsed.model_copy(update={"model": base})  # the engine's name; replies keep model
+    chat_request = _schedule(
+        engine, wire.to_chat_request(as_served, think, Options()), parsed.options
+    )
     action = Action.GENERATE if parsed.messages else Action.LOAD
     return Bound(parsed, chat_request, action, keep_alive)
 
@@ -276,24 +282,27 @@ def bind_generate(engine: Engine, body: bytes) -> Bound:
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
     model = parsed.model or ""
-    _check_name(model, empty_status=404)
-    card = engine.catalog.find(model)
+    base = _check_name(model, empty_status=404)
+    card = engine.catalog.find(base)
     if card is None:
         raise OllamaError(404, f"model '{model}' not found")
     prompt = parsed.prompt or ""
     if not prompt and keep_alive == 0:
         return Bound(parsed, None, Action.UNLOAD, keep_alive)
+    as_served = parsed.model_copy(update={"model": base})  # the engine's name; replies keep model
     if parsed.raw and (parsed.template or parsed.system or parsed.context):
         raise OllamaError(400, "raw mode does not support template, system, or context")
     # Any think level on a model without thinking is the capability error (engine.check); the
     # v0.12.x "think value ... is not supported for this model" check is gone at HEAD.
     try:
         if parsed.suffix and not card.supports("insert"):
-            engine.check(ChatRequest(model=model, messages=(), think=think))
+            engine.check(ChatRequest(model=base, messages=(), think=think))
             raise OllamaError(400, f"{card.full_name} does not support insert")
         chat_request = _schedule(
-            engine, wire.generate_to_chat_request(parsed, think, Options()), parsed.options
+            engine, wire.generate_to_chat_request(as_served, think, Options()), parsed.options
         )
+        if parsed.context is not None and not parsed.raw:  # `[]` too: Go's slice is non-nil
+            chat_request = replace(chat_request, prefix=engine.detokenize(card, parsed.context))
     except CompletionUnsupported as error:  # an embedding model: GenerateHandler's words
         raise error.for_generate() from None
     return Bound(parsed, chat_request, Action.GENERATE if prompt else Action.LOAD, keep_alive)
@@ -365,7 +374,7 @@ async def _load_or_unload(
     """A request without messages (prompt): load the model, or with ``keep_alive: 0`` unload it."""
     model = bound.request.model or ""
     if bound.action is Action.UNLOAD:
-        _unload(request, model)
+        _unload(request, wire.local_model_ref(model))
         return GinJSONResponse(wire.load_body(model, created_at, "unload", chat=chat))
     assert bound.chat is not None
     await _load(request.app.state.engine, bound.chat, bound.keep_alive)

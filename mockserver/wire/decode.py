@@ -53,6 +53,8 @@ async def decode_body(
 
 
 def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: bool) -> Model:
+    if data is None:  # encoding/json: null into a struct "has no effect": the zero request
+        data = {}
     if not isinstance(data, dict):
         raise OllamaError(
             400,

@@ -197,6 +197,38 @@ def parse_keep_alive(value: Any) -> float | None:
     raise OllamaError(400, f"Unsupported type: '{kind}'")
 
 
+# --- model references (internal/modelref/modelref.go) ---------------------------------------
+
+
+def _source_suffix(raw: str) -> tuple[str, str]:
+    """``parseSourceSuffix``: ``(base, source)``, source ``"local"``, ``"cloud"`` or ``""``."""
+    index = raw.rfind(":")
+    if index >= 0:
+        suffix_raw = raw[index + 1 :].strip()
+        suffix = suffix_raw.lower()
+        if suffix in ("local", "cloud"):
+            return raw[:index], suffix
+        if "/" not in suffix_raw and suffix.endswith("-cloud"):
+            return raw[: index + 1] + suffix_raw[: -len("-cloud")], "cloud"
+    return raw, ""
+
+
+def local_model_ref(raw: str) -> str:
+    """``ParseRef`` for a local run: the trimmed name without a ``:local`` suffix.
+
+    Two suffixes are a 400 with ``ErrConflictingSourceSuffix``'s words. A ``:cloud`` (or
+    ``-cloud``) name is proxied to ollama.com by Ollama (``proxyCloudJSONRequest``); the fake
+    is offline and has no cloud models, so such a name stays as typed and is checked like any
+    other (``gpt-oss:20b:cloud`` is then an invalid name): NOT EMULATED, Ollama's answer there
+    depends on its network and sign-in state (401 with a sign-in URL, 502, or the cloud's).
+    """
+    raw = raw.strip()
+    base, source = _source_suffix(raw)
+    if source and _source_suffix(base)[1]:
+        raise OllamaError(400, f"use either :local or :cloud, not both: {go_quote(raw)}")
+    return base if source == "local" else raw
+
+
 # --- options (api.Options.FromMap) --------------------------------------------------------------
 
 _INT_OPTIONS = {
@@ -208,15 +240,17 @@ _FLOAT_OPTIONS = {
     "frequency_penalty",
 }  # fmt: skip
 _BOOL_OPTIONS = {"use_mmap"}
+_FROM_MAP_STATUS = 500  # handleScheduleError: not one of its typed errors
 
 
 def parse_options(raw: dict[str, Any] | None) -> dict[str, Any]:
-    """Type-check options as ``FromMap`` does; unknown keys are ignored (Ollama logs a warning).
+    """Type-check options as ``FromMap`` does (``api/types.go``); unknown keys are ignored
+    (Ollama logs a warning) and ``null`` values skipped.
 
-    DELIBERATE DEVIATION: at HEAD (fb3076099) ``FromMap``'s errors still surface from
-    ``scheduleRunner`` through ``handleScheduleError``'s default branch (``server/routes.go``),
-    so Ollama answers them with status 500. The fake never answers client input with a 500: it
-    uses 400, with Ollama's words.
+    ``FromMap``'s errors surface from ``scheduleRunner`` through ``handleScheduleError``'s
+    default branch (``server/routes.go``), so Ollama answers them with status 500 and the
+    error's text: the fake copies both. (Go walks the map in random order, so with several
+    wrongly typed options Ollama names any one of them; the fake names the first.)
     """
     options: dict[str, Any] = {}
     for key, value in (raw or {}).items():
@@ -224,21 +258,29 @@ def parse_options(raw: dict[str, Any] | None) -> dict[str, Any]:
             continue
         if key in _INT_OPTIONS:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise OllamaError(400, f"option {go_quote(key)} must be of type integer")
+                raise OllamaError(
+                    _FROM_MAP_STATUS, f"option {go_quote(key)} must be of type integer"
+                )
             options[key] = int(value)
         elif key in _FLOAT_OPTIONS:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise OllamaError(400, f"option {go_quote(key)} must be of type float32")
+                raise OllamaError(
+                    _FROM_MAP_STATUS, f"option {go_quote(key)} must be of type float32"
+                )
             options[key] = float(value)
         elif key in _BOOL_OPTIONS:
             if not isinstance(value, bool):
-                raise OllamaError(400, f"option {go_quote(key)} must be of type boolean")
+                raise OllamaError(
+                    _FROM_MAP_STATUS, f"option {go_quote(key)} must be of type boolean"
+                )
             options[key] = value
         elif key == "stop":
             if not isinstance(value, list):
-                raise OllamaError(400, f"option {go_quote(key)} must be of type array")
+                raise OllamaError(_FROM_MAP_STATUS, f"option {go_quote(key)} must be of type array")
             if not all(isinstance(item, str) for item in value):
-                raise OllamaError(400, f"option {go_quote(key)} must be of an array of strings")
+                raise OllamaError(
+                    _FROM_MAP_STATUS, f"option {go_quote(key)} must be of an array of strings"
+                )
             options[key] = tuple(value)
     return options
 
