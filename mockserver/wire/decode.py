@@ -58,7 +58,7 @@ def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: 
     if not isinstance(data, dict):
         raise OllamaError(
             400,
-            f"json: cannot unmarshal {_json_kind(data)} into Go value of type {go_struct}",
+            f"json: cannot unmarshal {json_kind(data)} into Go value of type {go_struct}",
             from_middleware=from_middleware,
         )
     try:
@@ -67,7 +67,7 @@ def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: 
         error = exc.errors()[0]
         path = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
         go_type = _go_type(model, error["loc"])
-        kind = _json_kind(error.get("input"))
+        kind = json_kind(error.get("input"))
         if go_type == "int" and isinstance(error.get("input"), float):
             kind = f"number {_go_number(error['input'])}"
         struct = go_struct.rsplit(".", 1)[-1]
@@ -101,7 +101,7 @@ def _check_tools(tools: Any, go_struct: str, from_middleware: bool) -> None:
     def fail(path: str, go_type: str, value: Any) -> OllamaError:
         return OllamaError(
             400,
-            f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+            f"json: cannot unmarshal {json_kind(value)} into Go struct field "
             f"{struct}.tools.{path} of type {go_type}",
             from_middleware=from_middleware,
         )
@@ -154,7 +154,8 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """The JSON type of a decoded value, as Go's decoding errors name it."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):

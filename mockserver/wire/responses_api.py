@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
-from mockserver.errors import OllamaError
-from mockserver.wire.decode import parse_json
+from mockserver.errors import OllamaError, bad_request
+from mockserver.wire.decode import json_kind, parse_json
 from mockserver.wire.gojson import as_decoded, dumps
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
@@ -101,21 +101,12 @@ _EFFORTS = {
 
 
 def _invalid(message: str) -> OllamaError:
-    return OllamaError(400, message, from_middleware=True)
+    return bad_request(message, from_middleware=True)
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    """The JSON type Go's decoding errors name (``wire/decode.py``)."""
+    return json_kind(value)
 
 
 def _string_or_items(value: Any, what: str) -> str | list[Any]:
