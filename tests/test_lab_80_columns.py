@@ -116,3 +116,28 @@ def test_lab_models_is_whole_at_80_columns(ram_gib: float | None) -> None:
 def test_lab_models_on_this_machine_is_whole_at_80_columns() -> None:
     text = rendered(lambda console: console.print(report.models_table(machine.total_ram_gib())))
     assert_readable(text, ["Model", "Download", "Min", "RAM", "Notes"])
+
+
+def test_lab_report_is_whole_at_80_columns_and_says_what_it_recorded(
+    fake: BackgroundServer, tmp_path
+) -> None:
+    """``lab report``: every contract point's title and the headers whole; ``--record`` says
+    where the exchanges went and how many."""
+    from lab.conformance import POINTS, ReportOptions, run_report
+
+    out = at_80_columns()
+    options = ReportOptions(
+        target=resolve(fake.openai_url),
+        model="gpt-oss:20b",
+        api_key="ollama",
+        timeout=60,
+        record=tmp_path / "rec",
+    )
+    assert run_report(options, out=out, err=at_80_columns()) == 0
+    text = out.export_text()
+    assert_readable(text, words_of("Contract point", "Result", "Evidence"))
+    assert_readable(text, [word for point in POINTS for word in point.title.split()])
+    saved = len(list((tmp_path / "rec").iterdir()))
+    assert saved > 0 and f"Recorded {saved} exchanges in {tmp_path / 'rec'}" in " ".join(
+        text.split()
+    )

@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from lab import command, preflight
+from lab import command, preflight, report
 from lab.conformance.checks import POINTS, Point, Row, run_point, run_points
 from lab.conformance.outcome import FAIL, NA, PASS, Outcome, Status
 from lab.conformance.probe import SSE, Probe, Raw
@@ -71,16 +71,23 @@ def run_report(options: ReportOptions, *, out: Console, err: Console) -> int:
     def check(target: Target) -> EngineInfo:
         return preflight.check(target, options.model, api_key=options.api_key)
 
+    recorded: list[int] = []  # with --record: how many exchanges were saved
+
     def points(target: Target, engine: EngineInfo) -> Report:
         with command.session(
             target, engine, api_key=options.api_key, timeout=options.timeout, record=options.record
         ) as (client, http):
             probe = Probe(client, http, target, options.model, engine, options.api_key)
             rows = run_points(probe, progress=_spinner(out) if out.is_terminal else None)
+        recorder = getattr(http, "recorder", None)  # closed: every exchange is written by now
+        if recorder is not None:
+            recorded.append(len(recorder.written))
         return Report(target, options.model, engine, rows, _now())
 
     def show(result: Report) -> int:
         out.print(table(result))
+        if options.record is not None and recorded:
+            report.recorded(out, options.record, recorded[0])
         if options.out_dir is not None:
             try:
                 written = write_files(result, options.out_dir)
