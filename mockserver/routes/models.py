@@ -386,8 +386,19 @@ def _blobs(request: Request) -> store.Blobs:
     return blobs
 
 
-@router.head("/api/blobs/{digest}")
-async def head_blob(request: Request, digest: str) -> Response:
+# The digest is read from the request and documented by hand (as /v1/models/{model} is): a
+# typed path parameter makes FastAPI import pydantic.v1 at start-up (~15 ms).
+_DIGEST_PARAMETER = {
+    "name": "digest",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "title": "Digest"},
+}
+
+
+@router.head("/api/blobs/{digest}", openapi_extra={"parameters": [_DIGEST_PARAMETER]})
+async def head_blob(request: Request) -> Response:
+    digest: str = request.path_params["digest"]
     engine: Engine = request.app.state.engine
     _check_digest(digest)
     if not _blobs(request).has(digest, engine.catalog.cards):
@@ -395,8 +406,9 @@ async def head_blob(request: Request, digest: str) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/api/blobs/{digest}")
-async def create_blob(request: Request, digest: str) -> Response:
+@router.post("/api/blobs/{digest}", openapi_extra={"parameters": [_DIGEST_PARAMETER]})
+async def create_blob(request: Request) -> Response:
+    digest: str = request.path_params["digest"]
     engine: Engine = request.app.state.engine
     _check_digest(digest)
     blobs = _blobs(request)
