@@ -29,6 +29,14 @@ class Settings:
     replay_strict: bool = False  # unmatched POSTs get 404 instead of the fake's reply
     replay_speed: float = 1.0  # scale recorded timing; 0 = no delays
     profile: str | None = None  # latency profile (mockserver/pacing.py); None: no pacing
+    # --flavor llama-server (mockserver/llama_app.py): one GGUF model, llama-server's flags
+    flavor: str = "ollama"  # "ollama" | "llama-server"
+    llama_model: str = "gpt-oss"  # --model: a key of engine/llama_models.GGUF_MODELS
+    alias: str | None = None  # --alias: the name responses report (default: the file name)
+    ctx_size: int = 0  # --ctx-size: 0 = the model's training context
+    parallel: int = 4  # --parallel: slots
+    kv_unified: bool = True  # llama-server's default with automatic slots
+    metrics: bool = False  # --metrics: serve /metrics
 
     @property
     def effective_num_ctx(self) -> int:

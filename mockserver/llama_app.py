@@ -1,0 +1,71 @@
+"""The app factory of the llama-server flavor: settings -> LlamaEngine -> its router.
+
+Same outer layers as the Ollama flavor (body limit, API key, faults); errors are rendered by
+``wire/llama_server.py`` only.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from mockserver import __version__
+from mockserver.config import Settings
+from mockserver.engine.llama_engine import LlamaEngine, LlamaError
+from mockserver.engine.llama_models import model_named
+from mockserver.faults import Faults, InjectFaults
+from mockserver.guards import LimitBody, RequireApiKey
+from mockserver.pacing import PROFILES
+from mockserver.routes import llama_server
+from mockserver.wire import llama_server as wire
+
+
+def create_llama_app(settings: Settings) -> FastAPI:
+    model = model_named(settings.llama_model)
+    profile = PROFILES.get(settings.profile or "")
+    if settings.profile and profile is None:
+        raise ValueError(f"unknown profile {settings.profile!r}; known: {', '.join(PROFILES)}")
+    app = FastAPI(title="Portway llama-server twin", version=__version__, docs_url=None,
+                  redoc_url=None, openapi_url=None)  # fmt: skip
+    app.state.settings = settings
+    app.state.llama = LlamaEngine(
+        model,
+        alias=settings.alias or model.file,
+        n_ctx=settings.ctx_size,
+        n_parallel=settings.parallel,
+        kv_unified=settings.kv_unified,
+        current_date=settings.current_date,
+        prefill_tps=profile.prefill_tps if profile else None,
+        decode_tps=profile.decode_tps if profile else None,
+    )
+    app.include_router(llama_server.router)
+    app.add_exception_handler(LlamaError, _llama_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    faults = Faults.parse(settings.faults)
+    if faults:
+        app.add_middleware(InjectFaults, faults=faults)
+    if settings.api_key:
+        app.add_middleware(RequireApiKey, key=settings.api_key)
+    app.add_middleware(LimitBody, limit=settings.max_body_bytes)
+    return app
+
+
+async def _llama_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LlamaError)
+    return wire.error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    return wire.not_found()  # httplib: no route for this path and method
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    return wire.error_response(LlamaError("invalid request"))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    return wire.error_response(LlamaError(f"got exception: {type(exc).__name__}", "server_error"))
