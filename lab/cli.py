@@ -21,6 +21,7 @@ from lab.errors import EXIT_OK, EXIT_SETUP, SetupError
 from lab.experiment import registered, select
 from lab.modeltable import DEFAULT_MODEL, TABLE
 from lab.runner import RunOptions, run
+from lab.series import command as series_command
 from lab.targets import Target, TargetError, resolve
 
 DEFAULT_TIMEOUT = 600.0
@@ -38,6 +39,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    series_command.add_parser(commands)  # Posts 2 and 3 (lab/series/)
 
     names = ", ".join(e.name for e in registered())
     run_cmd = commands.add_parser(
@@ -152,6 +154,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _report(args, env, out, err)
     if args.command == "fidelity":
         return _fidelity(args, env, out, err)
+    if args.command == "post":
+        return series_command.run(args, out, err)
     return _run(args, env, out, err)
 
 
