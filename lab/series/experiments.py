@@ -62,8 +62,14 @@ def two_models(stack: Stack) -> Finding:
         response = backend.client(stack.timeout).chat.completions.create(
             model=backend.name, messages=[{"role": "user", "content": PROMPT}]
         )
-        voices.append({"model": backend.name, "content": response.choices[0].message.content,
-                       "reasoning_content": _reasoning(response), "usage": _usage(response)})  # fmt: skip
+        voices.append(
+            {
+                "model": backend.name,
+                "content": response.choices[0].message.content,
+                "reasoning_content": _reasoning(response),
+                "usage": _usage(response),
+            }
+        )
 
     def one(index: int) -> dict[str, Any]:
         backend = stack.backends[index % len(stack.backends)]
@@ -169,10 +175,12 @@ def gateway(stack: Stack) -> Finding:
         via = client.chat.completions.create(
             model=backend.name, messages=[{"role": "user", "content": PROMPT}]
         )
-        direct = httpx.post(f"{backend.url}/v1/chat/completions", timeout=stack.timeout,
-                            headers={"Authorization": f"Bearer {BACKEND_KEY}"},
-                            json={"model": backend.name,
-                                  "messages": [{"role": "user", "content": PROMPT}]}).json()  # fmt: skip
+        direct = httpx.post(
+            f"{backend.url}/v1/chat/completions",
+            timeout=stack.timeout,
+            headers={"Authorization": f"Bearer {BACKEND_KEY}"},
+            json={"model": backend.name, "messages": [{"role": "user", "content": PROMPT}]},
+        ).json()
         through = via.model_dump(mode="json", exclude_unset=True)
         routed.append({
             "model": backend.name, "answered_as": via.model,
