@@ -24,6 +24,7 @@ from mockserver.wire import llama_server as wire
 
 def create_llama_app(settings: Settings) -> FastAPI:
     model = model_named(settings.llama_model)
+    model.tokenizer  # noqa: B018  (loaded before serving, as llama-server loads its model)
     profile = PROFILES.get(settings.profile or "")
     if settings.profile and profile is None:
         raise ValueError(f"unknown profile {settings.profile!r}; known: {', '.join(PROFILES)}")

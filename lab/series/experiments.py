@@ -129,9 +129,13 @@ def prefix_cache(stack: Stack) -> Finding:
             stream_options={"include_usage": True},
         )  # fmt: skip
         for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
+            delta = chunk.choices[0].delta if chunk.choices else None
+            if delta is not None and (
+                delta.content or (delta.model_extra or {}).get("reasoning_content")
+            ):  # the first generated token, reasoning included
                 first_token = first_token or time.perf_counter() - started
-                text.append(chunk.choices[0].delta.content)
+            if delta is not None and delta.content:
+                text.append(delta.content)
             if chunk.usage:
                 usage = chunk.usage.model_dump(mode="json")
         entry = {"request": label, "messages": len(messages), "usage": usage,
