@@ -15,7 +15,7 @@ from lab.experiment import Answer, Facts, Finding
 from lab.series.targets import BACKEND_KEY, Stack
 
 PROMPT = "In one sentence, what makes Ottawa Canada's capital?"  # Post 2, Block 2
-FIVE_TURN = [  # Post 1's 5-turn conversation (lab/experiments/stateless.py)
+FIVE_TURN: list[Any] = [  # Post 1's 5-turn conversation (lab/experiments/stateless.py)
     {"role": "user", "content": "Hi, I'm planning a trip across Canada."},
     {"role": "assistant", "content": "Nice! Which provinces are you thinking of visiting?"},
     {"role": "user", "content": "Mainly Quebec and Ontario, with a stop in the Maritimes."},
@@ -53,11 +53,11 @@ def _cached(usage: dict[str, Any]) -> int | None:
 
 def two_models(stack: Stack) -> Finding:
     """Post 2: inventory, the same prompt in two voices, six concurrent calls on two backends."""
-    inventory = []
+    inventory: list[dict[str, Any]] = []
     for backend in stack.backends:
         listed = backend.client(stack.timeout).models.list()
         inventory.append({"url": backend.url, "models": [m.id for m in listed.data]})
-    voices = []
+    voices: list[dict[str, Any]] = []
     for backend in stack.backends:
         response = backend.client(stack.timeout).chat.completions.create(
             model=backend.name, messages=[{"role": "user", "content": PROMPT}]
@@ -116,9 +116,10 @@ def prefix_cache(stack: Stack) -> Finding:
     """Post 1's 5-turn conversation sent twice, then grown by a turn, to one backend."""
     backend = stack.backends[0]
     client = backend.client(stack.timeout)
-    grown = [*FIVE_TURN, {"role": "assistant", "content": "Ottawa."},
+    grown: list[Any] = [*FIVE_TURN, {"role": "assistant", "content": "Ottawa."},
              {"role": "user", "content": "How long is the drive from Montreal?"}]  # fmt: skip
-    rows, data = [], []
+    rows: list[tuple[str, ...]] = []
+    data: list[dict[str, Any]] = []
     for label, messages in (("first", FIVE_TURN), ("again", FIVE_TURN), ("grown", grown)):
         started = time.perf_counter()
         first_token: float | None = None
@@ -138,7 +139,7 @@ def prefix_cache(stack: Stack) -> Finding:
                 text.append(delta.content)
             if chunk.usage:
                 usage = chunk.usage.model_dump(mode="json")
-        entry = {"request": label, "messages": len(messages), "usage": usage,
+        entry: dict[str, Any] = {"request": label, "messages": len(messages), "usage": usage,
                  "ttft_seconds": first_token, "answer": "".join(text)}  # fmt: skip
         data.append(entry)
         rows.append((label, str(len(messages)), str(usage.get("prompt_tokens")),
@@ -174,7 +175,7 @@ def gateway(stack: Stack) -> Finding:
         return Finding.not_applicable("no gateway was given (--gateway URL or --target mock)")
     client = stack.gateway_client()
     listed = [m.id for m in client.models.list().data]
-    routed = []
+    routed: list[dict[str, Any]] = []
     for backend in stack.backends:
         via = client.chat.completions.create(
             model=backend.name, messages=[{"role": "user", "content": PROMPT}]
