@@ -6,17 +6,20 @@ Same outer layers as the Ollama flavor (body limit, API key, faults); errors are
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import __version__
 from mockserver.config import Settings
 from mockserver.engine.llama_engine import LlamaEngine, LlamaError
 from mockserver.engine.llama_models import model_named
 from mockserver.faults import Faults, InjectFaults
-from mockserver.guards import LimitBody, RequireApiKey
+from mockserver.guards import LimitBody
 from mockserver.pacing import PROFILES
 from mockserver.routes import llama_server
 from mockserver.wire import llama_server as wire
@@ -50,7 +53,7 @@ def create_llama_app(settings: Settings) -> FastAPI:
     if faults:
         app.add_middleware(InjectFaults, faults=faults)
     if settings.api_key:
-        app.add_middleware(RequireApiKey, key=settings.api_key)
+        app.add_middleware(RequireLlamaApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
     return app
 
@@ -70,3 +73,32 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return wire.error_response(LlamaError(f"got exception: {type(exc).__name__}", "server_error"))
+
+
+class RequireLlamaApiKey:
+    """``--api-key``: llama-server's ``middleware_validate_api_key`` (``server-http.cpp``).
+
+    ``/health`` and ``/v1/health`` stay public; the key comes from ``Authorization`` (with or
+    without ``Bearer ``) or else ``X-Api-Key``; anything else is 401 ``Invalid API Key``.
+    """
+
+    PUBLIC = frozenset({"/health", "/v1/health"})
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app = app
+        self._key = key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"authorization") or headers.get(b"x-api-key") or b""
+        given = given.removeprefix(b"Bearer ")
+        if hmac.compare_digest(given, self._key):
+            await self.app(scope, receive, send)
+            return
+        body = {
+            "error": {"message": "Invalid API Key", "type": "authentication_error", "code": 401}
+        }
+        await wire.json_response(body, 401)(scope, receive, send)

@@ -37,6 +37,12 @@ def qwen() -> Iterator[BackgroundServer]:
     yield from _twin("qwen3.5")
 
 
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[BackgroundServer]:
+    with serving(_settings("qwen3.5", api_key="llama")) as server:
+        yield server
+
+
 def _fresh(model: str, **settings):  # a server of its own, its slots empty
     return serving(_settings(model, **settings))
 
@@ -321,3 +327,23 @@ def test_models_and_props_describe_the_one_model(gpt_oss):
     assert models["data"][0]["owned_by"] == "llamacpp"
     props = httpx.get(f"{gpt_oss.url}/props").json()
     assert props["total_slots"] == 4 and "<|channel|>" in props["chat_template"]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/health", {}, 200),
+        ("/v1/models", {}, 401),
+        ("/v1/models", {"Authorization": "Bearer llama"}, 200),
+        ("/v1/models", {"Authorization": "llama"}, 200),
+        ("/v1/models", {"X-Api-Key": "llama"}, 200),
+        ("/v1/models", {"Authorization": "Bearer wrong"}, 401),
+    ],
+)
+def test_api_key_as_llama_server_checks_it(keyed, path, headers, status):
+    response = httpx.get(f"{keyed.url}{path}", headers=headers)
+    assert response.status_code == status
+    if status == 401:
+        assert response.json() == {
+            "error": {"message": "Invalid API Key", "type": "authentication_error", "code": 401}
+        }
