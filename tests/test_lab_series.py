@@ -17,7 +17,7 @@ def run(capsys, *argv: str) -> tuple[int, dict]:
 
 
 def test_post_2_runs_on_the_twins(capsys):
-    code, document = run(capsys, "2", "--target", "mock")
+    code, document = run(capsys, "2", "--target", "mock", "--pace", "none")
     assert code == 0
     results = {r["experiment"]: r for r in document["results"]}
     assert [b["model"] for b in document["backends"]] == ["gpt-oss", "qwen3.5"]

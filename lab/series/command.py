@@ -23,6 +23,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     cmd.add_argument("--gateway", help=f"your LiteLLM proxy, e.g. {targets.SERIES_GATEWAY}")
     cmd.add_argument("--gateway-key", default=targets.MASTER_KEY, help="the gateway master key")
     cmd.add_argument("--only", action="append", default=[], help="run only this experiment")
+    cmd.add_argument(
+        "--pace",
+        default="m2-max-gpt-oss-20b",
+        metavar="PROFILE",
+        help="with --target mock: the twins' latency profile ('none': unpaced)",
+    )
     cmd.add_argument("--timeout", type=float, default=60.0)
     cmd.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -66,7 +72,8 @@ def _stack(args: argparse.Namespace, *, gateway: bool):
         stack.gateway_key = args.gateway_key
         yield stack
     elif args.target == "mock":
-        with targets.mock_stack(gateway=gateway, timeout=args.timeout) as stack:
+        pace = None if args.pace == "none" else args.pace
+        with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace) as stack:
             yield stack
     else:
         raise SetupError(
