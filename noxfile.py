@@ -31,18 +31,50 @@ def _lab(session: nox.Session, *args: str) -> None:
         raise SystemExit(code)
 
 
+def _posts(posargs: list[str], default: list[int]) -> tuple[list[int], list[str]]:
+    """``--post N`` (repeatable, or ``--post 2,3``) out of the session's arguments."""
+    posts: list[int] = []
+    rest: list[str] = []
+    args = iter(posargs)
+    for arg in args:
+        if arg == "--post" or arg.startswith("--post="):
+            value = arg.partition("=")[2] or next(args, "")
+            posts += [int(n) for n in value.split(",") if n.strip().isdigit()]
+        else:
+            rest.append(arg)
+    return posts or default, rest
+
+
+def _series(session: nox.Session, target: str, posts: list[int], rest: list[str]) -> None:
+    """Post 1 with ``lab run``; Posts 2 and 3 with ``lab post`` (llama-server backends)."""
+    if 1 in posts:
+        _lab(session, "run", "--target", target, *(rest or ["--all"]))
+    later = [str(n) for n in posts if n in (2, 3)]
+    if later:
+        where = ["--target", "mock"]
+        if target != "mock":
+            where = ["--backends", os.environ.get("LAB_BACKENDS", "http://127.0.0.1:8010,"
+                                                  "http://127.0.0.1:8011")]  # fmt: skip
+            where += ["--gateway", os.environ.get("LAB_GATEWAY", "http://127.0.0.1:4000")]
+        _lab(session, "post", *later, *where)
+
+
 @nox.session
 def mock(session: nox.Session) -> None:
-    """Run the lab's experiments against the bundled fake Ollama (no GPU, no Ollama needed)."""
-    session.install(".")
-    _lab(session, "run", "--target", "mock", *(session.posargs or ["--all"]))
+    """Run the lab against the bundled fakes: Post 1 on the fake Ollama, Posts 2-3 on the
+    llama-server twins and a real LiteLLM proxy (``-- --post 3`` picks one)."""
+    session.install(".[gateway]")
+    posts, rest = _posts(session.posargs, [1, 2, 3])
+    _series(session, "mock", posts, rest)
 
 
 @nox.session
 def real(session: nox.Session) -> None:
-    """The same experiments against a real Ollama (honours MODEL and OLLAMA_HOST)."""
+    """The same against your own servers: Post 1 on Ollama (MODEL, OLLAMA_HOST); Posts 2-3
+    (``-- --post 2``) on LAB_BACKENDS (default :8010,:8011) and LAB_GATEWAY (:4000)."""
     session.install(".")
-    _lab(session, "run", "--target", "ollama", *(session.posargs or ["--all"]))
+    posts, rest = _posts(session.posargs, [1])
+    _series(session, "ollama", posts, rest)
 
 
 @nox.session

@@ -23,6 +23,7 @@ from lab import __version__
 from lab.experiment import names as experiment_names
 from lab.experiment import registered, select
 from lab.modeltable import DEFAULT_MODEL
+from lab.series import arguments as series_arguments
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,6 +52,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    series_arguments.add_parser(commands)  # Posts 2 and 3 (lab/series/)
 
     names = ", ".join(experiment_names())
     run_cmd = commands.add_parser(
@@ -196,6 +198,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _report(args, env, out, err)
     if args.command == "fidelity":
         return _fidelity(args, env, out, err)
+    if args.command == "post":
+        from lab.series import command as series_command
+
+        return series_command.run(args, out, err)
     return _run(args, env, out, err)
 
 

@@ -108,6 +108,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="worker processes on the one port (default 1); the fake is stateless, so workers "
         "scale it; each has its own engine, memo and latency-profile state",
     )
+    llama = parser.add_argument_group(
+        "llama-server flavor", "--flavor llama-server: a twin of llama.cpp's llama-server"
+    )
+    llama.add_argument(
+        "--flavor",
+        choices=("ollama", "llama-server"),
+        default="ollama",
+        help="which server to be (default ollama)",
+    )
+    llama.add_argument("--model", dest="llama_model", default="gpt-oss",
+                       help="the GGUF model served: gpt-oss or qwen3.5")  # fmt: skip
+    llama.add_argument("--alias", help="model name reported in responses")
+    llama.add_argument("--ctx-size", "-c", type=int, default=0,
+                       help="context size (default: the model's training context)")  # fmt: skip
+    llama.add_argument("--parallel", "-np", type=int, default=0,
+                       help="slots (default 4, automatic, unified KV)")  # fmt: skip
+    llama.add_argument("--metrics", action="store_true", help="serve /metrics")
+    llama.add_argument("--jinja", action="store_true", help="accepted: the twin always renders "
+                       "the model's Jinja template")  # fmt: skip
+    llama.add_argument("--reasoning-format", default="auto", choices=("auto",),
+                       help="accepted: reasoning is split as 'auto' does")  # fmt: skip
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser.parse_args(argv)
 
@@ -131,6 +152,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         scenario=args.scenario,
         scenario_strict=args.scenario_strict,
         journal=max(args.journal, 0),
+        flavor=args.flavor,
+        llama_model=args.llama_model,
+        alias=args.alias,
+        ctx_size=args.ctx_size,
+        parallel=args.parallel or 4,
+        kv_unified=args.parallel == 0,  # explicit --parallel: each slot gets ctx/parallel
+        metrics=args.metrics,
     )
 
 
@@ -150,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if settings.flavor == "llama-server":
+        engine = app.state.llama
+        print(
+            f"Portway llama-server twin on http://{settings.host}:{settings.port} "
+            f"({engine.alias}: {engine.model.file}, n_ctx {engine.n_ctx}, "
+            f"{engine.n_parallel} slots)",
+            file=sys.stderr,
+        )
+        uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_options(args.log_level))
+        return 0
     skipped = unavailable_models(settings.models)
     if skipped:
         print(

@@ -47,6 +47,10 @@ from mockserver.wire.responses import GinTextResponse
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.flavor == "llama-server":  # a second wire surface over its own engine
+        from mockserver.llama_app import create_llama_app
+
+        return create_llama_app(settings)
     app = FastAPI(
         title="Portway fake Ollama",
         version=__version__,

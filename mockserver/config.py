@@ -126,6 +126,14 @@ class Settings:
     origins: tuple[str, ...] = field(default_factory=_origins_from_env)
     header_timeout: float = 10.0  # s to complete request headers (mockserver.guards)
     body_timeout: float = 30.0  # s a request body may go without data: 408
+    # --flavor llama-server (mockserver/llama_app.py): one GGUF model, llama-server's flags
+    flavor: str = "ollama"  # "ollama" | "llama-server"
+    llama_model: str = "gpt-oss"  # --model: a key of engine/llama_models.GGUF_MODELS
+    alias: str | None = None  # --alias: the name responses report (default: the file name)
+    ctx_size: int = 0  # --ctx-size: 0 = the model's training context
+    parallel: int = 4  # --parallel: slots
+    kv_unified: bool = True  # llama-server's default with automatic slots
+    metrics: bool = False  # --metrics: serve /metrics
 
     @property
     def effective_num_ctx(self) -> int:

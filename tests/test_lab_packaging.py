@@ -80,6 +80,7 @@ def test_the_console_scripts_are_installed_and_answer_help(script: str, says: st
 def readme_commands() -> list[str]:
     """Each line of the README's ```bash blocks, without its comment."""
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    blocks = [block.replace("\\\n", " ") for block in blocks]  # a continued line, as sh joins it
     lines = (line.split("  #")[0].strip() for block in blocks for line in block.splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 

@@ -73,6 +73,8 @@ LAB_COMMANDS: list[str] = [
     "python -m lab report --target {url} --model {model} --out lab-output/llamacpp",
     # Replay what was recorded on the bundled fake: same content, same frames.
     "python tools/verify_replay.py lab-output/llamacpp/recording",
+    # The llama-server twin's tokenization path against the real engine's (ids, BOS included).
+    "python tools/crosscheck_llama.py {root}",
 ]
 
 

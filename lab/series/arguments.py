@@ -1,0 +1,29 @@
+"""``lab post``'s command line, kept apart from what runs it so that ``lab --help`` and
+``lab --version`` import nothing heavy (``tests/test_lab_startup.py``)."""
+
+from __future__ import annotations
+
+import argparse
+
+MASTER_KEY = "sk-portway-local"  # Post 3's config.yaml master_key
+SERIES_BACKENDS = ("http://127.0.0.1:8010", "http://127.0.0.1:8011")
+SERIES_GATEWAY = "http://127.0.0.1:4000"
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser("post", help="run Post 2 or 3 (llama-server backends, a gateway)")
+    cmd.add_argument("posts", nargs="*", type=int, default=[2, 3], help="2, 3 (default both)")
+    cmd.add_argument("--target", default="mock", help="mock (default): start the twins")
+    cmd.add_argument("--backends", help="your llama-server URLs, e.g. "
+                     + ",".join(SERIES_BACKENDS))  # fmt: skip
+    cmd.add_argument("--gateway", help=f"your LiteLLM proxy, e.g. {SERIES_GATEWAY}")
+    cmd.add_argument("--gateway-key", default=MASTER_KEY, help="the gateway master key")
+    cmd.add_argument("--only", action="append", default=[], help="run only this experiment")
+    cmd.add_argument(
+        "--pace",
+        default="m2-max-gpt-oss-20b",
+        metavar="PROFILE",
+        help="with --target mock: the twins' latency profile ('none': unpaced)",
+    )
+    cmd.add_argument("--timeout", type=float, default=60.0)
+    cmd.add_argument("--json", action="store_true", help="print one JSON document")

@@ -1,0 +1,66 @@
+"""``python -m lab post 2|3 [--target mock | --backends URL,URL [--gateway URL]] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+import openai
+from rich.console import Console
+
+from lab import report
+from lab.errors import LabError, RunFailure, SetupError
+from lab.series import targets
+from lab.series.arguments import SERIES_BACKENDS
+from lab.series.experiments import EXPERIMENTS
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    chosen = [e for e in EXPERIMENTS if e.post in args.posts and (not args.only
+              or e.name in args.only)]  # fmt: skip
+    document: dict = {"posts": args.posts, "results": []}
+    try:
+        with _stack(args, gateway=any(e.post == 3 for e in chosen)) as stack:
+            document["backends"] = [{"model": b.name, "url": b.url} for b in stack.backends]
+            document["gateway"] = stack.gateway
+            for experiment in chosen:
+                if not args.json:
+                    report.heading(out, experiment)  # type: ignore[arg-type]
+                try:
+                    result = experiment.run(stack)
+                except openai.APIError as exc:
+                    raise RunFailure(f"{experiment.name} failed", str(exc)) from None
+                document["results"].append({"experiment": experiment.name,
+                                            "status": result.status, "data": result.data,
+                                            "explanation": result.explanation})  # fmt: skip
+                if not args.json:
+                    report.finding(out, experiment, result)  # type: ignore[arg-type]
+    except LabError as problem:
+        document["error"] = problem.as_dict()
+        if args.json:
+            report.write_json(out, document)
+        else:
+            report.error(err, problem)
+        return problem.exit_code
+    if args.json:
+        report.write_json(out, document)
+    return 0
+
+
+@contextlib.contextmanager
+def _stack(args: argparse.Namespace, *, gateway: bool):
+    if args.backends:
+        stack = targets.given_stack(args.backends, args.gateway, args.timeout)
+        stack.gateway_key = args.gateway_key
+        yield stack
+    elif args.target == "mock":
+        pace = None if args.pace == "none" else args.pace
+        with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace) as stack:
+            yield stack
+    else:
+        raise SetupError(
+            "Posts 2 and 3 need llama-server backends",
+            f"--target {args.target} names one server; these posts talk to two llama-server "
+            "processes (and a gateway). Pass --backends URL,URL (the series uses "
+            f"{','.join(SERIES_BACKENDS)}) and --gateway URL, or --target mock.",
+        )

@@ -1,0 +1,200 @@
+"""The llama-server surface (``--flavor llama-server``): one APIRouter, one engine.
+
+Routes as ``tools/server/server.cpp`` registers them (the OpenAI ones with and without
+``/v1``); each binds the body, asks ``LlamaEngine`` and renders with ``wire/llama_server.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+from mockserver.engine import jinja_templates
+from mockserver.engine.llama_engine import Generation, LlamaEngine, LlamaError
+from mockserver.wire import llama_server as wire
+
+router = APIRouter()
+
+
+def _engine(request: Request) -> LlamaEngine:
+    return request.app.state.llama
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        # nlohmann's words differ (UNVERIFIED wording); status and type are llama-server's.
+        raise LlamaError(f"[json.exception.parse_error.101] parse error: {exc}") from None
+    if not isinstance(body, dict):
+        raise LlamaError("request body must be a JSON object")
+    return body
+
+
+@router.get("/health")
+@router.get("/v1/health")
+async def health() -> Response:
+    return wire.json_response({"status": "ok"})
+
+
+@router.get("/models")
+@router.get("/v1/models")
+async def models(request: Request) -> Response:
+    return wire.json_response(wire.models(_engine(request)))
+
+
+@router.get("/props")
+async def props(request: Request) -> Response:
+    engine = _engine(request)
+    template = jinja_templates.source(engine.model.template)
+    return wire.json_response(
+        wire.props(engine, template, metrics=request.app.state.settings.metrics)
+    )
+
+
+@router.get("/slots")
+async def slots(request: Request) -> Response:
+    engine = _engine(request)
+    if request.query_params.get("fail_on_no_slot") and not any(
+        not slot.processing for slot in engine.pool.slots
+    ):
+        raise LlamaError("no slot available", "unavailable_error")
+    return wire.json_response(wire.slots(engine))
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    if not request.app.state.settings.metrics:
+        raise LlamaError(
+            "This server does not support metrics endpoint. Start it with `--metrics`",
+            "not_supported_error",
+        )
+    engine = _engine(request)
+    return PlainTextResponse(
+        wire.metrics(engine),
+        media_type="text/plain; version=0.0.4",
+        headers={"Process-Start-Time-Unix": str(int(engine.started))},
+    )
+
+
+@router.post("/tokenize")
+async def tokenize(request: Request) -> Response:
+    """``post_tokenize``: ``add_special`` false and ``parse_special`` true by default;
+    ``with_pieces`` gives each token's text (bytes as numbers when not valid UTF-8)."""
+    engine = _engine(request)
+    body = await _body(request)
+    tokens: list[Any] = []
+    content = body.get("content")
+    if content is not None:
+        if not isinstance(content, str):
+            raise LlamaError('"content" must be a string')
+        ids = engine.tokenize(content, add_special=bool(body.get("add_special", False)))
+        if body.get("with_pieces"):
+            for token in ids:
+                piece = engine.piece(token)
+                try:
+                    shown: Any = piece.decode("utf-8")
+                except UnicodeDecodeError:
+                    shown = list(piece)
+                tokens.append({"id": token, "piece": shown})
+        else:
+            tokens = ids
+    return wire.json_response({"tokens": tokens})
+
+
+@router.post("/detokenize")
+async def detokenize(request: Request) -> Response:
+    engine = _engine(request)
+    body = await _body(request)
+    ids = body.get("tokens", [])
+    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        raise LlamaError('"tokens" must be an array of integers')
+    return wire.json_response({"content": engine.detokenize(ids)})
+
+
+@router.post("/apply-template")
+async def apply_template(request: Request) -> Response:
+    engine = _engine(request)
+    prompt, _ = engine.apply_template(await _body(request))
+    return wire.json_response({"prompt": prompt})
+
+
+@router.post("/chat/completions")
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    engine = _engine(request)
+    body = await _body(request)
+    prompt, ids, thinking = engine.prepare(body)
+    generation = engine.generate(body, prompt, ids, thinking)  # the request's answer, alone
+    cache_prompt = body.get("cache_prompt", True) is not False
+    placement = await engine.pool.acquire(ids, cache_prompt=cache_prompt)
+    generation.cached, generation.slot_id = placement.cached, placement.slot.id
+    cid = wire.completion_id()
+    if body.get("stream"):
+        options = body.get("stream_options") or {}
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        return StreamingResponse(
+            _stream(engine, generation, placement.slot, cid, include_usage),
+            media_type="text/event-stream",
+        )
+    try:
+        started = time.perf_counter()
+        prompt_s = engine.prefill_seconds(len(ids) - generation.cached)
+        predicted_s = engine.token_seconds() * generation.completion_tokens
+        await asyncio.sleep(prompt_s + predicted_s)
+        prompt_s = prompt_s or (time.perf_counter() - started)
+        generation.timings = engine.timings(generation, prompt_s, predicted_s)
+        engine.record(generation, prompt_s, predicted_s)
+    finally:
+        await engine.pool.release(placement.slot, generation.generated_ids)
+    return wire.json_response(wire.completion(engine, generation, cid))
+
+
+async def _stream(
+    engine: LlamaEngine, generation: Generation, slot, cid: str, include_usage: bool
+) -> AsyncIterator[bytes]:
+    released = False
+    try:
+        started = time.perf_counter()
+        prompt_s = engine.prefill_seconds(len(generation.prompt_ids) - generation.cached)
+        await asyncio.sleep(prompt_s)
+        prompt_s = prompt_s or (time.perf_counter() - started)
+        decode_started = time.perf_counter()
+        step = engine.token_seconds()
+        yield wire.sse(wire.chunk(engine, cid, {"role": "assistant", "content": None}))
+        for index, piece in enumerate(generation.pieces):
+            if index and step:
+                await asyncio.sleep(step)
+            delta: dict[str, Any] = {}
+            if piece.reasoning:
+                delta["reasoning_content"] = piece.reasoning
+            if piece.content:
+                delta["content"] = piece.content
+            if delta:
+                yield wire.sse(wire.chunk(engine, cid, delta))
+        predicted_s = step * generation.completion_tokens or (time.perf_counter() - decode_started)
+        generation.timings = engine.timings(generation, prompt_s, predicted_s)
+        engine.record(generation, prompt_s, predicted_s)
+        final = wire.chunk(engine, cid, {}, generation.finish_reason)
+        closing = [final]
+        if include_usage:
+            usage_chunk = wire.chunk(engine, cid, {})
+            usage_chunk["choices"] = []
+            usage_chunk["usage"] = wire.usage(generation)
+            closing.append(usage_chunk)
+        closing[-1]["timings"] = generation.timings
+        await engine.pool.release(slot, generation.generated_ids)
+        released = True
+        for event in closing:
+            yield wire.sse(event)
+        yield wire.DONE
+    finally:
+        if not released:
+            await engine.pool.release(slot, generation.generated_ids)
