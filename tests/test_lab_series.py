@@ -54,3 +54,15 @@ def test_config_yaml_has_the_series_shape():
     assert "  - model_name: qwen3.5\n    litellm_params:\n      model: openai/qwen3.5\n" in text
     assert "      api_base: http://127.0.0.1:8011/v1\n" in text
     assert "  drop_params: true\n" in text and "  master_key: sk-portway-local\n" in text
+
+
+def test_post_2_prints_each_finding_and_its_lesson(capsys):
+    """The terminal output (not --json): every experiment's findings and a lesson that exists."""
+    from lab.series.experiments import EXPERIMENTS
+
+    code = main(["post", "2", "--target", "mock", "--pace", "none"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed[-2000:]
+    for experiment in (e for e in EXPERIMENTS if e.post == 2):
+        assert f"Lesson: {experiment.lesson}" in printed
+        assert experiment.lesson_file.is_file()

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +36,13 @@ class SeriesExperiment:
     @property
     def lesson(self) -> str:
         return f"lab/lessons/{self.name}.md"  # package data, as the Post 1 lessons
+
+    @property
+    def lesson_file(self) -> Path:
+        """The lesson page on this machine (in the checkout, or in the installed package)."""
+        from importlib import resources
+
+        return Path(str(resources.files("lab").joinpath("lessons", f"{self.name}.md")))
 
 
 def _usage(response: Any) -> dict[str, Any]:
