@@ -18,9 +18,10 @@ from starlette.responses import Response
 from mockserver.engine.engine import Engine
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import plan_for
+from mockserver.routes import json_body
 from mockserver.routes.responses import chat_or_load, event_stream
 from mockserver.wire import anthropic as wire
-from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.decode import decode_body
 from mockserver.wire.responses import GoJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["anthropic"])
@@ -28,20 +29,12 @@ router = APIRouter(prefix="/v1", tags=["anthropic"])
 
 @router.post(
     "/messages",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": wire.MessagesRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(wire.MessagesRequest),
 )
 async def messages(request: Request) -> Response:
     body = await request.body()
-    parsed = validate(
-        wire.MessagesRequest,
-        parse_json(body, from_middleware=True),
-        go_struct="anthropic.MessagesRequest",
-        from_middleware=True,
+    parsed = await decode_body(  # a large body is parsed off the event loop
+        wire.MessagesRequest, body, go_struct="anthropic.MessagesRequest", from_middleware=True
     )
     wire.check(parsed)
     chat = wire.to_chat_request(parsed)

@@ -17,6 +17,7 @@ from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError, model_not_found
 from mockserver.fastpath import Answer, Bound, Encoded, FastPath, Ids, LeanRoute, Shape
 from mockserver.pacing import paced, plan_for
+from mockserver.routes import json_body
 from mockserver.wire import openai as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.responses import EventStream, GoJSONResponse
@@ -106,14 +107,7 @@ router.add_api_route(
     chat_completions,
     methods=["POST"],
     route_class_override=LeanRoute,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": wire.ChatCompletionRequest.model_json_schema()}
-            },
-        }
-    },
+    openapi_extra=json_body(wire.ChatCompletionRequest),
 )
 
 

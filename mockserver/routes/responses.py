@@ -11,7 +11,6 @@ import asyncio
 from dataclasses import replace
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.engine.chat import ChatRequest
@@ -19,8 +18,9 @@ from mockserver.engine.engine import ChatResult, Completion, Engine
 from mockserver.fastpath import run_engine
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import Plan, paced, plan_for
+from mockserver.routes import json_body
 from mockserver.wire import responses_api as wire
-from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.decode import decode_body
 from mockserver.wire.responses import GoJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -44,26 +44,18 @@ async def chat_or_load(engine: Engine, chat: ChatRequest) -> ChatResult:
     ``server/routes.go``), which these surfaces translate as any other answer."""
     if chat.messages:
         return await run_engine(engine, chat)
-    loaded = await run_in_threadpool(engine.load, chat)
+    loaded = await engine.run(engine.load, chat)  # off the loop when it is not quick
     return replace(loaded, completion=Completion(done_reason="load"))
 
 
 @router.post(
     "/responses",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": wire.ResponsesRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body(wire.ResponsesRequest),
 )
 async def responses(request: Request) -> Response:
     body = await request.body()
-    parsed = validate(
-        wire.ResponsesRequest,
-        parse_json(body, from_middleware=True),
-        go_struct="openai.ResponsesRequest",
-        from_middleware=True,
+    parsed = await decode_body(  # a large body is parsed off the event loop
+        wire.ResponsesRequest, body, go_struct="openai.ResponsesRequest", from_middleware=True
     )
     chat = wire.to_chat_request(parsed)
     result = await chat_or_load(request.app.state.engine, chat)

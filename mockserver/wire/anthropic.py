@@ -115,11 +115,6 @@ def _invalid(message: str) -> OllamaError:
 # --- request conversion (FromMessagesRequest) ------------------------------------------------
 
 
-def _kind(value: Any) -> str:
-    """The JSON type Go's decoding errors name (``wire/decode.py``)."""
-    return json_kind(value)
-
-
 def blocks(message: MessageIn) -> list[dict[str, Any]]:
     """``MessageParam.UnmarshalJSON``: a string is one text block, else ``[]ContentBlock``."""
     content = message.content
@@ -129,13 +124,13 @@ def blocks(message: MessageIn) -> list[dict[str, Any]]:
         return []
     if not isinstance(content, list):
         raise _invalid(
-            f"json: cannot unmarshal {_kind(content)} into Go value of type "
+            f"json: cannot unmarshal {json_kind(content)} into Go value of type "
             "[]anthropic.ContentBlock"
         )
     for block in content:
         if not isinstance(block, dict):
             raise _invalid(
-                f"json: cannot unmarshal {_kind(block)} into Go value of type "
+                f"json: cannot unmarshal {json_kind(block)} into Go value of type "
                 "anthropic.ContentBlock"
             )
     return content
@@ -264,7 +259,7 @@ def _tool(tool: ToolIn) -> dict[str, Any]:
     if schema is not None and not isinstance(schema, dict):
         raise _invalid(
             f'invalid input_schema for tool "{tool.name or ""}": json: cannot unmarshal '
-            f"{_kind(schema)} into Go value of type api.ToolFunctionParameters"
+            f"{json_kind(schema)} into Go value of type api.ToolFunctionParameters"
         )
     function: dict[str, Any] = {"name": tool.name or ""}
     if tool.description:

@@ -104,11 +104,6 @@ def _invalid(message: str) -> OllamaError:
     return bad_request(message, from_middleware=True)
 
 
-def _kind(value: Any) -> str:
-    """The JSON type Go's decoding errors name (``wire/decode.py``)."""
-    return json_kind(value)
-
-
 def _string_or_items(value: Any, what: str) -> str | list[Any]:
     """``json.Unmarshal`` into a string, else into ``[]json.RawMessage``."""
     if isinstance(value, str):
@@ -116,7 +111,7 @@ def _string_or_items(value: Any, what: str) -> str | list[Any]:
     if isinstance(value, list):
         return value
     raise _invalid(
-        f"{what} must be a string or array: json: cannot unmarshal {_kind(value)} "
+        f"{what} must be a string or array: json: cannot unmarshal {json_kind(value)} "
         "into Go value of type []json.RawMessage"
     )
 
@@ -130,7 +125,7 @@ def _content_text(parts: list[Any], where: str) -> tuple[str, int]:
         kind = part.get("type") if isinstance(part, dict) else None
         if not isinstance(part, dict) or not isinstance(kind, str | type(None)):
             raise _invalid(
-                f"{where}[{i}]: json: cannot unmarshal {_kind(part)} into Go value of type "
+                f"{where}[{i}]: json: cannot unmarshal {json_kind(part)} into Go value of type "
                 'struct { Type string "json:\\"type\\"" }'
             )
         if kind not in ("input_text", "input_image", "output_text", "input_file"):
@@ -243,7 +238,7 @@ def to_chat_request(body: ResponsesRequest) -> ChatRequest:
             arguments = item.get("arguments")
             if arguments is not None and not isinstance(arguments, str):
                 raise _invalid(
-                    f"input[{i}]: json: cannot unmarshal {_kind(arguments)} into Go struct "
+                    f"input[{i}]: json: cannot unmarshal {json_kind(arguments)} into Go struct "
                     "field ResponsesFunctionCall.arguments of type string"
                 )
             try:
@@ -255,7 +250,7 @@ def to_chat_request(body: ResponsesRequest) -> ChatRequest:
             if not isinstance(args, dict):
                 raise _invalid(
                     "failed to parse function call arguments: json: cannot unmarshal "
-                    f"{_kind(args)} into Go value of type api.ToolCallFunctionArguments"
+                    f"{json_kind(args)} into Go value of type api.ToolCallFunctionArguments"
                 )
             call = ToolCall(
                 name=str(item.get("name") or ""), arguments=args, id=str(item.get("call_id") or "")
@@ -317,7 +312,7 @@ def _item(raw: Any, index: int) -> tuple[str, dict[str, Any]]:
     """``unmarshalResponsesInputItem``: ``{"role": ...}`` without a type is a message."""
     if not isinstance(raw, dict):
         raise _invalid(
-            f"input[{index}]: json: cannot unmarshal {_kind(raw)} into Go value of type "
+            f"input[{index}]: json: cannot unmarshal {json_kind(raw)} into Go value of type "
             'struct { Type string "json:\\"type\\""; Role string "json:\\"role\\"" }'
         )
     kind = raw.get("type") if isinstance(raw.get("type"), str) else ""
