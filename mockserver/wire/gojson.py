@@ -49,12 +49,12 @@ def dumps(value: Any) -> bytes:
     does); ``<``, ``>``, ``&``, U+2028 and U+2029 can only occur inside JSON strings, so
     replacing them in the encoded bytes is exact; floats are handed to orjson pre-formatted.
     """
-    if _deeper_than(value, _ORJSON_DEPTH):  # orjson stops at 255 levels; Go goes to 10,000
-        return _encode_deep(value).encode()
     try:
         body = orjson.dumps(_go_numbers(value))
-    except orjson.JSONEncodeError:  # an unpaired surrogate: orjson refuses, Go writes U+FFFD
-        body = orjson.dumps(_go_numbers(_replace_surrogates(value)))
+    except (orjson.JSONEncodeError, RecursionError):
+        # An unpaired surrogate (orjson refuses it, Go writes U+FFFD), or a tree deeper than
+        # orjson's 254 levels (Go writes up to 10,000): the rare case, built with a stack.
+        return _encode_deep(value).encode()
     for raw, escaped in _ESCAPES:
         if raw in body:
             body = body.replace(raw, escaped)
@@ -146,22 +146,6 @@ def _map_tree(value: Any, leaf: Callable[[Any], Any]) -> Any:
     return root
 
 
-_ORJSON_DEPTH = 200  # below orjson's own recursion limit (254), with room to spare
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    todo = [(value, 0)]
-    while todo:
-        item, depth = todo.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            todo.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list | tuple):
-            todo.extend((child, depth + 1) for child in item)
-    return False
-
-
 class _Raw(str):
     """Punctuation already encoded, waiting on the deep encoder's stack."""
 
@@ -231,13 +215,3 @@ def _go_numbers(value: Any) -> Any:
 
 
 _CONTAINERS = frozenset({float, dict, list, tuple})
-
-
-def _replace_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, dict):
-        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_replace_surrogates(item) for item in value]
-    return value
