@@ -39,6 +39,7 @@ from mockserver.routes import (
     openai,
     portway,
     responses,
+    with_request_bodies,
 )
 from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.errors import render_for
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portway.router)
     app.include_router(responses.router)
     app.include_router(anthropic.router)
+    document = app.openapi  # the request bodies the routes decode themselves, filled in lazily
+    app.openapi = lambda: with_request_bodies(document())  # type: ignore[method-assign]
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

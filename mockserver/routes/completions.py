@@ -36,7 +36,7 @@ from mockserver.wire.responses import GoJSONResponse
 
 router = APIRouter(tags=["openai"])
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:

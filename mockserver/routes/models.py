@@ -43,7 +43,7 @@ DOWNLOAD_BYTES_PER_S = 50_000_000
 _TICK_S = 0.06  # blobDownload.Wait reports progress every 60 ms
 _NOT_IN_REGISTRY = "pull model manifest: file does not exist"
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:

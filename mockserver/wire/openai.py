@@ -18,7 +18,7 @@ from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
 from mockserver.wire.decode import tool_call_arguments
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from mockserver.errors import OllamaError, bad_request
 from mockserver.wire.decode import json_kind, parse_json
 from mockserver.wire.gojson import as_decoded, dumps
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:
