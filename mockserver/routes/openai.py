@@ -50,13 +50,14 @@ async def chat_completions(request: Request) -> Response:
     completion = result.completion
     ids = fast.ids(answer, body, len(completion.tool_calls) if completion else 0)
     plan = plan_for(request.app.state.pacer, answer.bound.chat.model, result, body)
-    if parsed.stream and completion is not None:
+    if parsed.stream:
         usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
         shape = Shape(stream=True, include_usage=usage, call_ids=ids.call_ids)
         events = _encoded(answer, shape, ids).frames(
             b"data: ", id=ids.completion_id, created=ids.created
         )
-        events.append(_DONE)
+        if completion is not None:  # a _debug_render_only stream ends without [DONE]
+            events.append(_DONE)
         if plan is None:
             return EventStream(events)
         # An async iterator: Starlette would iterate a plain one in a thread, chunk by chunk.

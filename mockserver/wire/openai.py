@@ -338,8 +338,25 @@ def stream_chunks(
     include_usage: bool,
     call_ids: list[str],
 ):
-    """The chunk objects of a stream, in order (current Ollama, v0.32.6+)."""
-    completion = result.completion or Completion()
+    """The chunk objects of a stream, in order (current Ollama, v0.32.6+).
+
+    ``_debug_render_only`` (no completion): the handler writes one ChatResponse with the
+    rendered prompt and returns, and the middleware's ChatWriter frames it as it frames every
+    response of a stream: one chunk (``toChunk``: the role, empty content; the chunk type has no
+    ``_debug_info``), no finish chunk and no ``[DONE]``, since the response is not ``done``
+    (``server/routes.go`` ChatHandler, ``middleware/openai.go`` writeResponse)."""
+    if result.completion is None:
+        delta = {"role": "assistant", "content": ""}
+        yield {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        }
+        return
+    completion = result.completion
 
     def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {
