@@ -346,14 +346,14 @@ def stream_chunks(
     ``_debug_info``), no finish chunk and no ``[DONE]``, since the response is not ``done``
     (``server/routes.go`` ChatHandler, ``middleware/openai.go`` writeResponse)."""
     if result.completion is None:
-        delta = {"role": "assistant", "content": ""}
+        opening: dict[str, Any] = {"role": "assistant", "content": ""}
         yield {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
             "system_fingerprint": "fp_ollama",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+            "choices": [{"index": 0, "delta": opening, "finish_reason": None}],
         }
         return
     completion = result.completion
