@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,34 @@ def tests(session: nox.Session) -> None:
     """The test suite: unit tests, the fake over real sockets, fidelity cases."""
     session.install("-e", ".[test,plot]")  # plot: the --plot tests draw real PNG/SVG/PDF
     session.run("python", "-m", "pytest", "-q", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+def _without_network() -> list[str]:
+    """A command prefix that runs in a network namespace of its own with only loopback up (root
+    on Linux: `unshare -n`), so a client that downloads at run time fails; [] where it cannot."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if not (unshare and ip) or subprocess.call([unshare, "-n", "true"], stderr=subprocess.DEVNULL):
+        return []
+    return [unshare, "-n", "sh", "-c", f'{ip} link set lo up && exec "$0" "$@"']
+
+
+@nox.session
+def clients(session: nox.Session) -> None:
+    """The clients people use with Ollama, run against the fake: openai-node, ollama-js and the
+    AI SDK (tests/js, pinned by its package-lock.json) and LlamaIndex (the `clients` extra).
+    Installs with npm ci and pip (network); the tests then run without network where the
+    machine allows it (a network namespace with only loopback)."""
+    # nltk (under LlamaIndex) refuses to read its bundled data from a hard-linked file, which
+    # is how uv installs from its cache: copy instead.
+    session.install("-e", ".[test,clients]", env={"UV_LINK_MODE": "copy"})
+    session.run("npm", "ci", "--prefix", "tests/js", "--no-audit", "--no-fund", external=True)
+    offline = _without_network()
+    if not offline:
+        session.log("no network namespace here (needs root and unshare): tests run with network")
+    tests = ["tests/test_clients_js.py", "tests/test_clients_llamaindex.py"]
+    python = str(Path(session.bin) / "python")
+    pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:asyncio"]
+    session.run(*offline, *pytest, *tests, *session.posargs, external=True)
 
 
 @nox.session
