@@ -467,8 +467,9 @@ def chat_chunks(
 
     chunks += [chunk(_message("", piece)) for piece in completion.reasoning_pieces if piece]
     chunks += [chunk(_message(piece)) for piece in completion.content_pieces if piece]
-    if completion.tool_calls:
-        chunks.append(chunk(_message("", tool_calls=completion.tool_calls, call_ids=call_ids)))
+    # Each call in a chunk of its own, where its JSON closes (tools/tools.go; engine/agent.py).
+    calls = native_tool_calls(completion.tool_calls, call_ids)
+    chunks += [chunk({"role": "assistant", "content": "", "tool_calls": [c]}) for c in calls]
     return chunks
 
 

@@ -380,11 +380,10 @@ def stream_chunks(
         delta["content"] = piece
         first = False
         yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
-    if completion.tool_calls:
+    # Each call in a chunk of its own, as Ollama's parser hands them on (engine/agent.py).
+    for i, call in enumerate(completion.tool_calls):
         delta = {"role": "assistant"} if first else {}
-        delta["tool_calls"] = [
-            tool_call_json(call, i, call_ids[i]) for i, call in enumerate(completion.tool_calls)
-        ]
+        delta["tool_calls"] = [tool_call_json(call, i, call_ids[i])]
         first = False
         yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
     if first:  # an entirely empty completion still opens with the role
