@@ -144,6 +144,32 @@ def test_a_function_agent_runs_the_tool_loop_to_an_answer(fake, model):
     assert first.completion_tokens and second.completion_tokens
 
 
+def local_time(city: str) -> dict[str, Any]:
+    """Get the local time in a city."""
+    return {"city": city, "hour": 9}
+
+
+def test_a_function_agent_runs_parallel_calls_in_one_turn(fake):
+    agent = FunctionAgent(
+        tools=[
+            FunctionTool.from_defaults(weather, name="get_weather"),
+            FunctionTool.from_defaults(local_time, name="get_local_time"),
+        ],
+        llm=llm(fake, "qwen2.5:7b"),
+    )
+
+    async def ask() -> Any:
+        return await agent.run("What's the weather in Paris and the local time in Tokyo?")
+
+    result = asyncio.run(ask())
+    assert [(c.tool_name, c.tool_kwargs) for c in result.tool_calls] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_local_time", {"city": "Tokyo"}),
+    ]
+    assert [e.path for e in fake.journal] == ["/api/chat", "/api/chat"]  # both in one turn
+    assert "get_local_time says" in str(result.response)
+
+
 def test_stream_chat_and_stream_complete_join_into_the_answer(fake):
     model = llm(fake, "llama3.2:3b")
     messages = [ChatMessage(role="user", content="Name three Canadian cities.")]

@@ -85,6 +85,34 @@ for (const provider of PROVIDERS) {
     }
   });
 
+  test(`${provider.name}: parallel calls (qwen2.5) run in one step`, async () => {
+    const called = [];
+    const result = await generateText({
+      model: provider.chat('qwen2.5:7b'),
+      prompt: "What's the weather in Paris and the local time in Tokyo?",
+      tools: Object.fromEntries(
+        [['get_weather', 'Get the current weather in a city'], ['get_local_time', 'Get the local time in a city']].map(
+          ([name, description]) => [
+            name,
+            tool({
+              description,
+              inputSchema: z.object({ city: z.string() }),
+              execute: async ({ city }) => {
+                called.push(`${name}(${city})`);
+                return { city, value: 19 };
+              },
+            }),
+          ],
+        ),
+      ),
+      stopWhen: stepCountIs(3),
+    });
+    assert.deepEqual(called, ['get_weather(Paris)', 'get_local_time(Tokyo)']);
+    assert.equal(result.steps[0].toolCalls.length, 2);
+    assert.equal(result.steps.length, 2);
+    assert.match(result.text, /get_weather says: city Paris, value 19; get_local_time says: city Tokyo, value 19/);
+  });
+
   test(`${provider.name}: streamText streams the answer and its usage`, async () => {
     const result = streamText({
       model: provider.chat('llama3.2:3b'),

@@ -154,3 +154,21 @@ test('the model list and a model pull, as the client reads them', async () => {
   const shown = await ollama.show({ model: 'gemma3:270m' });
   assert.equal(shown.details.family, 'gemma3');
 });
+
+test('parallel tool calls (mistral): streamed one per chunk, index 0 and 1', async () => {
+  const stream = await ollama.chat({
+    model: 'mistral:7b',
+    messages: [{ role: 'user', content: "What's the weather in Paris and in Tokyo?" }],
+    tools: [getWeather],
+    stream: true,
+  });
+  const calls = [];
+  for await (const part of stream) {
+    if (part.message.tool_calls) {
+      assert.equal(part.message.tool_calls.length, 1);
+      calls.push(part.message.tool_calls[0]);
+    }
+  }
+  assert.deepEqual(calls.map((c) => [c.function.index, c.function.arguments.city]), [[0, 'Paris'], [1, 'Tokyo']]);
+  assert.notEqual(calls[0].id, calls[1].id);
+});

@@ -268,3 +268,28 @@ test('responses.create: output_text and usage; a function call and its output', 
   assert.equal(deltas.join(''), done.response.output_text ?? done.response.output[0].content[0].text);
   assert.equal(done.response.usage.output_tokens, (await last('/v1/responses')).completion_tokens);
 });
+
+test('parallel tool calls (qwen2.5): a streamed runTools gets both calls, in order', async () => {
+  const called = [];
+  const tool = (name, description) =>
+    zodFunction({
+      name,
+      description,
+      parameters: z.object({ city: z.string() }),
+      function: ({ city }) => {
+        called.push(`${name}(${city})`);
+        return { city, [name === 'get_weather' ? 'temperature' : 'hour']: 19 };
+      },
+    });
+  const runner = client.chat.completions.runTools({
+    model: 'qwen2.5:7b',
+    messages: [{ role: 'user', content: "What's the weather in Paris and the local time in Tokyo?" }],
+    tools: [tool('get_weather', 'Get the current weather in a city'), tool('get_local_time', 'Get the local time in a city')],
+    stream: true,
+  });
+  const answer = await runner.finalContent();
+  assert.deepEqual(called, ['get_weather(Paris)', 'get_local_time(Tokyo)']);
+  const [, asked] = runner.messages;
+  assert.deepEqual(asked.tool_calls.map((c) => c.function.name), ['get_weather', 'get_local_time']);
+  assert.match(answer, /get_weather says: city Paris, temperature 19; get_local_time says: city Tokyo, hour 19/);
+});
