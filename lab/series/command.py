@@ -56,6 +56,13 @@ def _stack(args: argparse.Namespace, *, gateway: bool, posts: set[int] = frozens
 
     prices = _prices(args)
     if args.backends:
+        if posts & {4, 5} and not args.gateway:
+            raise SetupError(
+                "Posts 4 and 5 need your gateway",
+                "Keys, limits and metering live in the LiteLLM proxy: pass --gateway URL (the "
+                "series uses http://127.0.0.1:4000) and its master key with --gateway-key "
+                "(Post 4 mints keys with it), or run with --target mock.",
+            )
         stack = targets.given_stack(args.backends, args.gateway, args.timeout)
         stack.gateway_key = args.gateway_key
         stack.features = Features(meter_dsn=args.dsn, prices=prices)
