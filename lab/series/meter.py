@@ -152,6 +152,21 @@ def row_from_payload(payload: Mapping[str, Any], usage: Any, prices: Mapping[str
     )
 
 
+def record(kwargs: Mapping[str, Any], response_obj: Any, environ: Mapping[str, str]) -> Row | None:
+    """What the callback does with one logged request: the row, written to PORTWAY_METER_DSN.
+
+    ``kwargs`` and ``response_obj`` are what LiteLLM passes ``CustomLogger.async_log_*_event``
+    (the response object is ``None`` for a failure). ``None`` when there is nowhere to write.
+    """
+    dsn = environ.get(DSN_ENV)
+    payload = kwargs.get("standard_logging_object")
+    if not dsn or not isinstance(payload, Mapping):
+        return None
+    row = row_from_payload(payload, getattr(response_obj, "usage", None), prices_from_env(environ))
+    write(dsn, row)
+    return row
+
+
 # The table ---------------------------------------------------------------------------------
 
 
@@ -188,7 +203,13 @@ def create_table(dsn: str) -> None:
         db.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns}, created_at {created})")
 
 
+_created: set[str] = set()
+
+
 def write(dsn: str, row: Row) -> None:
+    if dsn not in _created:
+        create_table(dsn)
+        _created.add(dsn)
     marks = ", ".join(_mark(dsn) for _ in COLUMNS)
     values = tuple(getattr(row, name) for name in COLUMNS)
     with _closing(connect(dsn)) as db:

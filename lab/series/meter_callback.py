@@ -16,38 +16,17 @@ not, is complete: ``litellm/integrations/custom_logger.py``); the row is made by
 from __future__ import annotations
 
 import os
-from typing import Any
-
 from litellm.integrations.custom_logger import CustomLogger
 
 from lab.series import meter
 
 
 class MeteringLogger(CustomLogger):
-    def __init__(self) -> None:
-        super().__init__()
-        self._ready: str | None = None
-
-    def _dsn(self) -> str | None:
-        dsn = os.environ.get(meter.DSN_ENV)
-        if dsn and dsn != self._ready:
-            meter.create_table(dsn)
-            self._ready = dsn
-        return dsn
-
-    def _record(self, kwargs: dict[str, Any], response_obj: Any) -> None:
-        dsn = self._dsn()
-        payload = kwargs.get("standard_logging_object")
-        if not dsn or not isinstance(payload, dict):
-            return
-        usage = getattr(response_obj, "usage", None)
-        meter.write(dsn, meter.row_from_payload(payload, usage, meter.prices_from_env()))
-
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[no-untyped-def]
-        self._record(kwargs, response_obj)
+        meter.record(kwargs, response_obj, os.environ)
 
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[no-untyped-def]
-        self._record(kwargs, None)
+        meter.record(kwargs, None, os.environ)
 
 
 handler = MeteringLogger()
