@@ -63,8 +63,7 @@ def _stack(args: argparse.Namespace, *, gateway: bool, posts: set[int] = frozens
                 "series uses http://127.0.0.1:4000) and its master key with --gateway-key "
                 "(Post 4 mints keys with it), or run with --target mock.",
             )
-        stack = targets.given_stack(args.backends, args.gateway, args.timeout)
-        stack.gateway_key = args.gateway_key
+        stack = targets.given_stack(args.backends, args.gateway, args.timeout, args.gateway_key)
         stack.features = Features(meter_dsn=args.dsn, prices=prices)
         yield stack
     elif args.target == "mock":

@@ -26,7 +26,7 @@ TPM = 200  # the series' tight key: 200 tokens a minute
 OVERSIZED = "Ottawa became Canada's capital in 1857, chosen by Queen Victoria. " * 30
 
 
-def _mint(stack: Stack, scope: keys.Scope, minted: list[str]) -> str:
+def mint(stack: Stack, scope: keys.Scope, minted: list[str]) -> str:
     assert stack.gateway
     if stack.features is not None and stack.features.keys is not None:
         key = stack.features.keys.mint(scope)
@@ -36,12 +36,12 @@ def _mint(stack: Stack, scope: keys.Scope, minted: list[str]) -> str:
     return key
 
 
-def _client(stack: Stack, key: str, *, max_retries: int = 0) -> openai.OpenAI:
+def client_for(stack: Stack, key: str, *, max_retries: int = 0) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{stack.gateway}/v1", api_key=key, timeout=stack.timeout + 130,
                          max_retries=max_retries)  # fmt: skip
 
 
-def _call(client: openai.OpenAI, model: str, content: str, **extra: Any) -> dict[str, Any]:
+def call(client: openai.OpenAI, model: str, content: str, **extra: Any) -> dict[str, Any]:
     """One chat call: its status, the error's type and message, retries and seconds."""
     started = time.perf_counter()
     try:
@@ -90,7 +90,7 @@ def litellm_estimate(messages: list[dict[str, Any]], tpm_limit: int) -> dict[str
             "litellm": version("litellm")}  # fmt: skip
 
 
-def _exact_prompt_tokens(stack: Stack, model: str, messages: list[dict[str, Any]]) -> int | None:
+def exact_prompt_tokens(stack: Stack, model: str, messages: list[dict[str, Any]]) -> int | None:
     """The backend's own count of the same messages (sent straight to it, one token asked)."""
     backend = next((b for b in stack.backends if b.name == model), stack.backends[0])
     answer = httpx.post(f"{backend.url}/v1/chat/completions", timeout=stack.timeout,
@@ -100,7 +100,7 @@ def _exact_prompt_tokens(stack: Stack, model: str, messages: list[dict[str, Any]
     return usage.get("prompt_tokens") if isinstance(usage, dict) else None
 
 
-def _backend_calls(stack: Stack, model: str) -> int | None:
+def backend_calls(stack: Stack, model: str) -> int | None:
     """How many chat requests the backend received so far (the twin's journal; None elsewhere)."""
     backend = next((b for b in stack.backends if b.name == model), stack.backends[0])
     try:
@@ -121,26 +121,26 @@ def keys_and_limits(stack: Stack) -> Finding:
     allowed, other = stack.backends[0].name, stack.backends[-1].name
     minted: list[str] = []
     try:
-        full = _mint(stack, keys.Scope("portway-full"), minted)
-        scoped = _mint(stack, keys.Scope("portway-scoped", (allowed,), rpm_limit=RPM), minted)
-        tight = _mint(stack, keys.Scope("portway-tpm", tpm_limit=TPM), minted)
-        seen = {name: sorted(m.id for m in _client(stack, key).models.list().data)
+        full = mint(stack, keys.Scope("portway-full"), minted)
+        scoped = mint(stack, keys.Scope("portway-scoped", (allowed,), rpm_limit=RPM), minted)
+        tight = mint(stack, keys.Scope("portway-tpm", tpm_limit=TPM), minted)
+        seen = {name: sorted(m.id for m in client_for(stack, key).models.list().data)
                 for name, key in (("full", full), ("scoped", scoped), ("tpm", tight))}  # fmt: skip
-        denied = _call(_client(stack, scoped), other, "Hello")
-        rpm = [_call(_client(stack, scoped), allowed, f"Call {n}: what is Canada's capital?")
+        denied = call(client_for(stack, scoped), other, "Hello")
+        rpm = [call(client_for(stack, scoped), allowed, f"Call {n}: what is Canada's capital?")
                for n in range(1, RPM + 2)]  # fmt: skip
         oversized = [{"role": "user", "content": OVERSIZED}]
-        tpm = _call(_client(stack, tight), allowed, OVERSIZED)
+        tpm = call(client_for(stack, tight), allowed, OVERSIZED)
         estimate = litellm_estimate(oversized, TPM)
-        exact = _exact_prompt_tokens(stack, allowed, oversized)
+        exact = exact_prompt_tokens(stack, allowed, oversized)
         # The same RPM calls on a fresh key, with the SDK's default max_retries (2).
-        fresh = _mint(stack, keys.Scope("portway-retried", (allowed,), rpm_limit=RPM), minted)
-        before = _backend_calls(stack, allowed)
+        fresh = mint(stack, keys.Scope("portway-retried", (allowed,), rpm_limit=RPM), minted)
+        before = backend_calls(stack, allowed)
         default = openai.OpenAI(base_url=f"{stack.gateway}/v1", api_key=fresh,
                                 timeout=stack.timeout + 130)  # fmt: skip
-        retried = [_call(default, allowed, f"Call {n}: what is Canada's capital?")
+        retried = [call(default, allowed, f"Call {n}: what is Canada's capital?")
                    for n in range(1, RPM + 2)]  # fmt: skip
-        after = _backend_calls(stack, allowed)
+        after = backend_calls(stack, allowed)
     finally:
         if stack.features is None or stack.features.keys is None:
             keys.delete_on_gateway(stack.gateway, stack.gateway_key, minted, stack.timeout)

@@ -32,7 +32,7 @@ NEXT = "And how far is it from Montreal?"
 ROWS_WAIT_S = 15.0  # the callback writes after the response is complete
 
 
-def _journal_tail(stack: Stack, model: str) -> dict[str, Any] | None:
+def journal_tail(stack: Stack, model: str) -> dict[str, Any] | None:
     backend = next((b for b in stack.backends if b.name == model), stack.backends[0])
     try:
         answer = httpx.get(f"{backend.url}/_portway/journal", timeout=10)
@@ -73,7 +73,7 @@ def exact_counts(entry: dict[str, Any] | None) -> dict[str, Any]:
     return empty
 
 
-def _send(client: openai.OpenAI, model: str, messages: list[Any], mode: str) -> dict[str, Any]:
+def send(client: openai.OpenAI, model: str, messages: list[Any], mode: str) -> dict[str, Any]:
     """One request; its LiteLLM call id (``x-litellm-call-id``), answer text and usage."""
     if mode == "plain":
         raw = client.chat.completions.with_raw_response.create(model=model, messages=messages)
@@ -126,11 +126,11 @@ def metering(stack: Stack) -> Finding:
         if turn == "next":
             messages = [*first, {"role": "assistant", "content": sent[0]["text"]},
                         {"role": "user", "content": NEXT}]  # fmt: skip
-        result = _send(client, model, messages, mode)
+        result = send(client, model, messages, mode)
         result |= {"label": label, "mode": mode,
-                   "exact": exact_counts(_journal_tail(stack, model))}  # fmt: skip
+                   "exact": exact_counts(journal_tail(stack, model))}  # fmt: skip
         sent.append(result)
-    rows = _rows(features.meter_dsn, [s["call_id"] for s in sent])
+    rows = wait_for_rows(features.meter_dsn, [s["call_id"] for s in sent])
     checks = [_check(s, rows.get(s["call_id"] or "")) for s in sent]
     bill = meter.bill([r for r in rows.values()], features.prices)
     owed = sum(
@@ -152,7 +152,7 @@ def metering(stack: Stack) -> Finding:
                    status="ok" if _as_series(checks, sent) else "unexpected")  # fmt: skip
 
 
-def _rows(dsn: str, ids: list[str | None]) -> dict[str, meter.Row]:
+def wait_for_rows(dsn: str, ids: list[str | None]) -> dict[str, meter.Row]:
     wanted = [i for i in ids if i]
     deadline = time.monotonic() + ROWS_WAIT_S
     while True:

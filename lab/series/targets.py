@@ -171,12 +171,14 @@ def _wait_for(url: str, process: subprocess.Popen, log) -> None:
     )
 
 
-def given_stack(backends: str, gateway: str | None, timeout: float) -> Stack:
+def given_stack(
+    backends: str, gateway: str | None, timeout: float, gateway_key: str = MASTER_KEY
+) -> Stack:
     urls = [u.strip().rstrip("/") for u in backends.split(",") if u.strip()]
     urls = [u[:-3] if u.endswith("/v1") else u for u in urls]
     found = [Backend(_model_of(url, timeout), url) for url in urls]
     stack = Stack(found, gateway=gateway.rstrip("/") if gateway else None, timeout=timeout,
-                  label="your backends")  # fmt: skip
+                  label="your backends", gateway_key=gateway_key)  # fmt: skip
     if stack.gateway:
         _check_gateway(stack)
     return stack
