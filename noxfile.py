@@ -68,8 +68,9 @@ def _series(session: nox.Session, target: str, posts: list[int], rest: list[str]
 
 def _gateway_admin(posts: list[int]) -> list[str]:
     """Posts 4-5 on your gateway: LAB_GATEWAY_KEY (its master key), LAB_DSN (the meter's DB)."""
-    extra = ["--gateway-key", os.environ["LAB_GATEWAY_KEY"]] if "LAB_GATEWAY_KEY" in os.environ else []
-    return extra + (["--dsn", os.environ["LAB_DSN"]] if 5 in posts and "LAB_DSN" in os.environ else [])
+    env = os.environ
+    extra = ["--gateway-key", env["LAB_GATEWAY_KEY"]] if "LAB_GATEWAY_KEY" in env else []
+    return extra + (["--dsn", env["LAB_DSN"]] if 5 in posts and "LAB_DSN" in env else [])
 
 
 @nox.session

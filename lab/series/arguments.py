@@ -25,11 +25,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="PROFILE",
         help="with --target mock: the twins' latency profile ('none': unpaced)",
     )
-    cmd.add_argument("--dsn", help="Post 5: the metering table's database, a postgresql:// URL "
-                     "or a SQLite file (default with --target mock: SQLite in a temp folder)")
-    cmd.add_argument("--price", action="append", default=[], metavar="MODEL=IN/CACHED/OUT",
-                     help="Post 5: dollars per million tokens (fresh, cached, completion)")
-    cmd.add_argument("--rate-window", type=int, default=60, metavar="SECONDS",
-                     help="Post 4 with --target mock: LiteLLM's rate-limit window (60)")
+    cmd.add_argument(
+        "--dsn",
+        help="Post 5: the metering table's database, a postgresql:// URL "
+        "or a SQLite file (default with --target mock: SQLite in a temp folder)",
+    )
+    cmd.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="MODEL=IN/CACHED/OUT",
+        help="Post 5: dollars per million tokens (fresh, cached, completion)",
+    )
+    cmd.add_argument(
+        "--rate-window",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="Post 4 with --target mock: LiteLLM's rate-limit window (60)",
+    )
     cmd.add_argument("--timeout", type=float, default=60.0)
     cmd.add_argument("--json", action="store_true", help="print one JSON document")

@@ -92,7 +92,9 @@ def _prices(args: argparse.Namespace) -> dict:
         try:
             model, price = meter.parse_price(text)
         except ValueError as exc:
-            raise SetupError("A --price is not MODEL=IN/CACHED/OUT", f"{exc}. Prices are "
-                             "dollars per million tokens, e.g. gpt-oss=0.10/0.025/0.50.") from None  # fmt: skip
+            raise SetupError(
+                "A --price is not MODEL=IN/CACHED/OUT",
+                f"{exc}. Prices are dollars per million tokens, e.g. gpt-oss=0.10/0.025/0.50.",
+            ) from None
         prices[model] = price
     return prices

@@ -53,5 +53,8 @@ class Features:
         if self.keys is not None:
             env |= {KEYS_ENV: str(self.keys.path), MASTER_ENV: master_key}
         if self.meter_dsn is not None:
-            env |= {meter.DSN_ENV: self.meter_dsn, meter.PRICES_ENV: meter.prices_to_env(self.prices)}
+            env |= {
+                meter.DSN_ENV: self.meter_dsn,
+                meter.PRICES_ENV: meter.prices_to_env(self.prices),
+            }
         return env

@@ -19,6 +19,7 @@ filtered by the key, and the RPM / TPM limiter (``parallel_request_limiter_v3``)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -110,11 +111,9 @@ def mint_on_gateway(gateway: str, admin_key: str, scope: Scope, timeout: float) 
 def delete_on_gateway(gateway: str, admin_key: str, keys: list[str], timeout: float) -> None:
     """``POST /key/delete``: the lab removes the keys it minted (best effort)."""
     if keys:
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             httpx.post(f"{gateway}/key/delete", json={"keys": keys}, timeout=timeout,
                        headers={"Authorization": f"Bearer {admin_key}"})  # fmt: skip
-        except httpx.HTTPError:
-            pass
 
 
 async def user_api_key_auth(request: Any, api_key: str) -> Any:

@@ -79,7 +79,7 @@ def litellm_estimate(messages: list[dict[str, Any]], tpm_limit: int) -> dict[str
 
         limiter = Limiter(internal_usage_cache=InternalUsageCache(DualCache()))
         data = {"messages": messages}
-        prompt, output = limiter._estimate_input_and_output_tokens(  # noqa: SLF001
+        prompt, output = limiter._estimate_input_and_output_tokens(
             data, min_configured_tpm_limit=tpm_limit, call_type="acompletion"
         )
     except (ImportError, AttributeError, TypeError):

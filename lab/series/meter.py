@@ -94,7 +94,9 @@ def prices_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Price]
     return {model: Price(**fields) for model, fields in json.loads(raw).items()}
 
 
-def cost(prices: Mapping[str, Price], model: str, prompt: int, cached: int, completion: int) -> float:
+def cost(
+    prices: Mapping[str, Price], model: str, prompt: int, cached: int, completion: int
+) -> float:
     """The request's price: fresh prompt, cached prompt and completion tokens at their rates.
 
     A model missing from the table costs 0 (and the bill says which models were unpriced).
@@ -110,13 +112,17 @@ def _cached_of(usage: Any) -> int:
     """``usage.prompt_tokens_details.cached_tokens`` of a dict or an SDK object (0 if absent)."""
     if usage is None:
         return 0
-    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else getattr(
-        usage, "prompt_tokens_details", None
+    details = (
+        usage.get("prompt_tokens_details")
+        if isinstance(usage, dict)
+        else getattr(usage, "prompt_tokens_details", None)
     )
     if details is None:
         return 0
-    value = details.get("cached_tokens") if isinstance(details, dict) else getattr(
-        details, "cached_tokens", None
+    value = (
+        details.get("cached_tokens")
+        if isinstance(details, dict)
+        else getattr(details, "cached_tokens", None)
     )
     return int(value or 0)
 
@@ -279,8 +285,9 @@ def bill(rows: Iterable[Row], prices: Mapping[str, Price]) -> dict[str, Any]:
     """Totals per model: tokens, dollars, and what the exact counts would have cost."""
     lines: dict[str, dict[str, Any]] = {}
     for row in rows:
-        line = lines.setdefault(row.public_model, {"requests": 0, "prompt_tokens": 0,
-                                "cached_tokens": 0, "completion_tokens": 0, "cost": 0.0})  # fmt: skip
+        empty = {"requests": 0, "prompt_tokens": 0, "cached_tokens": 0,
+                 "completion_tokens": 0, "cost": 0.0}  # fmt: skip
+        line = lines.setdefault(row.public_model, empty)
         line["requests"] += 1
         line["prompt_tokens"] += row.prompt_tokens
         line["cached_tokens"] += row.cached_tokens

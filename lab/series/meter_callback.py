@@ -16,16 +16,17 @@ not, is complete: ``litellm/integrations/custom_logger.py``); the row is made by
 from __future__ import annotations
 
 import os
+
 from litellm.integrations.custom_logger import CustomLogger
 
 from lab.series import meter
 
 
 class MeteringLogger(CustomLogger):
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[no-untyped-def]
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
         meter.record(kwargs, response_obj, os.environ)
 
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):  # type: ignore[no-untyped-def]
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
         meter.record(kwargs, None, os.environ)
 
 

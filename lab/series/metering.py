@@ -51,7 +51,8 @@ def exact_counts(entry: dict[str, Any] | None) -> dict[str, Any]:
              "source": None, "upstream_include_usage": None}  # fmt: skip
     if entry is None:
         return empty
-    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+    body = entry.get("body")
+    body = body if isinstance(body, dict) else {}
     asked = bool((body.get("stream_options") or {}).get("include_usage"))
     answer = entry.get("response")
     chunks = answer if isinstance(answer, list) else [answer]
@@ -146,7 +147,8 @@ def metering(stack: Stack) -> Finding:
     data = {"dsn_kind": "postgres" if meter.is_postgres(features.meter_dsn) else "sqlite",
             "calls": [{k: s[k] for k in ("label", "mode", "call_id", "usage", "exact")}
                       for s in sent],
-            "rows": [c.to_json() for c in checks], "bill": bill, "exact_bill": owed, "client_bill": client_bill,
+            "rows": [c.to_json() for c in checks], "bill": bill, "exact_bill": owed,
+            "client_bill": client_bill,
             "prices": {m: p.label() for m, p in features.prices.items()}}  # fmt: skip
     return Finding(data, _explain(data, checks, sent), _show(data, checks),
                    status="ok" if _as_series(checks, sent) else "unexpected")  # fmt: skip
@@ -155,16 +157,23 @@ def metering(stack: Stack) -> Finding:
 def wait_for_rows(dsn: str, ids: list[str | None]) -> dict[str, meter.Row]:
     wanted = [i for i in ids if i]
     deadline = time.monotonic() + ROWS_WAIT_S
+    problem: Exception | None = None
     while True:
         try:
-            rows = meter.read(dsn, wanted)
+            rows, problem = meter.read(dsn, wanted), None
         except Exception as exc:  # sqlite3.Error / psycopg.Error: the table is not there yet
             rows, problem = {}, exc
-        else:
-            problem = None
         if len(rows) == len(wanted) or time.monotonic() > deadline:
             break
         time.sleep(0.3)
+    if not rows and problem is None and wanted:
+        raise SetupError(
+            "The gateway wrote no metering rows",
+            f"The lab sent {len(wanted)} requests through the gateway and found none of their "
+            f"rows in {meter.TABLE} after {ROWS_WAIT_S:.0f} s. Check that config.yaml has "
+            "`callbacks: lab.series.meter_callback.handler` under litellm_settings and that "
+            "the proxy's PORTWAY_METER_DSN is the DSN given to the lab.",
+        )
     if not rows and problem is not None:
         raise SetupError(
             "The metering table cannot be read",
@@ -213,7 +222,8 @@ def _show(data: dict[str, Any], checks: list[meter.Check]) -> list:
     bill = data["bill"]
     lines = tuple((model, str(line["requests"]), str(line["prompt_tokens"]),
                    str(line["cached_tokens"]), str(line["completion_tokens"]),
-                   f"{line['cost'] * 1e6:.2f}") for model, line in bill["per_model"].items())  # fmt: skip
+                   f"{line['cost'] * 1e6:.2f}")
+                  for model, line in bill["per_model"].items())  # fmt: skip
     return [
         Facts(f"{meter.TABLE} ({data['dsn_kind']}): the rows against the backend",
               ("request", "prompt", "cached", "compl.", "exact p/c/c", "µ$", "agrees",
@@ -258,17 +268,18 @@ def _explain(data: dict[str, Any], checks: list[meter.Check], sent: list[dict]) 
         f"it ({'yes' if usage.agrees else 'no'}); the non-streamed row matches too "
         f"({'yes' if plain.agrees else 'no'})."
     )
-    if cached.row is not None:
+    if cached.row is not None and plain.row is not None:
         lines.append(
             f"The next turn re-sent the whole conversation: {cached.row.prompt_tokens} prompt "
             f"tokens, {cached.row.cached_tokens} of them served from the slot's prefix cache "
-            "and billed at the cached price, so the longer request did not cost "
-            "proportionally more."
+            f"and billed at the cached price: {cached.row.computed_cost * 1e6:.2f} µ$, against "
+            f"{plain.row.computed_cost * 1e6:.2f} µ$ for the first turn's "
+            f"{plain.row.prompt_tokens} prompt tokens ({plain.row.cached_tokens} cached)."
         )
     lines.append(
         f"The bill from the rows is ${data['bill']['total']:.8f}; at the backend's exact "
         f"counts it is ${data['exact_bill']:.8f}; a meter in the client, reading only the "
-        f"usage it received, would bill ${data['client_bill']:.8f}. Prices are illustrative parameters "
-        "(--price MODEL=IN/CACHED/OUT per million tokens), not a provider's."
+        f"usage it received, would bill ${data['client_bill']:.8f}. Prices are illustrative "
+        "parameters (--price MODEL=IN/CACHED/OUT per million tokens), not a provider's."
     )
     return lines

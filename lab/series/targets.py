@@ -88,7 +88,10 @@ def config_yaml(backends: list[Backend], features: Features | None = None) -> st
 
 @contextlib.contextmanager
 def mock_stack(
-    *, gateway: bool, timeout: float, profile: str | None = "m2-max-gpt-oss-20b",
+    *,
+    gateway: bool,
+    timeout: float,
+    profile: str | None = "m2-max-gpt-oss-20b",
     features: Features | None = None,
 ) -> Iterator[Stack]:
     """The series' two backends as twins (and the gateway as a real LiteLLM proxy)."""
