@@ -220,3 +220,21 @@ def test_the_hook_gives_litellm_the_key_scope(tmp_path, monkeypatch):
     with pytest.raises(ProxyException) as refused:
         asyncio.run(keys.user_api_key_auth(None, "sk-unknown"))
     assert str(refused.value.code) == "401"
+
+
+@pytest.mark.parametrize("name", ["keys_and_limits", "metering"])
+def test_each_lesson_has_its_page_and_an_answer_key_apart(name):
+    """The lesson ships with the package; its answers stay out of it (teacher/answers)."""
+    import re
+    from pathlib import Path
+
+    from lab.series.experiments import EXPERIMENTS
+
+    experiment = next(e for e in EXPERIMENTS if e.name == name)
+    page = experiment.lesson_file.read_text(encoding="utf-8")
+    key = Path(__file__).resolve().parents[1] / "teacher" / "answers" / f"{name}.md"
+    answers = key.read_text(encoding="utf-8")
+    questions = re.findall(r"^(\d+)\. ", page.split("## Discuss", 1)[1], re.MULTILINE)
+    assert page.startswith("# ") and "**Predict first.**" in page
+    assert questions and all(f"\n{n}. **" in answers for n in questions)
+    assert "**Predict first.**" in answers
