@@ -66,7 +66,6 @@ def throwaway_postgres(*, start_timeout: float = 60.0) -> Iterator[str]:
             subprocess.run(_as_owner([str(folder_bin / "pg_ctl"), "-D", str(data), "-m", "fast",
                                       "-w", "stop"]), check=False, capture_output=True)  # fmt: skip
     finally:
-        time.sleep(0.1)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -8,6 +8,7 @@ admin key and, for Post 5, the DSN of the table the callback writes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class Features:
         return litellm, general
 
     def environment(self, master_key: str) -> dict[str, str]:
-        env = {"LITELLM_RATE_LIMIT_WINDOW_SIZE": str(self.rate_window)}
+        env = {"LITELLM_RATE_LIMIT_WINDOW_SIZE": str(self.rate_window), "PYTHONPATH": _lab_path()}
         if self.keys is not None:
             env |= {KEYS_ENV: str(self.keys.path), MASTER_ENV: master_key}
         if self.meter_dsn is not None:
@@ -58,3 +59,12 @@ class Features:
                 meter.PRICES_ENV: meter.prices_to_env(self.prices),
             }
         return env
+
+
+def _lab_path() -> str:
+    """The folder holding ``lab``: the proxy imports the hooks from it, whichever ``litellm``
+    command runs (a venv's or one on PATH)."""
+    import lab
+
+    parent = str(Path(lab.__file__).resolve().parent.parent)
+    return os.pathsep.join(p for p in (parent, os.environ.get("PYTHONPATH", "")) if p)

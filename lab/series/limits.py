@@ -201,7 +201,8 @@ def _explain(data: dict[str, Any], allowed: str) -> list[str]:
         "before any backend saw the request.",
         f"With rpm_limit={data['rpm']['limit']} the calls answered {', '.join(map(str, rpm))}: "
         f"call {len(rpm)} was refused with 429 and retry-after "
-        f"{data['rpm']['calls'][-1].get('retry_after')} s (the rest of LiteLLM's window).",
+        f"{data['rpm']['calls'][-1].get('retry_after')} s (LiteLLM sends its whole window "
+        "length, not the time left in it).",
     ]
     if estimate:
         lines.append(
