@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -114,6 +115,17 @@ def backend_calls(stack: Stack, model: str) -> int | None:
     return sum(1 for e in entries if str(e.get("path", "")).endswith("/chat/completions"))
 
 
+def _counted(stack: Stack, model: str) -> Callable[[], int | None]:
+    """Call it after a request: how many requests the backend received since (None: unknown)."""
+    before = backend_calls(stack, model)
+
+    def since() -> int | None:
+        after = backend_calls(stack, model)
+        return after - before if after is not None and before is not None else None
+
+    return since
+
+
 def keys_and_limits(stack: Stack) -> Finding:
     """Post 4: per-key model scope, an RPM limit, a TPM limit, and the SDK's retries."""
     if not stack.gateway:
@@ -126,11 +138,15 @@ def keys_and_limits(stack: Stack) -> Finding:
         tight = mint(stack, keys.Scope("portway-tpm", tpm_limit=TPM), minted)
         seen = {name: sorted(m.id for m in client_for(stack, key).models.list().data)
                 for name, key in (("full", full), ("scoped", scoped), ("tpm", tight))}  # fmt: skip
+        reached_other = _counted(stack, other)
         denied = call(client_for(stack, scoped), other, "Hello")
+        denied["backend_requests"] = reached_other()
         rpm = [call(client_for(stack, scoped), allowed, f"Call {n}: what is Canada's capital?")
                for n in range(1, RPM + 2)]  # fmt: skip
         oversized = [{"role": "user", "content": OVERSIZED}]
+        reached_allowed = _counted(stack, allowed)
         tpm = call(client_for(stack, tight), allowed, OVERSIZED)
+        tpm["backend_requests"] = reached_allowed()
         estimate = litellm_estimate(oversized, TPM)
         exact = exact_prompt_tokens(stack, allowed, oversized)
         # The same RPM calls on a fresh key, with the SDK's default max_retries (2).
@@ -161,6 +177,8 @@ def _as_series(data: dict[str, Any]) -> bool:
     return (
         len(scoped) == 1 and len(full) > 1 and data["scope"]["status"] in (401, 403)
         and statuses == [200] * RPM + [429] and data["tpm"]["call"]["status"] == 429
+        and data["scope"].get("backend_requests") in (0, None)
+        and data["tpm"]["call"].get("backend_requests") in (0, None)
         and all(c["status"] == 200 for c in data["retried"]["calls"])
         and data["retried"]["calls"][-1].get("retries", 0) >= 1
     )  # fmt: skip
@@ -197,8 +215,9 @@ def _explain(data: dict[str, Any], allowed: str) -> list[str]:
     lines = [
         f"One gateway, three keys: the full key lists {', '.join(seen['full'])}; the key "
         f"scoped to {allowed} lists only {', '.join(seen['scoped'])}, and asking it for "
-        f"{scope['model']} got HTTP {scope['status']} ({scope.get('type')}) from the gateway, "
-        "before any backend saw the request.",
+        f"{scope['model']} got HTTP {scope['status']} ({scope.get('type')}) from the gateway"
+        + _reached(scope.get("backend_requests"), scope["model"])
+        + ".",
         f"With rpm_limit={data['rpm']['limit']} the calls answered {', '.join(map(str, rpm))}: "
         f"call {len(rpm)} was refused with 429 and retry-after "
         f"{data['rpm']['calls'][-1].get('retry_after')} s (LiteLLM sends its whole window "
@@ -207,7 +226,8 @@ def _explain(data: dict[str, Any], allowed: str) -> list[str]:
     if estimate:
         lines.append(
             f"With tpm_limit={tpm['limit']} the oversized prompt got HTTP "
-            f"{tpm['call']['status']} before it was sent: LiteLLM {estimate['litellm']} "
+            f"{tpm['call']['status']}{_reached(tpm['call'].get('backend_requests'), 'its backend')}"
+            f": LiteLLM {estimate['litellm']} "
             f"estimated {estimate['input']} input tokens (characters / 4) plus "
             f"{estimate['output']} reserved for the answer, where the backend counts "
             f"{tpm['exact_prompt_tokens']} prompt tokens exactly. The limit acts on the "
@@ -224,3 +244,12 @@ def _explain(data: dict[str, Any], allowed: str) -> list[str]:
            "gateway." if data["retried"]["backend_requests"] is not None else "")
     )  # fmt: skip
     return lines
+
+
+def _reached(count: int | None, backend: str) -> str:
+    """What the backend's journal says about a refused request (nothing when there is none)."""
+    if count is None:
+        return ""
+    if count == 0:
+        return f" ({backend}'s journal: no request arrived)"
+    return f" (yet {backend}'s journal counts {count} request(s) in the meantime)"
