@@ -238,3 +238,24 @@ def test_each_lesson_has_its_page_and_an_answer_key_apart(name):
     assert page.startswith("# ") and "**Predict first.**" in page
     assert questions and all(f"\n{n}. **" in answers for n in questions)
     assert "**Predict first.**" in answers
+
+
+@pytest.mark.parametrize(
+    ("dsn", "title"),
+    [
+        (
+            "postgresql://nobody@127.0.0.1:9/none",
+            "The metering database cannot be opened (Postgres)",
+        ),
+        ("/no/such/folder/metering.sqlite3", "The metering database cannot be opened (SQLite)"),
+    ],
+)
+def test_an_unreachable_metering_database_is_one_paragraph_and_exit_2(capsys, dsn, title):
+    """Checked before any server starts: a Postgres that is not there, a folder that is not."""
+    if dsn.startswith("postgresql://"):
+        pytest.importorskip("psycopg")  # the gateway extra
+    code = main(["post", "5", "--dsn", dsn, "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert document["error"]["title"] == title
+    assert dsn not in document["error"]["message"]  # no paths or secrets in errors

@@ -55,6 +55,8 @@ def _stack(args: argparse.Namespace, *, gateway: bool, posts: set[int] = frozens
     from lab.series.gateway_features import Features
 
     prices = _prices(args)
+    if 5 in posts and args.dsn:
+        _check_dsn(args.dsn)
     if args.backends:
         if posts & {4, 5} and not args.gateway:
             raise SetupError(
@@ -98,3 +100,25 @@ def _prices(args: argparse.Namespace) -> dict:
             ) from None
         prices[model] = price
     return prices
+
+
+def _check_dsn(dsn: str) -> None:
+    """Post 5's database answers and takes the table (before anything is started)."""
+    from lab.series import meter
+
+    try:
+        meter.create_table(dsn)
+    except ImportError:
+        raise SetupError(
+            "psycopg is not installed",
+            "A postgresql:// DSN is opened with psycopg 3: install the gateway extra "
+            "(`pip install -e '.[gateway]'`) and run again, or leave out --dsn for SQLite.",
+        ) from None
+    except Exception as exc:  # sqlite3.Error, psycopg.Error: one paragraph, no traceback
+        kind = "Postgres" if meter.is_postgres(dsn) else "SQLite"
+        raise SetupError(
+            f"The metering database cannot be opened ({kind})",
+            f"Post 5 writes its rows to {meter.TABLE} at --dsn, and opening it failed "
+            f"({type(exc).__name__}). Check that the server runs and the DSN is right (user, "
+            "host, port, database), or leave out --dsn for a SQLite file.",
+        ) from None
