@@ -100,7 +100,7 @@ def send(client: openai.OpenAI, model: str, messages: list[Any], mode: str) -> d
 CALLS = (  # label, mode, turn
     ("plain", "plain", "first"),  # non-streamed
     ("stream", "bare", "first"),  # streamed without stream_options.include_usage
-    ("stream+usage", "usage", "first"),  # streamed with it
+    ("with usage", "usage", "first"),  # streamed with stream_options.include_usage
     ("next turn", "plain", "next"),  # the conversation grown by a turn: its prefix is cached
 )
 
@@ -225,9 +225,10 @@ def _show(data: dict[str, Any], checks: list[meter.Check]) -> list:
                    f"{line['cost'] * 1e6:.2f}")
                   for model, line in bill["per_model"].items())  # fmt: skip
     return [
-        Facts(f"{meter.TABLE} ({data['dsn_kind']}): the rows against the backend",
-              ("request", "prompt", "cached", "compl.", "exact p/c/c", "µ$", "agrees",
-               "client saw usage"), rows),
+        Facts(f"{meter.TABLE} ({data['dsn_kind']}): the rows against the backend's exact "
+              "prompt/cached/completion",
+              ("request", "prompt", "cached", "compl.", "exact", "µ$", "agrees",
+               "client usage"), rows),
         Facts("The bill (µ$: millionths of a dollar)", ("model", "requests", "prompt",
               "cached", "completion", "µ$"),
               (*lines, ("total", "", "", "", "", f"{bill['total'] * 1e6:.2f}"),
