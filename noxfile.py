@@ -11,6 +11,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # nox does not: for tools/
+from tools import postgres
 from tools.nox_llamacpp import llamacpp as _llamacpp
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -50,31 +51,46 @@ def _series(session: nox.Session, target: str, posts: list[int], rest: list[str]
     """Post 1 with ``lab run``; Posts 2 and 3 with ``lab post`` (llama-server backends)."""
     if 1 in posts:
         _lab(session, "run", "--target", target, *(rest or ["--all"]))
-    later = [str(n) for n in posts if n in (2, 3)]
+    later = [str(n) for n in posts if n in (2, 3, 4, 5)]
     if later:
         where = ["--target", "mock"]
         if target != "mock":
             where = ["--backends", os.environ.get("LAB_BACKENDS", "http://127.0.0.1:8010,"
                                                   "http://127.0.0.1:8011")]  # fmt: skip
             where += ["--gateway", os.environ.get("LAB_GATEWAY", "http://127.0.0.1:4000")]
-        _lab(session, "post", *later, *where)
+            where += _gateway_admin(posts)
+        if target == "mock" and 5 in posts and postgres.binaries():  # Post 5 on a real Postgres
+            with postgres.throwaway_postgres() as dsn:
+                session.log(f"Post 5's metering table: a throwaway Postgres at {dsn}")
+                _lab(session, "post", *later, *where, "--dsn", dsn)
+        else:
+            _lab(session, "post", *later, *where)
+
+
+def _gateway_admin(posts: list[int]) -> list[str]:
+    """Posts 4-5 on your gateway: LAB_GATEWAY_KEY (its master key), LAB_DSN (the meter's DB)."""
+    env = os.environ
+    extra = ["--gateway-key", env["LAB_GATEWAY_KEY"]] if "LAB_GATEWAY_KEY" in env else []
+    return extra + (["--dsn", env["LAB_DSN"]] if 5 in posts and "LAB_DSN" in env else [])
 
 
 @nox.session
 def mock(session: nox.Session) -> None:
-    """Run the lab against the bundled fakes: Post 1 on the fake Ollama, Posts 2-3 on the
-    llama-server twins and a real LiteLLM proxy (``-- --post 3`` picks one)."""
+    """Run the lab against the bundled fakes: Post 1 on the fake Ollama, Posts 2-5 on the
+    llama-server twins and a real LiteLLM proxy (``-- --post 3`` picks one); Post 5's meter
+    writes to a throwaway Postgres when the system has one (tools/postgres.py)."""
     session.install(".[gateway]")
-    posts, rest = _posts(session.posargs, [1, 2, 3])
+    posts, rest = _posts(session.posargs, [1, 2, 3, 4, 5])
     _series(session, "mock", posts, rest)
 
 
 @nox.session
 def real(session: nox.Session) -> None:
-    """The same against your own servers: Post 1 on Ollama (MODEL, OLLAMA_HOST); Posts 2-3
-    (``-- --post 2``) on LAB_BACKENDS (default :8010,:8011) and LAB_GATEWAY (:4000)."""
-    session.install(".")
+    """The same against your own servers: Post 1 on Ollama (MODEL, OLLAMA_HOST); Posts 2-5
+    (``-- --post 2``) on LAB_BACKENDS (default :8010,:8011) and LAB_GATEWAY (:4000); Posts 4-5
+    with LAB_GATEWAY_KEY (its master key) and, for 5, LAB_DSN (the metering table's DB)."""
     posts, rest = _posts(session.posargs, [1])
+    session.install(".[gateway]" if {4, 5} & set(posts) else ".")  # Posts 4-5: litellm, psycopg
     _series(session, "ollama", posts, rest)
 
 

@@ -13,6 +13,8 @@ import httpx
 import openai
 
 from lab.experiment import Answer, Facts, Finding
+from lab.series.limits import keys_and_limits
+from lab.series.metering import metering
 from lab.series.targets import BACKEND_KEY, Stack
 
 PROMPT = "In one sentence, what makes Ottawa Canada's capital?"  # Post 2, Block 2
@@ -252,4 +254,12 @@ EXPERIMENTS = (
     SeriesExperiment("gateway", 3, "Post 3 · A gateway in front",
                      "A LiteLLM proxy: /v1/models, routing by name, reasoning_content, an "
                      "unknown model, what the gateway adds or drops.", gateway),
+    SeriesExperiment("keys_and_limits", 4, "Post 4 · Keys, scopes and limits",
+                     "Virtual keys on the gateway: a scoped key's /v1/models and 403, an RPM "
+                     "429, a TPM 429 from an estimate, and the SDK's retries that hide them.",
+                     keys_and_limits),
+    SeriesExperiment("metering", 5, "Post 5 · Metering every request",
+                     "A LiteLLM callback writes one row per request: non-streamed, streamed "
+                     "without and with include_usage, cached tokens; checked and billed.",
+                     metering),
 )  # fmt: skip
