@@ -43,7 +43,7 @@ import anyio
 import anyio.to_thread
 
 from mockserver import journal
-from mockserver.engine import generator, structured
+from mockserver.engine import generator, media, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
@@ -97,8 +97,9 @@ class Prompt:
     text: str
     tokens: int  # what the runner evaluates: BOS + prompt, after both truncation stages
     token_truncated: bool = False  # the runner cut tokens out of the middle
-    error: str = ""  # the runner refuses this prompt (400) when asked to generate
+    error: str = ""  # the runner refuses this prompt when asked to generate
     images: int = 0  # images in the messages kept (``_debug_info.image_count``)
+    error_status: int = 400
 
 
 @dataclass(slots=True)
@@ -308,7 +309,7 @@ class Engine:
         if request.render_only:
             return ChatResult(card, prompt, None, num_ctx=num_ctx)
         if prompt.error:  # raised by the runner, after _debug_render_only has returned
-            raise bad_request(prompt.error)
+            raise OllamaError(prompt.error_status, prompt.error)
         completion, prompt = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
         self._keep(card, num_ctx, keep_alive)
@@ -354,7 +355,10 @@ class Engine:
         runner_ctx = self.context_length(request, card)
         prompt_ctx = min(self._requested_context(request), runner_ctx)  # optionsForPrompt
         if request.raw:
-            text = request.messages[-1].content if request.messages else ""
+            last = request.messages[-1] if request.messages else Message(role="user")
+            if last.images:  # GenerateHandler: the prompt untagged, the images as payloads
+                return self._with_media(request, card, family, last.content, last.images)
+            text = last.content
             return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
 
         messages = request.messages
@@ -389,6 +393,12 @@ class Engine:
             _, text, tokens = attempt(start)
         else:
             text, tokens = length(messages)
+        payloads = tuple(image for m in messages[start:] for image in m.images)
+        if payloads:  # imageTaggedMessages, then the template over the tagged messages
+            tagged, _ = media.tag_images(messages, start)
+            kept = tuple(m for m in messages[:start] if m.role == "system") + tagged[start:]
+            text = request.prefix + self._render(request, family, kept)
+            return self._with_media(request, card, family, text, payloads)
         if request.prefix:  # GenerateHandler: the detokenized context, then chatPrompt's text
             text = request.prefix + text
             tokens = _prompt_tokens(family, text)
@@ -404,8 +414,29 @@ class Engine:
             prompt.tokens,
             token_truncated=prompt.token_truncated,
             error=prompt.error,
-            images=sum(m.images for m in messages[start:]),
         )
+
+    def _with_media(
+        self,
+        request: ChatRequest,
+        card: ModelCard,
+        family: Family,
+        text: str,
+        payloads: tuple[bytes, ...],
+    ) -> Prompt:
+        """A prompt with payloads: counted as llama-server's mtmd counts it (``media.py``),
+        never truncated by the runner (``completionPromptForRequest`` skips prompts with
+        media), refused as the runner refuses it."""
+        tower = media.TOWERS.get(family.name) if card.supports("vision") else None
+        encode = family.tokenizer.encode
+        runner = media.runner_count(text, payloads, tower, lambda t: len(encode(t)), family.bos)
+        if runner.error:
+            status = runner.error_status
+            return Prompt(text, 0, error=runner.error, images=len(payloads), error_status=status)
+        fitted = self._fit_tokens(
+            request, text, runner.tokens, self.context_length(request, card), family.bos
+        )
+        return replace(fitted, images=len(payloads))
 
     @staticmethod
     def _fit_tokens(
@@ -624,7 +655,7 @@ def is_heavy(request: ChatRequest) -> bool:
         return True
     size = 0
     for message in request.messages:
-        size += len(message.content) + len(message.thinking)
+        size += len(message.content) + len(message.thinking) + sum(map(len, message.images))
         if size > HEAVY_CHARS:
             return True
     return len(request.tools) > HEAVY_MESSAGES

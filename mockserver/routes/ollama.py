@@ -210,6 +210,7 @@ def bind_chat(engine: Engine, body: bytes) -> Bound:
     """``ChatHandler`` up to the engine: decode, think, keep_alive, top_logprobs, the name and
     its lookup, then (with messages) the capability checks and options."""
     parsed = _decode_body(body, wire.ChatRequestIn, "api.ChatRequest")
+    images = [wire.decode_images(message.images) for message in parsed.messages or ()]
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
@@ -221,7 +222,7 @@ def bind_chat(engine: Engine, body: bytes) -> Bound:
         return Bound(parsed, None, Action.UNLOAD, keep_alive)
     as_served = parsed.model_copy(update={"model": base})  # the engine's name; replies keep model
     chat_request = _schedule(
-        engine, wire.to_chat_request(as_served, think, Options()), parsed.options
+        engine, wire.to_chat_request(as_served, think, Options(), images), parsed.options
     )
     action = Action.GENERATE if parsed.messages else Action.LOAD
     return Bound(parsed, chat_request, action, keep_alive)
@@ -278,6 +279,7 @@ def bind_generate(engine: Engine, body: bytes) -> Bound:
     """``GenerateHandler`` up to the engine (the same steps as ``bind_chat``, then raw mode
     and suffix checks)."""
     parsed = _decode_body(body, wire.GenerateRequestIn, "api.GenerateRequest")
+    images = wire.decode_images(parsed.images)
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
@@ -299,7 +301,9 @@ def bind_generate(engine: Engine, body: bytes) -> Bound:
             engine.check(ChatRequest(model=base, messages=(), think=think))
             raise OllamaError(400, f"{card.full_name} does not support insert")
         chat_request = _schedule(
-            engine, wire.generate_to_chat_request(as_served, think, Options()), parsed.options
+            engine,
+            wire.generate_to_chat_request(as_served, think, Options(), images),
+            parsed.options,
         )
         if parsed.context is not None and not parsed.raw:  # `[]` too: Go's slice is non-nil
             chat_request = replace(chat_request, prefix=engine.detokenize(card, parsed.context))
@@ -326,7 +330,7 @@ async def generate(request: Request) -> Response:
     if result.completion is None:
         return GinJSONResponse(
             wire.render_only_body(
-                result, model=model, created_at=clock(), chat=False, images=len(parsed.images or ())
+                result, model=model, created_at=clock(), chat=False, images=result.prompt.images
             )
         )
     raw = bool(parsed.raw)
