@@ -52,6 +52,7 @@ from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
 from mockserver.engine.tokenizers import encode_pieces
 from mockserver.errors import OllamaError, bad_request, model_not_found, model_required
+from mockserver.modelref import local_base
 
 T = TypeVar("T")
 DEFAULT_NUM_CTX = 4096
@@ -199,9 +200,10 @@ class Engine:
         """
         if not name.strip():
             raise model_required()
-        if not is_valid_name(name.strip()):
+        base = local_base(name)
+        if not is_valid_name(base):
             raise bad_request("invalid model name")  # errtypes.InvalidModelNameErrMsg
-        card = self.catalog.find(name)
+        card = self.catalog.find(base)
         if card is None:
             raise model_not_found(name)
         family = family_of(card)
@@ -215,7 +217,7 @@ class Engine:
 
     def is_loaded(self, name: str) -> bool:
         """True when the model's vocabulary is in memory (or the name resolves to nothing)."""
-        card = self.catalog.find(name)
+        card = self.catalog.find(local_base(name)) if name.strip() else None
         family = family_of(card) if card else None
         return family is None or family.loaded
 

@@ -19,13 +19,14 @@ from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
 from mockserver.engine import modelfiles, store
-from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
+from mockserver.engine.catalog import ModelCard, family_of
 from mockserver.engine.chat import ChatRequest, Options
 from mockserver.engine.embeddings import EmbeddingModel, embedding_model
 from mockserver.engine.embeddings import show_fields as embedding_show_fields
 from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine, is_heavy
 from mockserver.errors import OllamaError
 from mockserver.fastpath import Action, Answer, Bound, FastPath, LeanRoute
+from mockserver.modelref import REMOTE_DETAILS, REMOTE_INFERENCE, refuse_cloud, validated_ref
 from mockserver.pacing import Pacer, Plan, paced, plan_for
 from mockserver.wire import ollama as wire
 from mockserver.wire.decode import Model, parse_json, validate
@@ -140,17 +141,17 @@ def _decode_body(body: bytes, model: type[Model], go_struct: str) -> Model:
     return validate(model, data, go_struct=go_struct, from_middleware=False)
 
 
-def _check_name(model: str, *, empty_status: int) -> str:
+def _check_name(model: str, *, empty_status: int, cloud_operation: str = REMOTE_INFERENCE) -> str:
     """``parseAndValidateModelRef``: an empty (or blank) name, two source suffixes, then an
-    invalid name. Returns the name without its ``:local`` suffix (``modelref.ParseRef``)."""
+    invalid name; a cloud name is refused (``mockserver/modelref.py``). Returns the name
+    without its ``:local`` suffix (``modelref.ParseRef``)."""
     if not model.strip():
         if empty_status == 404:  # GenerateHandler words every parse failure as not found
             raise OllamaError(404, f"model '{model}' not found")
         raise OllamaError(400, "model is required")
-    base = wire.local_model_ref(model)
-    if not is_valid_name(base):
-        raise OllamaError(400, "invalid model name")
-    return base
+    ref = validated_ref(model)
+    refuse_cloud(ref, cloud_operation)
+    return ref.base
 
 
 class _Clock:
@@ -393,7 +394,7 @@ async def show(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     parsed, _ = await _decode(request, wire.ShowRequestIn, "api.ShowRequest")
     model = parsed.model or parsed.name or ""
-    _check_name(model, empty_status=400)
+    model = _check_name(model, empty_status=400, cloud_operation=REMOTE_DETAILS)
     card = engine.catalog.find(model)
     family = family_of(card) if card else None
     if card is None or (family is None and embedding_model(card.family) is None):

@@ -201,33 +201,12 @@ def parse_keep_alive(value: Any) -> float | None:
 # --- model references (internal/modelref/modelref.go) ---------------------------------------
 
 
-def _source_suffix(raw: str) -> tuple[str, str]:
-    """``parseSourceSuffix``: ``(base, source)``, source ``"local"``, ``"cloud"`` or ``""``."""
-    index = raw.rfind(":")
-    if index >= 0:
-        suffix_raw = raw[index + 1 :].strip()
-        suffix = suffix_raw.lower()
-        if suffix in ("local", "cloud"):
-            return raw[:index], suffix
-        if "/" not in suffix_raw and suffix.endswith("-cloud"):
-            return raw[: index + 1] + suffix_raw[: -len("-cloud")], "cloud"
-    return raw, ""
-
-
 def local_model_ref(raw: str) -> str:
-    """``ParseRef`` for a local run: the trimmed name without a ``:local`` suffix.
+    """``ParseRef`` for a local run (``mockserver/modelref.py``): the trimmed name without a
+    ``:local`` suffix; two suffixes are the 400."""
+    from mockserver.modelref import local_base
 
-    Two suffixes are a 400 with ``ErrConflictingSourceSuffix``'s words. A ``:cloud`` (or
-    ``-cloud``) name is proxied to ollama.com by Ollama (``proxyCloudJSONRequest``); the fake
-    is offline and has no cloud models, so such a name stays as typed and is checked like any
-    other (``gpt-oss:20b:cloud`` is then an invalid name): NOT EMULATED, Ollama's answer there
-    depends on its network and sign-in state (401 with a sign-in URL, 502, or the cloud's).
-    """
-    raw = raw.strip()
-    base, source = _source_suffix(raw)
-    if source and _source_suffix(base)[1]:
-        raise OllamaError(400, f"use either :local or :cloud, not both: {go_quote(raw)}")
-    return base if source == "local" else raw
+    return local_base(raw)
 
 
 # --- options (api.Options.FromMap) --------------------------------------------------------------
