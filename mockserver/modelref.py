@@ -74,6 +74,16 @@ def validated_ref(raw: str) -> ModelRef:
     return ref
 
 
+def pull_name(ref: ModelRef) -> str:
+    """``modelref.NormalizePullName``: a cloud model's legacy stub name (``gpt-oss:20b-cloud``,
+    ``gpt-oss:cloud``), the base otherwise (``server/model_resolver.go``
+    ``parseNormalizePullModelRef``, behind ``/api/pull`` and ``/api/delete``)."""
+    if ref.source != CLOUD:
+        return ref.base
+    tagged = ref.base.rfind(":") > ref.base.rfind("/")
+    return ref.base + ("-cloud" if tagged else ":cloud")
+
+
 def local_base(raw: str) -> str:
     """The name to look up: without a ``:local`` suffix (two suffixes: the 400)."""
     ref = parse_ref(raw)

@@ -141,3 +141,49 @@ def test_the_cloud_refusal_comes_before_the_body_is_read_on_v1(http: httpx.Clien
     reply = http.post("/v1/chat/completions", json=body)
     assert reply.status_code == 403
     assert reply.json() == {"error": "ollama cloud is disabled: remote model is unavailable"}
+
+
+# --- model management: parseNormalizePullModelRef (pull, delete), parseAndValidateModelRef
+# (create's "from"); copy and push parse plain names (":local" is a tag there).
+
+
+def test_pull_and_delete_take_a_local_name_for_the_model(http: httpx.Client) -> None:
+    pulled = http.post("/api/pull", json={"model": "llama3.2:1b:local", "stream": False})
+    assert (pulled.status_code, pulled.json()) == (200, {"status": "success"})
+    names = {m["name"] for m in http.get("/api/tags").json()["models"]}
+    assert "llama3.2:1b" in names
+    deleted = http.request("DELETE", "/api/delete", json={"model": "llama3.2:1b:LOCAL"})
+    assert deleted.status_code == 200
+    assert "llama3.2:1b" not in {m["name"] for m in http.get("/api/tags").json()["models"]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        ("POST", "/api/pull", {"model": f"{CHAT}:local:cloud", "stream": False}, 400,
+         f'use either :local or :cloud, not both: "{CHAT}:local:cloud"'),
+        ("DELETE", "/api/delete", {"model": f"{CHAT}:cloud:local"}, 400,
+         f'use either :local or :cloud, not both: "{CHAT}:cloud:local"'),
+        # a cloud model is a legacy stub name locally (llama3.2:3b-cloud): none pulled here
+        ("DELETE", "/api/delete", {"model": f"{CHAT}:cloud"}, 404,
+         f"model '{CHAT}:cloud' not found"),
+        ("DELETE", "/api/delete", {"model": "a:b:c"}, 400, 'name "a:b:c" is invalid'),
+        ("POST", "/api/pull", {"model": "a:b:c", "stream": False}, 400, "invalid model name"),
+        # create: "from" with two suffixes is worded as any invalid name
+        ("POST", "/api/create", {"model": "mine", "from": f"{CHAT}:local:cloud",
+                                 "stream": False}, 400, "invalid model name"),
+    ],
+)  # fmt: skip
+def test_management_routes_parse_suffixes_as_ollama_does(
+    http: httpx.Client, method: str, path: str, body: dict, status: int, error: str
+) -> None:
+    reply = http.request(method, path, json=body)
+    assert (reply.status_code, reply.json()) == (status, {"error": error})
+
+
+def test_create_from_a_local_name(http: httpx.Client) -> None:
+    body = {"model": "mine:v1", "from": f"{CHAT}:local", "system": "Be brief.", "stream": False}
+    reply = http.post("/api/create", json=body)
+    assert (reply.status_code, reply.json()) == (200, {"status": "success"})
+    shown = http.post("/api/show", json={"model": "mine:v1:local"}).json()
+    assert shown["system"] == "Be brief."
