@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import zlib
 
 import httpx
 import pytest
@@ -207,6 +208,27 @@ def test_what_ollama_answers_for_payloads_it_cannot_use(
 ) -> None:
     reply = _chat(http, model, messages)
     assert (reply.status_code, reply.json()) == (status, {"error": error})
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_header_only(width: int, height: int) -> str:
+    """A PNG whose IHDR claims ``width`` x ``height`` and whose pixel data is not zlib."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunks = _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", b"not zlib") + _chunk(b"IEND", b"")
+    return base64.b64encode(b"\x89PNG\r\n\x1a\n" + chunks).decode()
+
+
+def test_a_huge_image_is_judged_by_its_header(http: httpx.Client) -> None:
+    """DELIBERATE (media.DECODE_PIXELS_MAX): past 16 M pixels the fake does not decode (a
+    hostile 200-byte body must not cost it gigabytes), so a header alone is loadable; a small
+    image with the same missing pixels is not."""
+    reply = _chat(http, "gemma3:4b", [_user("hi", _png_header_only(6_000, 6_000))])
+    assert (reply.status_code, reply.json()["prompt_eval_count"]) == (200, 10 + 258)
+    reply = _chat(http, "gemma3:4b", [_user("hi", _png_header_only(10, 10))])
+    assert (reply.status_code, reply.json()) == (400, {"error": LOAD_FAILED})
 
 
 def test_a_text_only_model_still_renders_images_when_only_rendering(http: httpx.Client) -> None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -159,7 +160,9 @@ def is_webp(data: bytes) -> bool:
 def loadable(data: bytes) -> bool:
     """Whether the runner of a vision-only model loads ``data`` as an image. Audio is never
     loadable here (no model of the catalog has an audio encoder). Decoding is Pillow's, limited
-    to the formats ``stb_image`` reads, plus WebP (which Ollama re-encodes as PNG)."""
+    to the formats ``stb_image`` reads, plus WebP (which Ollama re-encodes as PNG). Where the
+    two decoders differ on a damaged file (stb reads past the end of a truncated JPEG as zeros;
+    Pillow refuses it), the answer is Pillow's: UNVERIFIED against stb on such files."""
     if is_audio(data):
         return False
     if is_webp(data):
@@ -169,12 +172,28 @@ def loadable(data: bytes) -> bool:
     return _decodes(data, *_STB_FORMATS)
 
 
+# Past this many pixels the header is trusted and the pixels are not decoded: a hostile body
+# (a small PNG of a huge blank image) must not cost the fake gigabytes. stb_image itself reads
+# up to 2^24 pixels a side; DELIBERATE, a corrupt body past the header of such an image is
+# loadable here, and one over Pillow's bomb limit (~179 M pixels) is not.
+DECODE_PIXELS_MAX = 4096 * 4096
+
+
 def _decodes(data: bytes, *formats: str) -> bool:
-    """Pillow opens ``data`` as one of ``formats`` and decodes every pixel."""
+    """Pillow opens ``data`` as one of ``formats`` and decodes it (a JPEG at 1/8 scale: every
+    coefficient is still read, the pixels cost 64 times less)."""
     from PIL import Image  # only when a request carries images
 
     try:
-        with Image.open(io.BytesIO(data), formats=list(formats)) as image:
+        with warnings.catch_warnings():  # DecompressionBombWarning: judged by the header below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(formats))
+        with image:
+            width, height = image.size
+            if width * height > DECODE_PIXELS_MAX:
+                return width > 0 and height > 0
+            if image.format == "JPEG":
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             image.load()
     except Exception:  # any decoding failure is stb's NULL
         return False
