@@ -135,6 +135,21 @@ def test_numbering_starts_at_the_first_message_truncation_kept(http: httpx.Clien
     assert info["image_count"] == 1
 
 
+def test_an_image_in_a_dropped_message_never_reaches_the_runner(http: httpx.Client) -> None:
+    """Only the kept messages' images are payloads: a text-only model answers, no refusal."""
+    messages = [
+        _user("lorem ipsum dolor " * 400, PNG),
+        {"role": "assistant", "content": "ok"},
+        _user("and this?"),
+    ]
+    reply = _chat(http, "llama3.2:3b", messages, options={"num_ctx": 256})
+    assert reply.status_code == 200, reply.text
+    rendered = _chat(
+        http, "llama3.2:3b", messages, options={"num_ctx": 256}, _debug_render_only=True
+    ).json()["_debug_info"]
+    assert "image_count" not in rendered and "[img-" not in rendered["rendered_template"]
+
+
 # --- the count: llama-server's mtmd positions ----------------------------------------------------
 
 

@@ -405,9 +405,7 @@ class Engine:
             text = request.prefix + text
             tokens = _prompt_tokens(family, text)
         if tokens < 0:  # only known to be over the window: exact where the answer shows it
-            exact_needed = not (request.truncate and request.shift and runner_ctx > 1) or any(
-                m.images for m in request.messages
-            )
+            exact_needed = not (request.truncate and request.shift and runner_ctx > 1)
             tokens = _prompt_tokens(family, text) if exact_needed else -tokens
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
@@ -435,17 +433,21 @@ class Engine:
         if runner.error:
             status = runner.error_status
             return Prompt(text, 0, error=runner.error, images=len(payloads), error_status=status)
-        fitted = self._fit_tokens(
-            request, text, runner.tokens, self.context_length(request, card), family.bos
-        )
+        num_ctx = self.context_length(request, card)
+        fitted = self._fit_tokens(request, text, runner.tokens, num_ctx, family.bos, True)
         return replace(fitted, images=len(payloads))
 
     @staticmethod
     def _fit_tokens(
-        request: ChatRequest, text: str, tokens: int, num_ctx: int, bos: bool
+        request: ChatRequest,
+        text: str,
+        tokens: int,
+        num_ctx: int,
+        bos: bool,
+        has_media: bool = False,
     ) -> Prompt:
-        """llm/llama_server.go completionPromptForRequest (``tokens`` include BOS)."""
-        has_media = any(m.images for m in request.messages)
+        """llm/llama_server.go completionPromptForRequest (``tokens`` include BOS); with
+        ``has_media`` (payloads in the kept messages) the runner never cuts the prompt."""
         skip = not request.truncate or has_media or num_ctx <= 1
         if skip or len(text.encode()) < num_ctx or tokens <= num_ctx - 1:
             if tokens >= num_ctx:  # untruncated and too long: llama-server refuses it
