@@ -379,8 +379,9 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
         "fidelity",
         help="compare the bundled fake's rendered prompts and counts with a real Ollama",
         description="Send the fidelity corpus to a real Ollama (>= 0.12) and to the bundled "
-        "fake with _debug_render_only (the rendered prompt) and num_predict 1 (the count), and "
-        "print the drift. Exit 0 all match, 1 drift found, 2 the target is not usable.",
+        "fake with _debug_render_only (the rendered prompt) and num_predict 1 (the count), the "
+        "embedding cases to /api/embed (prompt_eval_count), and print the drift. Exit 0 all "
+        "match, 1 drift found, 2 the target is not usable.",
     )
     cmd.add_argument(
         "--target",
@@ -399,7 +400,8 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="a JSON list of cases instead of the bundled corpus (lab/data)",
+        help="a JSON list of cases instead of the bundled corpus (lab/data); items with "
+        '"endpoint": "embed" are embedding cases',
     )
     _add_timeout(cmd)
     cmd.add_argument("--json", action="store_true", help="print one JSON document")

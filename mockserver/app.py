@@ -29,6 +29,7 @@ from mockserver.guards import (
     RequireApiKey,
 )
 from mockserver.journal import Journal, KeepJournal
+from mockserver.modelref import RefuseCloudModels
 from mockserver.pacing import pacer_for
 from mockserver.routes import (
     anthropic,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected_error)
     # Innermost: every layer below applies to the generation routes too (mockserver/fastpath.py).
     app.add_middleware(DirectDispatch, routes=[*openai.router.routes, *ollama.router.routes])
+    app.add_middleware(RefuseCloudModels)  # /v1's cloudPassthroughMiddleware, before decoding
     app.state.scenario = (
         Scenario.load(settings.scenario, strict=settings.scenario_strict)
         if settings.scenario

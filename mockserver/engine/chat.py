@@ -28,7 +28,7 @@ class Message:
     thinking: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_name: str = ""
-    images: int = 0
+    images: tuple[bytes, ...] = ()  # decoded payloads (images, or audio from ``input_audio``)
 
 
 @dataclass(frozen=True, slots=True)

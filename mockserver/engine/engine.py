@@ -43,7 +43,7 @@ import anyio
 import anyio.to_thread
 
 from mockserver import journal
-from mockserver.engine import generator, structured
+from mockserver.engine import generator, media, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
@@ -52,6 +52,7 @@ from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
 from mockserver.engine.tokenizers import encode_pieces
 from mockserver.errors import OllamaError, bad_request, model_not_found, model_required
+from mockserver.modelref import local_base
 
 T = TypeVar("T")
 DEFAULT_NUM_CTX = 4096
@@ -97,8 +98,9 @@ class Prompt:
     text: str
     tokens: int  # what the runner evaluates: BOS + prompt, after both truncation stages
     token_truncated: bool = False  # the runner cut tokens out of the middle
-    error: str = ""  # the runner refuses this prompt (400) when asked to generate
+    error: str = ""  # the runner refuses this prompt when asked to generate
     images: int = 0  # images in the messages kept (``_debug_info.image_count``)
+    error_status: int = 400
 
 
 @dataclass(slots=True)
@@ -198,9 +200,10 @@ class Engine:
         """
         if not name.strip():
             raise model_required()
-        if not is_valid_name(name.strip()):
+        base = local_base(name)
+        if not is_valid_name(base):
             raise bad_request("invalid model name")  # errtypes.InvalidModelNameErrMsg
-        card = self.catalog.find(name)
+        card = self.catalog.find(base)
         if card is None:
             raise model_not_found(name)
         family = family_of(card)
@@ -214,7 +217,7 @@ class Engine:
 
     def is_loaded(self, name: str) -> bool:
         """True when the model's vocabulary is in memory (or the name resolves to nothing)."""
-        card = self.catalog.find(name)
+        card = self.catalog.find(local_base(name)) if name.strip() else None
         family = family_of(card) if card else None
         return family is None or family.loaded
 
@@ -308,7 +311,7 @@ class Engine:
         if request.render_only:
             return ChatResult(card, prompt, None, num_ctx=num_ctx)
         if prompt.error:  # raised by the runner, after _debug_render_only has returned
-            raise bad_request(prompt.error)
+            raise OllamaError(prompt.error_status, prompt.error)
         completion, prompt = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
         self._keep(card, num_ctx, keep_alive)
@@ -354,7 +357,10 @@ class Engine:
         runner_ctx = self.context_length(request, card)
         prompt_ctx = min(self._requested_context(request), runner_ctx)  # optionsForPrompt
         if request.raw:
-            text = request.messages[-1].content if request.messages else ""
+            last = request.messages[-1] if request.messages else Message(role="user")
+            if last.images:  # GenerateHandler: the prompt untagged, the images as payloads
+                return self._with_media(request, card, family, last.content, last.images)
+            text = last.content
             return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
 
         messages = request.messages
@@ -389,13 +395,17 @@ class Engine:
             _, text, tokens = attempt(start)
         else:
             text, tokens = length(messages)
+        payloads = tuple(image for m in messages[start:] for image in m.images)
+        if payloads:  # imageTaggedMessages, then the template over the tagged messages
+            tagged, _ = media.tag_images(messages, start)
+            kept = tuple(m for m in messages[:start] if m.role == "system") + tagged[start:]
+            text = request.prefix + self._render(request, family, kept)
+            return self._with_media(request, card, family, text, payloads)
         if request.prefix:  # GenerateHandler: the detokenized context, then chatPrompt's text
             text = request.prefix + text
             tokens = _prompt_tokens(family, text)
         if tokens < 0:  # only known to be over the window: exact where the answer shows it
-            exact_needed = not (request.truncate and request.shift and runner_ctx > 1) or any(
-                m.images for m in request.messages
-            )
+            exact_needed = not (request.truncate and request.shift and runner_ctx > 1)
             tokens = _prompt_tokens(family, text) if exact_needed else -tokens
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
@@ -404,15 +414,40 @@ class Engine:
             prompt.tokens,
             token_truncated=prompt.token_truncated,
             error=prompt.error,
-            images=sum(m.images for m in messages[start:]),
         )
+
+    def _with_media(
+        self,
+        request: ChatRequest,
+        card: ModelCard,
+        family: Family,
+        text: str,
+        payloads: tuple[bytes, ...],
+    ) -> Prompt:
+        """A prompt with payloads: counted as llama-server's mtmd counts it (``media.py``),
+        never truncated by the runner (``completionPromptForRequest`` skips prompts with
+        media), refused as the runner refuses it."""
+        tower = media.TOWERS.get(family.name) if card.supports("vision") else None
+        encode = family.tokenizer.encode
+        runner = media.runner_count(text, payloads, tower, lambda t: len(encode(t)), family.bos)
+        if runner.error:
+            status = runner.error_status
+            return Prompt(text, 0, error=runner.error, images=len(payloads), error_status=status)
+        num_ctx = self.context_length(request, card)
+        fitted = self._fit_tokens(request, text, runner.tokens, num_ctx, family.bos, True)
+        return replace(fitted, images=len(payloads))
 
     @staticmethod
     def _fit_tokens(
-        request: ChatRequest, text: str, tokens: int, num_ctx: int, bos: bool
+        request: ChatRequest,
+        text: str,
+        tokens: int,
+        num_ctx: int,
+        bos: bool,
+        has_media: bool = False,
     ) -> Prompt:
-        """llm/llama_server.go completionPromptForRequest (``tokens`` include BOS)."""
-        has_media = any(m.images for m in request.messages)
+        """llm/llama_server.go completionPromptForRequest (``tokens`` include BOS); with
+        ``has_media`` (payloads in the kept messages) the runner never cuts the prompt."""
         skip = not request.truncate or has_media or num_ctx <= 1
         if skip or len(text.encode()) < num_ctx or tokens <= num_ctx - 1:
             if tokens >= num_ctx:  # untruncated and too long: llama-server refuses it
@@ -624,7 +659,7 @@ def is_heavy(request: ChatRequest) -> bool:
         return True
     size = 0
     for message in request.messages:
-        size += len(message.content) + len(message.thinking)
+        size += len(message.content) + len(message.thinking) + sum(map(len, message.images))
         if size > HEAVY_CHARS:
             return True
     return len(request.tools) > HEAVY_MESSAGES

@@ -24,11 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from mockserver.engine.catalog import is_valid_name
 from mockserver.engine.chat import Options
 from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
+from mockserver.modelref import validated_ref
 from mockserver.wire import ollama as native
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
@@ -133,9 +133,7 @@ async def _generate(engine: Engine, body: CompletionRequestIn) -> ChatResult | N
     model = body.model or ""
     if not model.strip():
         raise OllamaError(404, f"model '{model}' not found")
-    if not is_valid_name(model.strip()):
-        raise OllamaError(400, "invalid model name")
-    card = engine.catalog.find(model)
+    card = engine.catalog.find(validated_ref(model).base)  # ":cloud" is refused before
     if card is None:
         raise OllamaError(404, f"model '{model}' not found")
     generate = native.GenerateRequestIn.model_validate(

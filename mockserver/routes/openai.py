@@ -12,10 +12,10 @@ import asyncio
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from mockserver.engine.catalog import is_valid_name
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError, model_not_found
 from mockserver.fastpath import Answer, Bound, Encoded, FastPath, Ids, LeanRoute, Shape
+from mockserver.modelref import validated_ref
 from mockserver.pacing import paced, plan_for
 from mockserver.routes import json_body
 from mockserver.wire import openai as wire
@@ -139,13 +139,12 @@ async def retrieve_model(request: Request) -> Response:
     model: str = request.path_params["model"]
     if not model.strip():
         raise OllamaError(400, "model is required")
-    if not is_valid_name(model.strip()):
-        raise OllamaError(400, "invalid model name")
-    card = engine.catalog.find(model)
+    base = validated_ref(model).base  # ShowHandler's parseAndValidateModelRef (":cloud": 403)
+    card = engine.catalog.find(base)
     if card is None:
         # RetrieveMiddleware runs ShowHandler, which re-spells the name before the lookup
         # (getExistingName, DisplayShortest): "nope" is reported as "nope:latest".
-        raise model_not_found(engine.catalog.display_name(model))
+        raise model_not_found(engine.catalog.display_name(base))
     created = int(engine.catalog.modified_at.timestamp())
     return GoJSONResponse(
         {"id": model, "object": "model", "created": created, "owned_by": _owner(card.name)}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, Think, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
+from mockserver.wire import gobase64
 from mockserver.wire.gojson import as_decoded
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
@@ -200,33 +201,12 @@ def parse_keep_alive(value: Any) -> float | None:
 # --- model references (internal/modelref/modelref.go) ---------------------------------------
 
 
-def _source_suffix(raw: str) -> tuple[str, str]:
-    """``parseSourceSuffix``: ``(base, source)``, source ``"local"``, ``"cloud"`` or ``""``."""
-    index = raw.rfind(":")
-    if index >= 0:
-        suffix_raw = raw[index + 1 :].strip()
-        suffix = suffix_raw.lower()
-        if suffix in ("local", "cloud"):
-            return raw[:index], suffix
-        if "/" not in suffix_raw and suffix.endswith("-cloud"):
-            return raw[: index + 1] + suffix_raw[: -len("-cloud")], "cloud"
-    return raw, ""
-
-
 def local_model_ref(raw: str) -> str:
-    """``ParseRef`` for a local run: the trimmed name without a ``:local`` suffix.
+    """``ParseRef`` for a local run (``mockserver/modelref.py``): the trimmed name without a
+    ``:local`` suffix; two suffixes are the 400."""
+    from mockserver.modelref import local_base
 
-    Two suffixes are a 400 with ``ErrConflictingSourceSuffix``'s words. A ``:cloud`` (or
-    ``-cloud``) name is proxied to ollama.com by Ollama (``proxyCloudJSONRequest``); the fake
-    is offline and has no cloud models, so such a name stays as typed and is checked like any
-    other (``gpt-oss:20b:cloud`` is then an invalid name): NOT EMULATED, Ollama's answer there
-    depends on its network and sign-in state (401 with a sign-in URL, 502, or the cloud's).
-    """
-    raw = raw.strip()
-    base, source = _source_suffix(raw)
-    if source and _source_suffix(base)[1]:
-        raise OllamaError(400, f"use either :local or :cloud, not both: {go_quote(raw)}")
-    return base if source == "local" else raw
+    return local_base(raw)
 
 
 # --- options (api.Options.FromMap) --------------------------------------------------------------
@@ -300,7 +280,23 @@ def engine_options(options: dict[str, Any]) -> Options:
 # --- request conversion ---------------------------------------------------------------------
 
 
-def chat_messages(messages: list[MessageIn]) -> tuple[Message, ...]:
+def decode_images(values: list[str] | None) -> tuple[bytes, ...]:
+    """``[]api.ImageData``: ``encoding/json`` decodes each string with ``base64.StdEncoding``;
+    a failure is ``ShouldBindJSON``'s error, the handler's 400 (``illegal base64 data at input
+    byte N``). Checked after the JSON types (a type error elsewhere is reported first)."""
+    out: list[bytes] = []
+    for value in values or ():
+        try:
+            out.append(gobase64.decode(value))
+        except gobase64.CorruptInput as error:
+            raise OllamaError(400, str(error)) from None
+    return tuple(out)
+
+
+def chat_messages(
+    messages: list[MessageIn], images: list[tuple[bytes, ...]] | None = None
+) -> tuple[Message, ...]:
+    decoded = images if images is not None else [decode_images(m.images) for m in messages]
     return tuple(
         Message(
             role=(m.role or "").lower(),
@@ -315,16 +311,21 @@ def chat_messages(messages: list[MessageIn]) -> tuple[Message, ...]:
                 for call in m.tool_calls or ()
             ),
             tool_name=m.tool_name or "",
-            images=len(m.images or ()),
+            images=payloads,
         )
-        for m in messages
+        for m, payloads in zip(messages, decoded, strict=True)
     )
 
 
-def to_chat_request(body: ChatRequestIn, think: Think, options: Options) -> ChatRequest:
+def to_chat_request(
+    body: ChatRequestIn,
+    think: Think,
+    options: Options,
+    images: list[tuple[bytes, ...]] | None = None,
+) -> ChatRequest:
     return ChatRequest(
         model=body.model or "",
-        messages=chat_messages(body.messages or []),
+        messages=chat_messages(body.messages or [], images),
         tools=tuple(body.tools or ()),
         think=think,
         options=options,
@@ -336,7 +337,10 @@ def to_chat_request(body: ChatRequestIn, think: Think, options: Options) -> Chat
 
 
 def generate_to_chat_request(
-    body: GenerateRequestIn, think: Think, options: Options
+    body: GenerateRequestIn,
+    think: Think,
+    options: Options,
+    images: tuple[bytes, ...] | None = None,
 ) -> ChatRequest:
     """``GenerateHandler``'s chat-like flow: [system] + one user message, or the raw prompt.
 
@@ -346,7 +350,8 @@ def generate_to_chat_request(
     messages: list[Message] = []
     if body.system and not body.raw:
         messages.append(Message(role="system", content=body.system))
-    messages.append(Message(role="user", content=body.prompt or "", images=len(body.images or ())))
+    payloads = images if images is not None else decode_images(body.images)
+    messages.append(Message(role="user", content=body.prompt or "", images=payloads))
     return ChatRequest(
         model=body.model or "",
         messages=tuple(messages),

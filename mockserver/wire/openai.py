@@ -8,7 +8,7 @@ Ollama's serialisation order (``openai/openai.go``).
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
+from mockserver.wire import gobase64
 from mockserver.wire.decode import tool_call_arguments
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
@@ -111,7 +112,6 @@ _EFFORTS = {
     "xhigh": "max",
     "ultra": "max",
 }
-_IMAGE_URL = re.compile(r"^data:(image/(jpeg|jpg|png|webp))?;base64,", re.IGNORECASE)
 
 
 def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
@@ -193,12 +193,19 @@ def _convert_message(message: MessageIn, earlier: list[Message]) -> list[Message
             return [Message(content="", tool_calls=calls, **base)]
         raise _invalid("invalid message content type: <nil>")
     if isinstance(content, list):
-        return _convert_parts(content, calls, base)
+        return _convert_parts(content, calls, base, earlier)
     raise _invalid(f"invalid message content type: {_go_kind(content)}")
 
 
-def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list[Message]:
+def _convert_parts(
+    parts: list, calls: tuple[ToolCall, ...], base: dict, earlier: list[Message]
+) -> list[Message]:
+    """A content list (``FromChatRequest``): one message per part, with only the role and the
+    part's text or payload; the message's tool calls, tool name and reasoning go on the last
+    message converted so far (``messages[len(messages)-1]``: an earlier message's when this
+    list is empty)."""
     out: list[Message] = []
+    role = base["role"]
     for part in parts:
         if not isinstance(part, dict):
             raise _invalid("invalid message format")
@@ -207,24 +214,63 @@ def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list
             text = part.get("text")
             if not isinstance(text, str):
                 raise _invalid("invalid message format")
-            out.append(Message(content=text, **base))
+            out.append(Message(role=role, content=text))
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str):
                 raise _invalid("invalid message format")
-            if url.startswith(("http://", "https://")):
-                raise _invalid(
-                    "image URLs are not currently supported, please use base64 encoded data instead"
-                )
-            if not _IMAGE_URL.match(url):
-                raise _invalid("invalid image input")
-            out.append(Message(images=1, **base))
+            out.append(Message(role=role, images=(decode_image_url(url),)))
+        elif kind == "input_audio":
+            out.append(Message(role=role, images=(_input_audio(part.get("input_audio")),)))
         else:
             raise _invalid("invalid message format")
     if calls:
-        out.append(Message(tool_calls=calls, **base))
+        extra = {key: value for key, value in base.items() if key != "role"}
+        if out:
+            out[-1] = replace(out[-1], tool_calls=calls, **extra)
+        elif earlier:
+            earlier[-1] = replace(earlier[-1], tool_calls=calls, **extra)
     return out
+
+
+_IMAGE_PREFIXES = tuple(f"data:image/{kind};base64," for kind in ("jpeg", "jpg", "png", "webp"))
+
+
+def decode_image_url(url: str) -> bytes:
+    """``decodeImageURL`` (``openai/openai.go``): no http(s) URLs (Ollama fetches nothing), a
+    data URL of a JPEG, PNG or WebP (or a blank type, as ``/api/chat`` takes bare base64),
+    prefixes matched case-sensitively; any failure, a bad base64 body included, is
+    ``invalid image input``."""
+    if url.startswith(("http://", "https://")):
+        raise _invalid(
+            "image URLs are not currently supported, please use base64 encoded data instead"
+        )
+    if url.startswith("data:;base64,"):
+        data = url.removeprefix("data:;base64,")
+    else:
+        prefix = next((p for p in _IMAGE_PREFIXES if url.startswith(p)), None)
+        if prefix is None:
+            raise _invalid("invalid image input")
+        data = url.removeprefix(prefix)
+    try:
+        return gobase64.decode(data)
+    except gobase64.CorruptInput:
+        raise _invalid("invalid image input") from None
+
+
+def _input_audio(audio: Any) -> bytes:
+    """An ``input_audio`` part: ``{"data": base64}`` decoded (``format`` is not read); the
+    bytes reach the runner as one more payload, like an image."""
+    if not isinstance(audio, dict):
+        raise _invalid("invalid input_audio format")
+    data = audio.get("data")
+    if not isinstance(data, str):
+        raise _invalid("invalid input_audio format: missing data")
+    try:
+        return gobase64.decode(data)
+    except gobase64.CorruptInput as error:
+        raise _invalid(f"invalid input_audio base64 data: {error}") from None
 
 
 def _convert_tool_call(call: ToolCallIn) -> ToolCall:
