@@ -114,6 +114,16 @@ def clients(session: nox.Session) -> None:
 
 
 @nox.session
+def notebooks(session: nox.Session) -> None:
+    """Run every notebooks/post*.ipynb top to bottom against the fakes (nbclient): any error
+    fails. ``PORTWAY_TARGET=URL nox -s notebooks -- notebooks/post1.ipynb``: one against yours."""
+    session.install(".[teach,gateway]")  # gateway: Post 3 starts a real LiteLLM proxy
+    target = os.environ.get("PORTWAY_TARGET", "mock")
+    session.run("python", "tools/run_notebooks.py", *session.posargs,
+                env={"PORTWAY_TARGET": target})  # fmt: skip
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy (types of lab/ and mockserver/), as the project is kept."""
     session.install("ruff>=0.17,<0.18")
