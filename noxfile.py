@@ -124,6 +124,17 @@ def notebooks(session: nox.Session) -> None:
 
 
 @nox.session
+def wheelhouse(session: nox.Session) -> None:
+    """Build the class wheelhouse (tools/wheelhouse.py; default: wheelhouse/, the plot and
+    teach extras and JupyterLab), then install it into fresh venvs with the network refused and
+    run the lab there. ``-- DIR`` builds elsewhere; teacher/GUIDE.md says how to hand it out."""
+    session.install("pip")
+    folder = session.posargs[0] if session.posargs else "wheelhouse"
+    session.run("python", "tools/wheelhouse.py", "build", folder, "--also", "jupyterlab")
+    session.run("python", "tools/wheelhouse.py", "verify", folder)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy (types of lab/ and mockserver/), as the project is kept."""
     session.install("ruff>=0.17,<0.18")

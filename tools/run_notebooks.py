@@ -1,4 +1,4 @@
-"""Execute the teacher's notebooks headless, top to bottom, as a student would (``nox -s notebooks``).
+"""Run the teacher's notebooks headless, top to bottom, as a student would (nox -s notebooks).
 
 Each ``notebooks/post*.ipynb`` (or the paths given) runs in a fresh ``python3`` kernel with
 nbclient; any cell that raises fails the run (exit 1) with the cell and its error. The target is
@@ -33,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
         client = nbclient.NotebookClient(
-            notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+            notebook,
+            timeout=CELL_TIMEOUT,
+            kernel_name="python3",
             resources={"metadata": {"path": str(path.parent)}},
-        )  # fmt: skip
+        )
         started = time.perf_counter()
         try:
             client.execute()
@@ -44,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAIL {path.name} ({target}): {error}", file=sys.stderr)
             continue
         print(f"ok   {path.name} ({target}) {time.perf_counter() - started:.1f} s", flush=True)
-    print(f"{len(paths) - len(failed)} of {len(paths)} notebooks ran in "
-          f"{time.perf_counter() - started_all:.1f} s")  # fmt: skip
+    print(
+        f"{len(paths) - len(failed)} of {len(paths)} notebooks ran in "
+        f"{time.perf_counter() - started_all:.1f} s"
+    )
     return 1 if failed or not paths else 0
 
 
