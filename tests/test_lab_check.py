@@ -157,3 +157,17 @@ def test_the_meter_is_compared_with_every_requests_usage() -> None:
 
 def test_the_points_are_named_as_listed() -> None:
     assert [p.name for p in evaluate([])] == list(NAMES)
+
+
+def test_an_autograder_in_pytest_reads_the_same_points_off_the_plugins_journal(
+    ollama_fake, openai_client
+) -> None:
+    messages = [{"role": "user", "content": "Hi, I'm Ada."}]
+    for question in ("What's my name?", "And where am I going?"):
+        reply = openai_client.chat.completions.create(model="llama3.2:3b", messages=messages)
+        messages += [
+            {"role": "assistant", "content": reply.choices[0].message.content},
+            {"role": "user", "content": question},
+        ]
+    points = {p.name: p.status for p in evaluate(ollama_fake.journal.entries)}
+    assert points["history"] == "pass" and points["valid"] == "pass"
