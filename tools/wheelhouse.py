@@ -58,6 +58,9 @@ def verify(folder: Path, extras: str) -> None:
     folder = folder.resolve()
     wanted = f"{PROJECT}[{extras}]" if extras else PROJECT
     with tempfile.TemporaryDirectory(prefix="portway-wheelhouse-") as scratch:
+        # no warm cache to hide a download: empty caches, as on a student's fresh machine
+        for name in ("HF_HOME", "XDG_CACHE_HOME", "PIP_CACHE_DIR"):
+            os.environ[name] = str(Path(scratch, "caches", name.lower()))
         venv = Path(scratch, "pip-venv")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = venv / ("Scripts" if os.name == "nt" else "bin") / "python"
@@ -123,7 +126,6 @@ def _offline(command: list[str], cwd: str | None = None, *, quiet: bool = False)
         "https_proxy": DEAD_PROXY,
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
-        "HF_HUB_OFFLINE": "1",
         "TIKTOKEN_CACHE_DIR": "",
     }
     if _can_unshare():
