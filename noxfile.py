@@ -132,6 +132,27 @@ def clients(session: nox.Session) -> None:
 
 
 @nox.session
+def notebooks(session: nox.Session) -> None:
+    """Run every notebooks/post*.ipynb top to bottom against the fakes (nbclient): any error
+    fails. ``PORTWAY_TARGET=URL nox -s notebooks -- notebooks/post1.ipynb``: one against yours."""
+    session.install(".[teach,gateway]")  # gateway: Post 3 starts a real LiteLLM proxy
+    target = os.environ.get("PORTWAY_TARGET", "mock")
+    session.run("python", "tools/run_notebooks.py", *session.posargs,
+                env={"PORTWAY_TARGET": target})  # fmt: skip
+
+
+@nox.session
+def wheelhouse(session: nox.Session) -> None:
+    """Build the class wheelhouse (tools/wheelhouse.py; default: wheelhouse/, the plot and
+    teach extras and JupyterLab), then install it into fresh venvs with the network refused and
+    run the lab there. ``-- DIR`` builds elsewhere; teacher/GUIDE.md says how to hand it out."""
+    session.install("pip")
+    folder = session.posargs[0] if session.posargs else "wheelhouse"
+    session.run("python", "tools/wheelhouse.py", "build", folder, "--also", "jupyterlab")
+    session.run("python", "tools/wheelhouse.py", "verify", folder)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy (types of lab/ and mockserver/), as the project is kept."""
     session.install("ruff>=0.17,<0.18")

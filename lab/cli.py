@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab import __version__
+from lab.check import arguments as check_arguments
 from lab.experiment import names as experiment_names
 from lab.experiment import registered, select
 from lab.modeltable import DEFAULT_MODEL
@@ -53,6 +54,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     series_arguments.add_parser(commands)  # Posts 2 and 3 (lab/series/)
+    check_arguments.add_parser(commands)  # a student's own client code (lab/check/)
 
     names = ", ".join(experiment_names())
     run_cmd = commands.add_parser(
@@ -202,6 +204,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         from lab.series import command as series_command
 
         return series_command.run(args, out, err)
+    if args.command == "check":
+        from lab.check import command as check_command
+
+        return check_command.run(args, out, err)
     return _run(args, env, out, err)
 
 
