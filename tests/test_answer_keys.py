@@ -30,7 +30,8 @@ def questions(lesson: str) -> list[str]:
     predict = re.search(r"\*\*Predict first\.\*\*(.*?)(?:\n\s*\n|\Z)", lesson, re.S)
     discuss = re.search(r"^## Discuss\s*\n(.*?)(?=^#|\Z)", lesson, re.S | re.M)
     blocks = [m.group(1) for m in (predict, discuss) if m]
-    sentences = [s for b in blocks for s in re.split(r"(?<=[.?!])\s+(?=[A-Z`\"(*])", b)]
+    items = [i for b in blocks for i in re.split(r"^\s*(?:\d+\.|[-*])\s+", b, flags=re.M)]
+    sentences = [s for i in items for s in re.split(r"(?<=[.?!])\s+(?=[A-Z`\"(*])", i)]
     return [plain(s) for s in sentences if s.strip().endswith("?")]
 
 
@@ -52,9 +53,10 @@ def test_the_question_parser_reads_a_lesson_as_a_teacher_would() -> None:
     lesson = (
         "# T\n\n**Predict first.** Turn 1 says a code. Will the server return an error? "
         "And `after 50`?\n\n## Why\n\nWhy? Not a question here.\n\n## Discuss\n\nWho pays?\n"
+        "1. A list item says so. Is it a question?\n2. This is one too?\n"
     )
     assert questions(lesson) == ["will the server return an error?", "and after 50?",
-                                 "who pays?"]  # fmt: skip
+                                 "who pays?", "is it a question?", "this is one too?"]  # fmt: skip
 
 
 @pytest.mark.parametrize("lesson", lessons(), ids=lambda p: p.stem)
