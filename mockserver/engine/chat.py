@@ -63,6 +63,8 @@ class ChatRequest:
     format: Any = None
     # ``/api/generate``'s ``context``, detokenized: written before the rendered prompt.
     prefix: str = ""
+    # ``/api/generate``'s ``template``: rendered instead of the model's, without chatPrompt.
+    template: str = ""
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

@@ -356,6 +356,8 @@ class Engine:
         if request.raw:
             text = request.messages[-1].content if request.messages else ""
             return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
+        if request.template:
+            return self._direct_prompt(request, card, family, runner_ctx)
 
         messages = request.messages
         # ChatHandler: the model's SYSTEM (a created model's, else the registry default) is
@@ -369,7 +371,7 @@ class Engine:
         over = runner_ctx
 
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
-            text = self._render(request, family, candidate)
+            text = self._render(request, family, candidate, card.template)
             # chatPrompt tokenizes without special tokens: BOS is not part of this check.
             return text, _count(family, text, over)
 
@@ -428,7 +430,33 @@ class Engine:
         limit = num_ctx - max((num_ctx - max(0, keep)) // 2, 1)
         return Prompt(text, limit, token_truncated=True)
 
-    def _render(self, request: ChatRequest, family: Family, messages: tuple[Message, ...]) -> str:
+    def _direct_prompt(
+        self, request: ChatRequest, card: ModelCard, family: Family, runner_ctx: int
+    ) -> Prompt:
+        """GenerateHandler with a request ``template``: the messages (the request's system,
+        else the model's; the user's prompt) executed by that template directly, without
+        chatPrompt's message truncation; the detokenized ``context`` before it."""
+        messages = request.messages
+        default_system = card.system or family.default_system
+        if default_system and (not messages or messages[0].role != "system"):
+            messages = (Message(role="system", content=default_system), *messages)
+        text = request.prefix + _execute(
+            request.template, self.current_date(), messages, (), request.think
+        )
+        prompt = self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
+        return replace(prompt, images=sum(m.images for m in messages))
+
+    def _render(
+        self,
+        request: ChatRequest,
+        family: Family,
+        messages: tuple[Message, ...],
+        template: str = "",
+    ) -> str:
+        """The prompt: a created model's own TEMPLATE run as Ollama runs any template text
+        (``templates/ollama_template.py``), else the family's registry template."""
+        if template:
+            return _execute(template, self.current_date(), messages, request.tools, request.think)
         system, collated = collate(messages)
         return family.render(
             Conversation(
@@ -534,6 +562,30 @@ class Engine:
 
 
 _FINAL_CHANNEL = "<|channel|>final<|message|>"
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, current_date: str) -> Any:
+    from mockserver.engine.templates.ollama_template import OllamaTemplate
+
+    return OllamaTemplate(text, current_date)
+
+
+def _execute(
+    text: str,
+    current_date: str,
+    messages: tuple[Message, ...],
+    tools: tuple[dict[str, Any], ...],
+    think: object,
+) -> str:
+    """A template text parsed (once) and executed as Ollama does; a template Ollama cannot
+    parse or execute is its 500 with Go's words (GenerateHandler, chatPrompt's callers)."""
+    from mockserver.engine.templates.ollama_template import TemplateError
+
+    try:
+        return str(_parsed(text, current_date).execute(messages=messages, tools=tools, think=think))
+    except TemplateError as error:
+        raise OllamaError(500, str(error)) from None
 
 
 def _structured_after_thinking(

@@ -357,6 +357,7 @@ def generate_to_chat_request(
         truncate=body.truncate is not False,
         shift=body.shift is not False,
         format=body.format,
+        template="" if body.raw else body.template or "",
     )
 
 

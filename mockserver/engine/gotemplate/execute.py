@@ -115,7 +115,9 @@ class Template:
 
     def execute(self, data: Any, *, tree: Tree | None = None, funcs: bool = True) -> str:
         """``Execute`` on ``data``; ``tree`` replaces the top-level tree (Ollama's legacy
-        path runs a trimmed copy); ``funcs=False`` runs it as a template that has none."""
+        path runs a trimmed copy); ``funcs=False`` runs it as a bare ``template.New("")``:
+        no functions, no other templates, the default ``missingkey`` (a missing key is no
+        value at all, so a field of it is no value too, not an error)."""
         root = tree if tree is not None else self.trees.get(self.name)
         if root is None:
             raise ExecError(f'template: : "{self.name}" is an incomplete or empty template')
@@ -414,6 +416,8 @@ class _State:
                 raise self.error(f"{name} is not a method but has arguments")
             if name in receiver:
                 return receiver[name]
+            if not self.use_funcs:  # a bare template.New(""): missingkey=default
+                return INVALID
             zero = getattr(receiver, "zero", None)
             return zero() if zero is not None else None
         raise self.error(f"can't evaluate field {name} in type {go_type_of(receiver)}")
