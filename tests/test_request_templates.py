@@ -116,7 +116,7 @@ FAILURES = [
     (
         "a function in a legacy template's last turn (run without the FuncMap)",
         "{{ .Prompt }} {{ currentDate }}",
-        'template: :1:15: executing "" at <currentDate>: "currentDate" is not a defined function',
+        'template: :1:17: executing "" at <currentDate>: "currentDate" is not a defined function',
     ),
     (
         "a bad call",
