@@ -52,6 +52,7 @@ from mockserver.engine.gotemplate.values import (
     GoMap,
     GoSlice,
     GoStruct,
+    format_one,
     go_type_of,
     print_value,
     sprint,
@@ -78,6 +79,10 @@ class GoFunc:
     params: tuple[str, ...]
     variadic: bool = False
     returns_error: bool = False
+
+
+class _FieldError(Exception):
+    """No field or method of that name (worded by the chain, which knows the static type)."""
 
 
 class _Break(Exception):
@@ -136,6 +141,7 @@ class _State:
         self.vars: list[tuple[str, Any]] = []
         self.node: Node | None = None
         self.depth = 0
+        self.dot_is_any = False  # dot is a range element of a []any / map[string]any
 
     # --- errors ------------------------------------------------------------------------
     def error(self, message: str) -> ExecError:
@@ -213,7 +219,14 @@ class _State:
             assert node.pipe is not None and node.list is not None
             value = self.eval_pipeline(dot, node.pipe)
             if _is_true(_indirect_interface(value)):
-                self.walk(value if isinstance(node, WithNode) else dot, node.list)
+                if isinstance(node, WithNode):
+                    outer_any, self.dot_is_any = self.dot_is_any, False
+                    try:
+                        self.walk(value, node.list)
+                    finally:
+                        self.dot_is_any = outer_any
+                else:
+                    self.walk(dot, node.list)
             elif node.else_list is not None:
                 self.walk(dot, node.else_list)
         finally:
@@ -242,13 +255,16 @@ class _State:
                         self.set_var(pipe.decl[1].ident[0], element)
                     else:
                         self.set_top_var(2, index)
+                outer_any, self.dot_is_any = self.dot_is_any, element_is_any
                 try:
                     self.walk(element, node.list)  # type: ignore[arg-type]
                 except _Continue:
                     pass
                 finally:
+                    self.dot_is_any = outer_any
                     self.pop(mark)
 
+            element_is_any = _holds_any(value) or type(value) is list
             items: Iterator[tuple[Any, Any]] | None = None
             if isinstance(value, list | tuple):
                 items = iter(list(enumerate(value)))
@@ -385,9 +401,16 @@ class _State:
         args: list[Node] | None,
         final: Any,
     ) -> Any:
-        for name in ident[:-1]:
-            receiver = self.eval_field(dot, name, node, None, _MISSING, receiver)
-        return self.eval_field(dot, ident[-1], node, args, final, receiver)
+        # a map[string]interface {}'s element, not yet unwrapped: its static type is any
+        held_as_any = receiver is dot and self.dot_is_any and isinstance(node, FieldNode)
+        try:
+            for name in ident[:-1]:
+                held_as_any = _holds_any(receiver)
+                receiver = self.eval_field(dot, name, node, None, _MISSING, receiver)
+            return self.eval_field(dot, ident[-1], node, args, final, receiver)
+        except _FieldError as error:
+            kind = "interface {}" if held_as_any else go_type_of(receiver)
+            raise self.error(f"can't evaluate field {error} in type {kind}") from None
 
     def eval_field(
         self,
@@ -420,7 +443,7 @@ class _State:
                 return INVALID
             zero = getattr(receiver, "zero", None)
             return zero() if zero is not None else None
-        raise self.error(f"can't evaluate field {name} in type {go_type_of(receiver)}")
+        raise _FieldError(name)
 
     def eval_function(
         self, dot: Any, node: IdentifierNode, command: Node, args: list[Node] | None, final: Any
@@ -566,6 +589,13 @@ class _State:
         self.out.append(print_value(value, top_pointer=False))
 
 
+def _holds_any(container: Any) -> bool:
+    """Whether a field of ``container`` is an ``interface {}`` (a ``map[string]any``)."""
+    if isinstance(container, GoMap):
+        return container.go_type in ("map[string]interface {}", "template.templateArgs")
+    return isinstance(container, dict)
+
+
 def _method(receiver: Any, name: str) -> GoFunc | None:
     """A method of the receiver's type (``MethodByName``), as a function of no arguments."""
     found: Callable[..., Any] | None = None
@@ -614,7 +644,8 @@ def _eq(first: Any, *others: Any) -> bool:
             if first is INVALID or other is INVALID:
                 truth = first is other
             elif isinstance(first, list | dict) or isinstance(other, list | dict):
-                raise ValueError(f"non-comparable type {print_value(other)}: {go_type_of(other)}")
+                shown = format_one(other, "s")
+                raise ValueError(f"non-comparable type {shown}: {go_type_of(other)}")
             else:
                 truth = first is other
         if truth:

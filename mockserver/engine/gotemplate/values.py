@@ -278,13 +278,29 @@ def sprintf(format_text: str, args: list[Any]) -> str:
             continue
         arg = args[used]
         used += 1
-        out.append(_pad(format_one(arg, verb, flags, precision), width, flags, arg, verb))
+        out.append(_operand(arg, verb, flags, width, precision))
     if used < len(args):
         extra = ", ".join(
             ("<nil>" if a is None else f"{go_type_of(a)}={print_value(a)}") for a in args[used:]
         )
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
+
+
+def _operand(arg: Any, verb: str, flags: str, width: int | None, precision: int | None) -> str:
+    """One operand with its width: a slice's elements are each padded (``printValue``)."""
+    if isinstance(arg, list | tuple) and verb != "T" and stringer(arg) is None:
+        if verb == "s" and isinstance(arg, bytes):
+            return _pad(format_one(arg, verb, flags, precision), width, flags, arg, verb)
+        parts = [
+            "<nil>" if item is None else _operand(item, verb, flags, width, precision)
+            for item in arg
+        ]
+        return "[" + " ".join(parts) + "]"
+    if _refuses(arg, verb):  # badVerb: the operand under %v, with the verb's width
+        shown = _pad(format_one(arg, "v", flags, precision), width, flags, arg, "v")
+        return f"%!{verb}({go_type_of(arg)}={shown})"
+    return _pad(format_one(arg, verb, flags, precision), width, flags, arg, verb)
 
 
 def _star(args: list[Any], used: int) -> tuple[int | None, int]:
@@ -307,6 +323,24 @@ def _pad(text: str, width: int | None, flags: str, arg: Any, verb: str) -> str:
     return " " * fill + text
 
 
+_VERBS = {
+    bool: "tv",
+    int: "bdoOqxXUcv",
+    float: "bgGxXeEfFv",
+    str: "svqxX",
+}
+
+
+def _refuses(arg: Any, verb: str) -> bool:
+    """A basic operand that its verb cannot print (``%d`` of a string...)."""
+    if verb == "T" or (stringer(arg) is not None and verb in "sqxXv"):
+        return False
+    for kind in (bool, int, float, str):
+        if isinstance(arg, kind):
+            return verb not in _VERBS[kind]
+    return False
+
+
 def bad_verb(arg: Any, verb: str) -> str:
     if arg is None:
         return f"%!{verb}(<nil>)"
@@ -322,6 +356,8 @@ def format_one(arg: Any, verb: str, flags: str = "", precision: int | None = Non
             return go_syntax(arg)
         if isinstance(arg, float) and precision is not None:
             return _float(arg, "g", flags, precision)
+        if isinstance(arg, str):
+            return _string(arg, "v", flags, precision)
         if isinstance(arg, int | float) and not isinstance(arg, bool):
             return _sign(print_value(arg), flags)
         return print_value(arg, plus="+" in flags)
@@ -339,12 +375,12 @@ def format_one(arg: Any, verb: str, flags: str = "", precision: int | None = Non
     if isinstance(arg, str):
         return _string(arg, verb, flags, precision)
     if isinstance(arg, list | tuple):
-        return "[" + " ".join(format_one(v, verb, flags, precision) for v in arg) + "]"
+        return "[" + " ".join(_element(v, verb, flags, precision) for v in arg) + "]"
     if isinstance(arg, dict):
         return (
             "map["
             + " ".join(
-                format_one(k, verb, flags, precision) + ":" + format_one(arg[k], verb, flags)
+                _element(k, verb, flags, precision) + ":" + _element(arg[k], verb, flags, None)
                 for k in sort_keys(arg)
             )
             + "]"
@@ -355,6 +391,11 @@ def format_one(arg: Any, verb: str, flags: str = "", precision: int | None = Non
             return "{" + inner + "}"
         return "&{" + " ".join(format_one(arg.field(n), verb) for n in arg.go_fields) + "}"
     return bad_verb(arg, verb)
+
+
+def _element(value: Any, verb: str, flags: str, precision: int | None) -> str:
+    """An element of a slice or map: a nil one prints ``<nil>`` whatever the verb."""
+    return "<nil>" if value is None else format_one(value, verb, flags, precision)
 
 
 def _sign(text: str, flags: str) -> str:
