@@ -65,6 +65,9 @@ class ChatRequest:
     prefix: str = ""
     # ``/api/generate``'s ``template``: rendered instead of the model's, without chatPrompt.
     template: str = ""
+    # ``logprobs`` / ``top_logprobs`` (0-20, checked by the handlers): engine/logprobs.py.
+    logprobs: bool = False
+    top_logprobs: int = 0
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

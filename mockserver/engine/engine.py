@@ -43,7 +43,7 @@ import anyio
 import anyio.to_thread
 
 from mockserver import journal
-from mockserver.engine import generator, structured
+from mockserver.engine import generator, logprobs, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
@@ -112,6 +112,8 @@ class Completion:
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
     raw_pieces: list[str] = field(default_factory=list)
+    raw_kinds: list[str] = field(default_factory=list)  # each raw piece's segment kind
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # one per raw piece
     tool_calls: tuple[ToolCall, ...] = ()
     eval_count: int = 0
     done_reason: str = "stop"
@@ -549,6 +551,7 @@ class Engine:
             completion.tool_calls = output.tool_calls
         for kind, piece in emitted:
             completion.raw_pieces.append(piece)
+            completion.raw_kinds.append(kind)
             if kind == "reasoning":
                 completion.reasoning_pieces.append(piece)
             elif kind == "content":
@@ -558,6 +561,10 @@ class Engine:
             completion.content_pieces = _rechunk(completion.content, output.chunking)
         if thoughts:  # streamed by the first request, not counted by the second
             completion.reasoning_pieces = thoughts
+        if request.logprobs:
+            completion.logprobs = logprobs.for_tokens(
+                family.tokenizer, completion.raw_pieces, request.top_logprobs, prompt.text
+            )
         return completion, prompt
 
 
