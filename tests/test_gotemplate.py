@@ -89,39 +89,51 @@ TABLE = [
     "{{ . }}",
     "{{ .s }}|{{ .n }}|{{ .f }}|{{ .big }}|{{ .t }}|{{ .nil }}|{{ .list }}|{{ .map }}",
     "{{ .missing }}|{{ .map.missing }}|{{ .nested.deep.er }}",
-    "{{ if .empty }}a{{ else if .zero }}b{{ else if .none }}c{{ else if .nil }}d{{ else }}e{{ end }}",
-    "{{ if .map }}m{{ end }}{{ if .list }}l{{ end }}{{ if .no }}n{{ end }}{{ with .s }}<{{ . }}>{{ end }}",
+    "{{ if .empty }}a{{ else if .zero }}"
+    "b{{ else if .none }}c{{ else if .nil }}d{{ else }}e{{ end }}",
+    "{{ if .map }}m{{ end }}{{ if .list }}"
+    "l{{ end }}{{ if .no }}n{{ end }}{{ with .s }}<{{ . }}>{{ end }}",
     "{{ with .missing }}x{{ else }}no{{ end }}{{ with .nested.deep }}{{ .er }}{{ end }}",
     # variables and scopes
     "{{ $x := 1 }}{{ if .t }}{{ $x = 2 }}{{ $y := 5 }}{{ $y }}{{ end }}{{ $x }}",
     "{{ range $i, $v := .strs }}{{ $i }}={{ $v }};{{ end }}{{ range .map }}{{ . }},{{ end }}",
-    "{{ range $k, $v := .map }}{{ $k }}:{{ $v }} {{ end }}{{ range .none }}x{{ else }}none{{ end }}",
-    "{{ range .list }}{{ if not . }}{{ continue }}{{ end }}{{ if eq . 3.5 }}{{ break }}{{ end }}[{{ . }}]{{ end }}",
+    "{{ range $k, $v := .map }}{{ $k }}"
+    ":{{ $v }} {{ end }}{{ range .none }}x{{ else }}none{{ end }}",
+    "{{ range .list }}{{ if not . }}{{ continue }}"
+    "{{ end }}{{ if eq . 3.5 }}{{ break }}{{ end }}[{{ . }}]{{ end }}",
     "{{ range $v := .strs }}{{ $ .s }}{{ end }}",
     "{{ range .strs }}{{ $.s }}{{ . }}{{ end }}",
     # builtins
-    '{{ and 1 0 2 }}|{{ and 1 2 }}|{{ or 0 "" .s }}|{{ or 0 .empty }}|{{ not .list }}|{{ not .none }}',
-    '{{ len .s }} {{ len .list }} {{ len .map }} {{ index .list 1 }} {{ index .map "b" }} {{ index .s 1 }}',
+    '{{ and 1 0 2 }}|{{ and 1 2 }}|{{ or 0 "" .s }}'
+    "|{{ or 0 .empty }}|{{ not .list }}|{{ not .none }}",
+    "{{ len .s }} {{ len .list }} {{ len .map }}"
+    ' {{ index .list 1 }} {{ index .map "b" }} {{ index .s 1 }}',
     '{{ slice .s 1 3 }} {{ slice .strs 1 }} {{ index .nested "deep" "er" }} {{ index .map "zz" }}',
-    '{{ eq .n 3 }} {{ eq .s "x" "héllo" }} {{ eq .f 1.5 2.5 }} {{ ne .s "a" }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt "b" "a" }} {{ ge 1.5 2.5 }}',
+    '{{ eq .n 3 }} {{ eq .s "x" "héllo" }} {{ eq .f 1.5 2.5 }}'
+    ' {{ ne .s "a" }} {{ lt 1 2 }} {{ le 2 2 }} {{ gt "b" "a" }} {{ ge 1.5 2.5 }}',
     '{{ eq .missing "x" }} {{ eq .t true }}',
     '{{ print 1 2 "a" "b" 3 .nil }}|{{ println .s .n }}|{{ print }}',
     '{{ printf "%d %5d %-5d| %05d %x %X %o %b %c" 42 42 42 -42 255 255 8 5 65 }}',
     '{{ printf "%s %q %v %10s|%-6s|%.2s %x" .s .s .list "r" "l" "abc" "hi" }}',
     '{{ printf "%f %.2f %e %g %v %6.1f %+d % d" 3.14159 2.5 1234.5 0.00001 .f 2.25 5 5 }}',
     '{{ printf "%t %v %T %T %T %%" true .map .s .n .list }}',
-    '{{ printf "%d" "x" }} {{ printf "%s" 5 }} {{ printf "%d %d" 1 }} {{ printf "%d" 1 2 }} {{ printf "%!" }}',
+    '{{ printf "%d" "x" }} {{ printf "%s" 5 }}'
+    ' {{ printf "%d %d" 1 }} {{ printf "%d" 1 2 }} {{ printf "%!" }}',
     '{{ printf "%v %s" .nil .strs }} {{ printf "%q" .strs }} {{ printf "%d" .list }}',
     '{{ html "<a href=\'x\'>&</a>" }} {{ js "it\'s <b> \\"q\\" =" }} {{ urlquery "a b&c/d" }}',
     '{{ .s | printf "%s!" }} {{ "x" | printf "%s-%s" "y" }} {{ .n | eq 3 }}',
     "{{ (index .list 0) }} {{ (.nested).deep.er }} {{ len (slice .strs 1) }}",
     # functions of Ollama's FuncMap
-    "{{ json .map }} {{ json .list }} {{ json .s }} {{ currentDate }} {{ yesterdayDate }} {{ toTypeScriptType .s }}",
+    "{{ json .map }} {{ json .list }} {{ json .s }}"
+    " {{ currentDate }} {{ yesterdayDate }} {{ toTypeScriptType .s }}",
     # define, template, block
-    '{{ define "T" }}[{{ . }}]{{ end }}{{ template "T" .n }}{{ template "T" "s" }}{{ block "B" .s }}<{{ . }}>{{ end }}',
-    '{{ define "R" }}{{ if . }}{{ len . }}{{ template "R" (slice . 1) }}{{ end }}{{ end }}{{ template "R" .strs }}',
+    '{{ define "T" }}[{{ . }}]{{ end }}{{ template "T" .n }}'
+    '{{ template "T" "s" }}{{ block "B" .s }}<{{ . }}>{{ end }}',
+    '{{ define "R" }}{{ if . }}{{ len . }}'
+    '{{ template "R" (slice . 1) }}{{ end }}{{ end }}{{ template "R" .strs }}',
     # trim markers, comments, raw strings, characters and numbers
-    "a  {{- .s -}}  b {{/* gone */}} c {{- /* gone too */ -}} d\n{{- `raw\\n` }} {{ 'a' }} {{ 0x1F }} {{ 1_000 }} {{ -2 }} {{ 1.5e3 }}",
+    "a  {{- .s -}}  b {{/* gone */}} c {{- /* gone too */ -}}"
+    " d\n{{- `raw\\n` }} {{ 'a' }} {{ 0x1F }} {{ 1_000 }} {{ -2 }} {{ 1.5e3 }}",
     "x\n\n  {{- if .t }}\n  yes\n  {{- end }}\n\ny",
     # execution errors
     "{{ .nil.field }}",
@@ -223,7 +235,8 @@ OLLAMA = [
         ],
     ),
     (
-        "{{ range .Messages }}{{ .Role }}:{{ .Content }}{{ .ToolCalls }}{{ .Images }};{{ end }}{{ .Tools }}",
+        "{{ range .Messages }}{{ .Role }}"
+        ":{{ .Content }}{{ .ToolCalls }}{{ .Images }};{{ end }}{{ .Tools }}",
         [{"role": "user", "content": "x"}, {"role": "user", "content": "y"}],
     ),
     ("{{ .Prompt }}{{ currentDate }}", [{"role": "user", "content": "x"}]),

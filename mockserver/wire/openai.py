@@ -372,14 +372,13 @@ def stream_chunks(
         from mockserver.wire.ollama import token_chunks
 
         for content, thinking, logprob in token_chunks(completion):
-            delta = {"role": "assistant"} if first else {}
-            delta["content"] = content
+            token_delta: dict[str, Any] = {"role": "assistant"} if first else {}
+            token_delta["content"] = content
             if thinking:
-                delta["reasoning"] = thinking
+                token_delta["reasoning"] = thinking
             first = False
-            yield chunk(
-                [{"index": 0, "delta": delta, "finish_reason": None, **_logprobs([logprob])}]
-            )
+            choice = {"index": 0, "delta": token_delta, "finish_reason": None}
+            yield chunk([{**choice, **_logprobs([logprob])}])
     for piece in completion.reasoning_pieces if not completion.logprobs else ():
         delta: dict[str, Any] = {"role": "assistant"} if first else {}
         delta["content"] = ""

@@ -604,7 +604,7 @@ def _method(receiver: Any, name: str) -> GoFunc | None:
     elif isinstance(receiver, GoSlice | GoMap):
         if name == "String" and receiver.stringer is not None:
             stringer = receiver.stringer
-            return GoFunc(lambda: stringer(receiver), ())  # type: ignore[arg-type]
+            return GoFunc(lambda: stringer(receiver), ())
         found = receiver.methods.get(name)
     if found is None:
         return None

@@ -8,8 +8,10 @@ Go's words, after which the lexer only answers ``EOF``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, auto
+from typing import Any
 
 
 class Kind(Enum):
@@ -148,6 +150,9 @@ class _LexError(Exception):
     pass
 
 
+_StateFn = Callable[[], Any] | None  # a lexer state: the next one, or None at the end
+
+
 def lex(text: str) -> list[Item]:
     """Every item of ``text``, ending with ``EOF`` (or with an ``ERROR`` item)."""
     return _Lexer(text).run()
@@ -187,14 +192,14 @@ class _Lexer:
 
     def run(self) -> list[Item]:
         try:
-            state = self.lex_text
+            state: _StateFn = self.lex_text
             while state is not None:
                 state = state()
         except _LexError:
             pass
         return self.items
 
-    def lex_text(self):  # type: ignore[no-untyped-def]
+    def lex_text(self) -> _StateFn:
         found = self.text.find(LEFT, self.pos)
         if found < 0:
             self.pos = len(self.text)
@@ -219,7 +224,7 @@ class _Lexer:
             return True, True
         return rest.startswith(RIGHT), False
 
-    def lex_left_delim(self):  # type: ignore[no-untyped-def]
+    def lex_left_delim(self) -> _StateFn:
         self.pos += len(LEFT)
         trim = _has_left_trim_marker(self.text[self.pos :])
         after = 2 if trim else 0
@@ -233,7 +238,7 @@ class _Lexer:
         self.paren_depth = 0
         return self.lex_inside_action
 
-    def lex_comment(self):  # type: ignore[no-untyped-def]
+    def lex_comment(self) -> _StateFn:
         self.pos += 2
         end = self.text.find("*/", self.pos)
         if end < 0:
@@ -250,7 +255,7 @@ class _Lexer:
         self.start = self.pos
         return self.lex_text
 
-    def lex_right_delim(self):  # type: ignore[no-untyped-def]
+    def lex_right_delim(self) -> _StateFn:
         _, trim = self.at_right_delim()
         if trim:
             self.pos += 2
@@ -262,7 +267,7 @@ class _Lexer:
             self.start = self.pos
         return self.lex_text
 
-    def lex_inside_action(self):  # type: ignore[no-untyped-def]
+    def lex_inside_action(self) -> _StateFn:
         delim, _ = self.at_right_delim()
         if delim:
             if self.paren_depth == 0:
@@ -312,7 +317,7 @@ class _Lexer:
             self.error(f"unrecognized character in action: {_unicode_name(char)}")
         return self.lex_inside_action
 
-    def lex_space(self):  # type: ignore[no-untyped-def]
+    def lex_space(self) -> _StateFn:
         spaces = 0
         while self.peek() and self.peek() in _SPACE:
             self.pos += 1
@@ -325,7 +330,7 @@ class _Lexer:
         self.emit(Kind.SPACE)
         return self.lex_inside_action
 
-    def lex_identifier(self):  # type: ignore[no-untyped-def]
+    def lex_identifier(self) -> _StateFn:
         while True:
             char = self.next()
             if not (char and _is_alphanumeric(char)):
@@ -342,7 +347,7 @@ class _Lexer:
             self.emit(Kind.IDENTIFIER)
         return self.lex_inside_action
 
-    def lex_field_or_variable(self, kind: Kind):  # type: ignore[no-untyped-def]
+    def lex_field_or_variable(self, kind: Kind) -> _StateFn:
         if self.at_terminator():
             self.emit(Kind.VARIABLE if kind is Kind.VARIABLE else Kind.DOT)
             return self.lex_inside_action
@@ -362,7 +367,7 @@ class _Lexer:
             return True
         return self.text.startswith(RIGHT, self.pos)
 
-    def lex_char(self):  # type: ignore[no-untyped-def]
+    def lex_char(self) -> _StateFn:
         while True:
             char = self.next()
             if char == "\\":
@@ -376,7 +381,7 @@ class _Lexer:
         self.emit(Kind.CHAR_CONSTANT)
         return self.lex_inside_action
 
-    def lex_quote(self):  # type: ignore[no-untyped-def]
+    def lex_quote(self) -> _StateFn:
         while True:
             char = self.next()
             if char == "\\":
@@ -390,7 +395,7 @@ class _Lexer:
         self.emit(Kind.STRING)
         return self.lex_inside_action
 
-    def lex_raw_quote(self):  # type: ignore[no-untyped-def]
+    def lex_raw_quote(self) -> _StateFn:
         end = self.text.find("`", self.pos)
         if end < 0:
             self.error("unterminated raw quoted string")
@@ -398,7 +403,7 @@ class _Lexer:
         self.emit(Kind.RAW_STRING)
         return self.lex_inside_action
 
-    def lex_number(self):  # type: ignore[no-untyped-def]
+    def lex_number(self) -> _StateFn:
         if not self.scan_number():
             self.error(f"bad number syntax: {go_quote(self.text[self.start : self.pos])}")
         if self.peek() in ("+", "-") and self.peek():

@@ -462,7 +462,7 @@ class _Parser:
             raise self.unexpected(after, "{{" + word + "}}")
         if self.range_depth == 0:
             raise self.errorf("{{" + word + "}} outside {{range}}")
-        return node(token.pos, token.line)  # type: ignore[no-any-return]
+        return node(token.pos, token.line)
 
     def else_control(self) -> Node:
         peek = self.peek_non_space()

@@ -41,7 +41,7 @@ class _Invalid:
 INVALID = _Invalid()
 
 
-class GoSlice(list):  # type: ignore[type-arg]
+class GoSlice(list):
     """A typed Go slice; ``nil`` when it is the nil slice (``json`` writes ``null``)."""
 
     def __init__(
@@ -50,7 +50,7 @@ class GoSlice(list):  # type: ignore[type-arg]
         go_type: str = "[]interface {}",
         *,
         nil: bool = False,
-        stringer: Callable[[GoSlice], str] | None = None,
+        stringer: Callable[[Any], str] | None = None,
         methods: dict[str, Callable[..., Any]] | None = None,
     ) -> None:
         super().__init__(items)
@@ -60,7 +60,7 @@ class GoSlice(list):  # type: ignore[type-arg]
         self.methods = methods or {}
 
 
-class GoMap(dict):  # type: ignore[type-arg]
+class GoMap(dict):
     """A typed Go map (``nil`` for the nil map)."""
 
     def __init__(
@@ -69,7 +69,7 @@ class GoMap(dict):  # type: ignore[type-arg]
         go_type: str = "map[string]interface {}",
         *,
         nil: bool = False,
-        stringer: Callable[[GoMap], str] | None = None,
+        stringer: Callable[[Any], str] | None = None,
     ) -> None:
         super().__init__(items)
         self.go_type = go_type
@@ -131,7 +131,7 @@ def stringer(value: Any) -> Callable[[], str] | None:
     if isinstance(value, GoStruct):
         method = value.method("String")
         if method is not None:
-            return method  # type: ignore[no-any-return]
+            return method
     return None
 
 
