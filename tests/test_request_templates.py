@@ -222,3 +222,30 @@ def test_create_refuses_a_template_that_does_not_parse(fake) -> None:
     assert json.loads(streamed.text) == {"error": "template error: template: :1: unclosed action"}
     tags = httpx.get(fake.url + "/api/tags").json()["models"]
     assert "broken:latest" not in {m["name"] for m in tags}
+
+
+# GenerateHandler gives a thinking model think=true when the request has none; for harmony
+# (gpt-oss) "max" becomes "high". What a request template sees of it:
+THINK = [
+    (None, "true true medium|hi"),
+    (False, "true false |hi"),
+    ("low", "true true low|hi"),
+    ("max", "true true high|hi"),
+]
+
+
+@pytest.mark.parametrize(("think", "rendered"), THINK)
+def test_a_thinking_models_template_sees_ollamas_think_values(fake, think, rendered) -> None:
+    body: dict[str, object] = {"model": "gpt-oss:20b", "prompt": "hi", "stream": False}
+    if think is not None:
+        body["think"] = think
+    shown = httpx.post(
+        fake.url + "/api/generate",
+        timeout=30,
+        json={
+            **body,
+            "template": "{{ .IsThinkSet }} {{ .Think }} {{ .ThinkLevel }}|{{ .Prompt }}",
+            "_debug_render_only": True,
+        },
+    )
+    assert shown.json()["_debug_info"]["rendered_template"] == rendered

@@ -373,7 +373,7 @@ class Engine:
         over = runner_ctx
 
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
-            text = self._render(request, family, candidate, card.template)
+            text = self._render(request, family, candidate, card.template, card)
             # chatPrompt tokenizes without special tokens: BOS is not part of this check.
             return text, _count(family, text, over)
 
@@ -442,9 +442,8 @@ class Engine:
         default_system = card.system or family.default_system
         if default_system and (not messages or messages[0].role != "system"):
             messages = (Message(role="system", content=default_system), *messages)
-        text = request.prefix + _execute(
-            request.template, self.current_date(), messages, (), request.think
-        )
+        think = _handler_think(request.think, card, family)
+        text = request.prefix + _execute(request.template, self.current_date(), messages, (), think)
         prompt = self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
         return replace(prompt, images=sum(m.images for m in messages))
 
@@ -454,11 +453,13 @@ class Engine:
         family: Family,
         messages: tuple[Message, ...],
         template: str = "",
+        card: ModelCard | None = None,
     ) -> str:
         """The prompt: a created model's own TEMPLATE run as Ollama runs any template text
         (``templates/ollama_template.py``), else the family's registry template."""
-        if template:
-            return _execute(template, self.current_date(), messages, request.tools, request.think)
+        if template and card is not None:
+            think = _handler_think(request.think, card, family)
+            return _execute(template, self.current_date(), messages, request.tools, think)
         system, collated = collate(messages)
         return family.render(
             Conversation(
@@ -569,6 +570,17 @@ class Engine:
 
 
 _FINAL_CHANNEL = "<|channel|>final<|message|>"
+
+
+def _handler_think(think: object, card: ModelCard, family: Family) -> object:
+    """The think value a template is executed with (ChatHandler, GenerateHandler): true when
+    a thinking model's request has none; harmony's "max" is "high". (The registry renderers
+    fold the same rules into their own code.)"""
+    if think is None and card.supports("thinking"):
+        return True
+    if think == "max" and family.name == "gptoss":
+        return "high"
+    return think
 
 
 @functools.lru_cache(maxsize=64)
