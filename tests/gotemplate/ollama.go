@@ -14,9 +14,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -25,7 +27,7 @@ import (
 
 func ollamaFuncs(date string) template.FuncMap {
 	return template.FuncMap{
-		"json": func(v any) string { return marshal(v) },
+		"json":        func(v any) string { return marshal(v) },
 		"currentDate": func(args ...string) string { return date },
 		"yesterdayDate": func(args ...string) string {
 			day, err := time.Parse("2006-01-02", date)
@@ -310,4 +312,35 @@ func renderOllama(c Case) (rendered string, err error) {
 		"Think": think, "ThinkLevel": level, "IsThinkSet": isSet,
 	})
 	return out.String(), err
+}
+
+// serveLines is main's -lines mode: one JSON case per input line, one JSON result per output
+// line, flushed, until EOF (a test generating many templates runs one process, not one each).
+func serveLines() {
+	reader := bufio.NewReaderSize(os.Stdin, 1<<20)
+	encoder := json.NewEncoder(os.Stdout)
+	encoder.SetEscapeHTML(false)
+	for {
+		line, err := reader.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			var c Case
+			result := Result{}
+			if jsonErr := json.Unmarshal(line, &c); jsonErr != nil {
+				result.Error = jsonErr.Error()
+			} else {
+				result.ID = c.ID
+				rendered, renderErr := renderData(c)
+				result.Rendered = rendered
+				if renderErr != nil {
+					result.Error = renderErr.Error()
+				}
+			}
+			if encodeErr := encoder.Encode(result); encodeErr != nil {
+				os.Exit(2)
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

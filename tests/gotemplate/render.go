@@ -435,6 +435,10 @@ func render(c Case) (string, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-lines" {
+		serveLines()
+		return
+	}
 	input, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -153,9 +153,7 @@ class _State:
         newline = prefix.rfind("\n")
         column = len(prefix[newline + 1 :].encode()) if newline >= 0 else len(prefix.encode())
         line = 1 + prefix.count("\n")
-        context = self.node.text()
-        if len(context.encode()) > 20:
-            context = context.encode()[:20].decode(errors="ignore") + "..."
+        context = self.node.text()  # ErrorContext: the node's whole text
         return ExecError(
             f'template: :{line}:{column}: executing "{name}" at <{context}>: {message}'
         )
@@ -405,8 +403,9 @@ class _State:
         held_as_any = receiver is dot and self.dot_is_any and isinstance(node, FieldNode)
         try:
             for name in ident[:-1]:
-                held_as_any = _holds_any(receiver)
+                element_is_any = _holds_any(receiver)
                 receiver = self.eval_field(dot, name, node, None, _MISSING, receiver)
+                held_as_any = element_is_any
             return self.eval_field(dot, ident[-1], node, args, final, receiver)
         except _FieldError as error:
             kind = "interface {}" if held_as_any else go_type_of(receiver)
@@ -777,9 +776,11 @@ def _printable(args: tuple[Any, ...]) -> list[Any]:
 
 
 def _eval_args(args: tuple[Any, ...]) -> str:
+    """``evalArgs`` (html, js, urlquery): each operand through ``printableValue`` (a nil one
+    is ``<no value>``), then ``fmt.Sprint``."""
     if len(args) == 1 and isinstance(args[0], str):
         return args[0]
-    return sprint(_printable(args))
+    return sprint(["<no value>" if a is None or a is INVALID else a for a in args])
 
 
 def html_escape(text: str) -> str:

@@ -443,7 +443,10 @@ def _float(value: float, verb: str, flags: str, precision: int | None) -> str:
         return _sign("NaN", flags)
     if math.isinf(value):
         return _sign("+Inf" if value > 0 else "-Inf", flags)
-    if verb == "f":
+    if verb in "xX":
+        text = _hex_float(value, precision)
+        text = text.upper().replace("0X", "0X") if verb == "X" else text
+    elif verb == "f":
         text = f"{value:.{6 if precision is None else precision}f}"
     elif verb in "eE":
         text = f"{value:.{6 if precision is None else precision}{verb}}"
@@ -456,6 +459,24 @@ def _float(value: float, verb: str, flags: str, precision: int | None) -> str:
         if verb == "G":
             text = text.upper()
     return _sign(text, flags)
+
+
+def _hex_float(value: float, precision: int | None) -> str:
+    """``strconv.FormatFloat(value, 'x', -1, 64)``: ``0x1.8p+01``."""
+    if value == 0:
+        mantissa, exponent = "0", 0
+        sign = "-" if math.copysign(1.0, value) < 0 else ""
+    else:
+        sign = "-" if value < 0 else ""
+        hexed = float.hex(abs(value))  # 0x1.8000000000000p+1
+        body, _, power = hexed[2:].partition("p")
+        whole, _, fraction = body.partition(".")
+        fraction = fraction.rstrip("0")
+        if precision is not None:
+            fraction = (fraction + "0" * precision)[:precision]
+        mantissa = whole + ("." + fraction if fraction else "")
+        exponent = int(power)
+    return f"{sign}0x{mantissa}p{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
 
 
 def _string(value: str, verb: str, flags: str, precision: int | None) -> str:
