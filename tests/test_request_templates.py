@@ -61,6 +61,17 @@ RENDERINGS = [
         "{{ .Prompt }}{{ .Nothing.Deeper }}",
         "Why is the sky blue?<no value>",
     ),
+    # Go >= 1.23 grammar (Ollama is built with a recent Go; the Go harness is 1.19)
+    (
+        "else with (Go 1.23)",
+        "{{ with .Nope }}x{{ else with .Prompt }}[{{ . }}]{{ end }}",
+        "[Why is the sky blue?]",
+    ),
+    (
+        "range over an integer (Go 1.22)",
+        "{{ range 3 }}{{ . }}{{ end }}|{{ .Prompt }}",
+        "012|Why is the sky blue?",
+    ),
     ("printf", '{{ printf "%q/%d" .Prompt (len .Prompt) }}', '"Why is the sky blue?"/20'),
     (
         "Ollama's functions in a messages template",
