@@ -213,6 +213,60 @@ def test_the_table_renders_and_fails_as_go(go) -> None:
     assert not failures, json.dumps(failures, indent=1, ensure_ascii=False)
 
 
+VERBS = [
+    "%v",
+    "%s",
+    "%d",
+    "%q",
+    "%x",
+    "%X",
+    "%f",
+    "%.2f",
+    "%e",
+    "%g",
+    "%t",
+    "%c",
+    "%o",
+    "%b",
+    "%5.1f",
+    "%-4v|",
+    "%05d",
+    "%+d",
+    "% x",
+    "%#v",
+    "%T",
+    "%8.3s",
+    "%U",
+    "%E",
+    "%G",
+]
+OPERANDS = [f".{name}" for name in DATA] + [
+    ".missing",
+    "1",
+    "0",
+    "-3",
+    "2.5",
+    "1e6",
+    '"a"',
+    "true",
+    "nil",
+]
+
+
+def test_every_printf_verb_on_every_kind_of_value_prints_as_go(go) -> None:
+    """``fmt``'s verbs, flags, width and precision on strings, numbers, bools, nil, slices
+    and maps: each the text Go prints, its ``%!verb(type=value)`` forms included."""
+    templates = [f'{{{{ printf "{verb}" {operand} }}}}' for verb in VERBS for operand in OPERANDS]
+    results = go([_go_case(str(i), t, DATA) for i, t in enumerate(templates)])
+    failures = []
+    for index, template in enumerate(templates):
+        try:
+            _agree(_python(template, DATA), results[str(index)])
+        except AssertionError:
+            failures.append((template, _python(template, DATA), results[str(index)]))
+    assert not failures, json.dumps(failures[:10], indent=1, ensure_ascii=False)
+
+
 # --- Ollama's Parse and Execute paths ---------------------------------------------------------
 
 OLLAMA = [

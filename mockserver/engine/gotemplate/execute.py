@@ -142,6 +142,7 @@ class _State:
         self.node: Node | None = None
         self.depth = 0
         self.dot_is_any = False  # dot is a range element of a []any / map[string]any
+        self.last_field_any = False  # the last field evaluated was a map[string]any's element
 
     # --- errors ------------------------------------------------------------------------
     def error(self, message: str) -> ExecError:
@@ -406,6 +407,7 @@ class _State:
                 element_is_any = _holds_any(receiver)
                 receiver = self.eval_field(dot, name, node, None, _MISSING, receiver)
                 held_as_any = element_is_any
+            self.last_field_any = _holds_any(receiver)  # the value's static type is any
             return self.eval_field(dot, ident[-1], node, args, final, receiver)
         except _FieldError as error:
             kind = "interface {}" if held_as_any else go_type_of(receiver)
@@ -496,7 +498,11 @@ class _State:
             index += 1
         if function.variadic:
             while index < len(given):
-                argv.append(self.eval_arg(dot, params[-1], given[index]))
+                self.last_field_any = False
+                value = self.eval_arg(dot, params[-1], given[index])
+                if builtin and name == "slice" and self.last_field_any:
+                    value = _HeldAsAny(value)  # slice does not dig into its indexes
+                argv.append(value)
                 index += 1
         if final is not _MISSING:
             kind = params[-1]
@@ -639,10 +645,16 @@ def _eq(first: Any, *others: Any) -> bool:
                 raise ValueError("incompatible types for comparison")
         elif kind != "invalid":
             truth = first == other
-        else:
-            if first is INVALID or other is INVALID:
-                truth = first is other
-            elif isinstance(first, list | dict) or isinstance(other, list | dict):
+        else:  # neither is a basic kind: canCompare, isNil, Comparable
+            kinds = (_reflect_kind(first), _reflect_kind(other))
+            if kinds[0] != kinds[1] and "invalid" not in kinds:
+                raise ValueError(
+                    f"non-comparable types {format_one(first, 's')}: {go_type_of(first)}, "
+                    f"{go_type_of(other)}: {print_value(other)}"
+                )
+            if _is_nil(first) or _is_nil(other):
+                truth = _is_nil(first) == _is_nil(other)
+            elif kinds[1] in ("slice", "map"):
                 shown = format_one(other, "s")
                 raise ValueError(f"non-comparable type {shown}: {go_type_of(other)}")
             else:
@@ -650,6 +662,22 @@ def _eq(first: Any, *others: Any) -> bool:
         if truth:
             return True
     return False
+
+
+def _reflect_kind(value: Any) -> str:
+    if value is INVALID:
+        return "invalid"
+    if isinstance(value, list | tuple):
+        return "slice"
+    if isinstance(value, dict):
+        return "map"
+    if isinstance(value, GoStruct):
+        return "ptr" if value.pointer else "struct"
+    return "other"
+
+
+def _is_nil(value: Any) -> bool:
+    return value is INVALID or value is None or (isinstance(value, GoSlice | GoMap) and value.nil)
 
 
 def _ne(first: Any, second: Any) -> bool:
@@ -698,7 +726,16 @@ def _len(value: Any) -> int:
     raise ValueError(f"len of type {go_type_of(value)}")
 
 
+@dataclass(frozen=True)
+class _HeldAsAny:
+    """A ``slice`` index read from a ``map[string]any``: its type is ``interface {}``."""
+
+    value: Any
+
+
 def _index_arg(index: Any, cap: int) -> int:
+    if isinstance(index, _HeldAsAny):
+        raise ValueError("cannot index slice/array with type interface {}")
     if isinstance(index, int) and not isinstance(index, bool):
         if index < 0 or index > cap:
             raise ValueError(f"index out of range: {index}")

@@ -289,7 +289,21 @@ def sprintf(format_text: str, args: list[Any]) -> str:
 
 def _operand(arg: Any, verb: str, flags: str, width: int | None, precision: int | None) -> str:
     """One operand with its width: a slice's elements are each padded (``printValue``)."""
-    if isinstance(arg, list | tuple) and verb != "T" and stringer(arg) is None:
+    go_syntax_verb = verb == "v" and "#" in flags
+    if isinstance(arg, dict) and verb != "T" and stringer(arg) is None and not go_syntax_verb:
+        pairs = [
+            _operand(key, verb, flags, width, precision)
+            + ":"
+            + ("<nil>" if arg[key] is None else _operand(arg[key], verb, flags, width, precision))
+            for key in sort_keys(arg)
+        ]
+        return "map[" + " ".join(pairs) + "]"
+    if (
+        isinstance(arg, list | tuple)
+        and verb != "T"
+        and stringer(arg) is None
+        and not go_syntax_verb
+    ):
         if verb == "s" and isinstance(arg, bytes):
             return _pad(format_one(arg, verb, flags, precision), width, flags, arg, verb)
         parts = [
@@ -358,6 +372,8 @@ def format_one(arg: Any, verb: str, flags: str = "", precision: int | None = Non
             return _float(arg, "g", flags, precision)
         if isinstance(arg, str):
             return _string(arg, "v", flags, precision)
+        if isinstance(arg, int) and not isinstance(arg, bool) and precision is not None:
+            return _integer(arg, "d", flags, precision)
         if isinstance(arg, int | float) and not isinstance(arg, bool):
             return _sign(print_value(arg), flags)
         return print_value(arg, plus="+" in flags)
@@ -422,9 +438,11 @@ def _integer(value: int, verb: str, flags: str, precision: int | None) -> str:
     elif verb == "c":
         return chr(value) if 0 <= value <= 0x10FFFF else "\ufffd"
     elif verb == "q":
-        return "'" + go_quote(chr(value))[1:-1].replace('\\"', '"').replace("'", "\\'") + "'"
+        char = chr(value) if 0 <= value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF else "\ufffd"
+        inner = go_quote(char)[1:-1].replace('\\"', '"').replace("'", "\\'")
+        return "'" + inner + "'"
     elif verb == "U":
-        return f"U+{value:04X}"
+        return f"U+{value & (2**64 - 1):04X}"
     elif verb in "feEgG":
         return bad_verb(value, verb)
     else:
@@ -437,13 +455,15 @@ def _integer(value: int, verb: str, flags: str, precision: int | None) -> str:
 
 
 def _float(value: float, verb: str, flags: str, precision: int | None) -> str:
-    if verb not in "feEgGv":
+    if verb not in "feEgGvxXb":
         return bad_verb(value, verb)
     if math.isnan(value):
         return _sign("NaN", flags)
     if math.isinf(value):
         return _sign("+Inf" if value > 0 else "-Inf", flags)
-    if verb in "xX":
+    if verb == "b":
+        text = _binary_float(value)
+    elif verb in "xX":
         text = _hex_float(value, precision)
         text = text.upper().replace("0X", "0X") if verb == "X" else text
     elif verb == "f":
@@ -459,6 +479,18 @@ def _float(value: float, verb: str, flags: str, precision: int | None) -> str:
         if verb == "G":
             text = text.upper()
     return _sign(text, flags)
+
+
+def _binary_float(value: float) -> str:
+    """``strconv.FormatFloat(value, 'b', -1, 64)``: an integer mantissa, ``p``, a power of 2."""
+    if value == 0:
+        return ("-" if math.copysign(1.0, value) < 0 else "") + "0p-1074"
+    mantissa, exponent = math.frexp(abs(value))
+    bits, power = int(mantissa * 2**53), exponent - 53
+    if power < -1074:  # subnormal: the smallest exponent, a shorter mantissa
+        bits >>= -1074 - power
+        power = -1074
+    return f"{'-' if value < 0 else ''}{bits}p{'+' if power >= 0 else '-'}{abs(power)}"
 
 
 def _hex_float(value: float, precision: int | None) -> str:
@@ -497,6 +529,11 @@ def _string(value: str, verb: str, flags: str, precision: int | None) -> str:
     return bad_verb(value, verb)
 
 
+def _go_syntax_element(value: Any) -> str:
+    """An ``interface {}`` element under ``%#v``: a nil one is ``interface {}(nil)``."""
+    return "interface {}(nil)" if value is None else go_syntax(value)
+
+
 def go_syntax(value: Any) -> str:
     """``%#v`` for the simple values."""
     if value is None:
@@ -506,12 +543,12 @@ def go_syntax(value: Any) -> str:
     if isinstance(value, bool | int | float):
         return print_value(value)
     if isinstance(value, list | tuple):
-        return go_type_of(value) + "{" + ", ".join(go_syntax(v) for v in value) + "}"
+        return go_type_of(value) + "{" + ", ".join(_go_syntax_element(v) for v in value) + "}"
     if isinstance(value, dict):
         return (
             go_type_of(value)
             + "{"
-            + ", ".join(f"{go_syntax(k)}:{go_syntax(value[k])}" for k in sort_keys(value))
+            + ", ".join(f"{go_syntax(k)}:{_go_syntax_element(value[k])}" for k in sort_keys(value))
             + "}"
         )
     return print_value(value)
