@@ -43,7 +43,7 @@ import anyio
 import anyio.to_thread
 
 from mockserver import journal
-from mockserver.engine import generator, media, structured
+from mockserver.engine import generator, logprobs, media, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
@@ -114,6 +114,8 @@ class Completion:
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
     raw_pieces: list[str] = field(default_factory=list)
+    raw_kinds: list[str] = field(default_factory=list)  # each raw piece's segment kind
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # one per raw piece
     tool_calls: tuple[ToolCall, ...] = ()
     eval_count: int = 0
     done_reason: str = "stop"
@@ -362,6 +364,8 @@ class Engine:
                 return self._with_media(request, card, family, last.content, last.images)
             text = last.content
             return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
+        if request.template:
+            return self._direct_prompt(request, card, family, runner_ctx)
 
         messages = request.messages
         # ChatHandler: the model's SYSTEM (a created model's, else the registry default) is
@@ -375,7 +379,7 @@ class Engine:
         over = runner_ctx
 
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
-            text = self._render(request, family, candidate)
+            text = self._render(request, family, candidate, card.template, card)
             # chatPrompt tokenizes without special tokens: BOS is not part of this check.
             return text, _count(family, text, over)
 
@@ -463,7 +467,34 @@ class Engine:
         limit = num_ctx - max((num_ctx - max(0, keep)) // 2, 1)
         return Prompt(text, limit, token_truncated=True)
 
-    def _render(self, request: ChatRequest, family: Family, messages: tuple[Message, ...]) -> str:
+    def _direct_prompt(
+        self, request: ChatRequest, card: ModelCard, family: Family, runner_ctx: int
+    ) -> Prompt:
+        """GenerateHandler with a request ``template``: the messages (the request's system,
+        else the model's; the user's prompt) executed by that template directly, without
+        chatPrompt's message truncation; the detokenized ``context`` before it."""
+        messages = request.messages
+        default_system = card.system or family.default_system
+        if default_system and (not messages or messages[0].role != "system"):
+            messages = (Message(role="system", content=default_system), *messages)
+        think = _handler_think(request.think, card, family)
+        text = request.prefix + _execute(request.template, self.current_date(), messages, (), think)
+        prompt = self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
+        return replace(prompt, images=sum(m.images for m in messages))
+
+    def _render(
+        self,
+        request: ChatRequest,
+        family: Family,
+        messages: tuple[Message, ...],
+        template: str = "",
+        card: ModelCard | None = None,
+    ) -> str:
+        """The prompt: a created model's own TEMPLATE run as Ollama runs any template text
+        (``templates/ollama_template.py``), else the family's registry template."""
+        if template and card is not None:
+            think = _handler_think(request.think, card, family)
+            return _execute(template, self.current_date(), messages, request.tools, think)
         system, collated = collate(messages)
         return family.render(
             Conversation(
@@ -556,6 +587,7 @@ class Engine:
             completion.tool_calls = output.tool_calls
         for kind, piece in emitted:
             completion.raw_pieces.append(piece)
+            completion.raw_kinds.append(kind)
             if kind == "reasoning":
                 completion.reasoning_pieces.append(piece)
             elif kind == "content":
@@ -565,10 +597,49 @@ class Engine:
             completion.content_pieces = _rechunk(completion.content, output.chunking)
         if thoughts:  # streamed by the first request, not counted by the second
             completion.reasoning_pieces = thoughts
+        if request.logprobs:
+            completion.logprobs = logprobs.for_tokens(
+                family.tokenizer, completion.raw_pieces, request.top_logprobs, prompt.text
+            )
         return completion, prompt
 
 
 _FINAL_CHANNEL = "<|channel|>final<|message|>"
+
+
+def _handler_think(think: object, card: ModelCard, family: Family) -> object:
+    """The think value a template is executed with (ChatHandler, GenerateHandler): true when
+    a thinking model's request has none; harmony's "max" is "high". (The registry renderers
+    fold the same rules into their own code.)"""
+    if think is None and card.supports("thinking"):
+        return True
+    if think == "max" and family.name == "gptoss":
+        return "high"
+    return think
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, current_date: str) -> Any:
+    from mockserver.engine.templates.ollama_template import OllamaTemplate
+
+    return OllamaTemplate(text, current_date)
+
+
+def _execute(
+    text: str,
+    current_date: str,
+    messages: tuple[Message, ...],
+    tools: tuple[dict[str, Any], ...],
+    think: object,
+) -> str:
+    """A template text parsed (once) and executed as Ollama does; a template Ollama cannot
+    parse or execute is its 500 with Go's words (GenerateHandler, chatPrompt's callers)."""
+    from mockserver.engine.templates.ollama_template import TemplateError
+
+    try:
+        return str(_parsed(text, current_date).execute(messages=messages, tools=tools, think=think))
+    except TemplateError as error:
+        raise OllamaError(500, str(error)) from None
 
 
 def _structured_after_thinking(

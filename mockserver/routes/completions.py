@@ -129,7 +129,11 @@ def _usage(result: ChatResult | None) -> dict[str, int]:
 
 
 async def _generate(engine: Engine, body: CompletionRequestIn) -> ChatResult | None:
-    """GenerateHandler's steps up to the engine's answer (None: an empty prompt loads)."""
+    """GenerateHandler's steps up to the engine's answer (None: an empty prompt loads).
+
+    ``logprobs: N`` (N > 0) asks for N top logprobs (FromCompleteRequest); past 20 it is
+    GenerateHandler's 400. ToCompletion / ToCompleteChunk write no logprobs: none here."""
+    native.check_top_logprobs(body.logprobs if body.logprobs and body.logprobs > 0 else 0)
     model = body.model or ""
     if not model.strip():
         raise OllamaError(404, f"model '{model}' not found")

@@ -306,6 +306,13 @@ async def create(request: Request) -> Response:
         lines += pull_lines(engine.catalog, wanted, _paced(request))
         base = replace(wanted, modified_at=_now(request))
         engine.catalog.put(base)
+    if parsed.template:  # setTemplate: template.Parse, else errBadTemplate (400)
+        from mockserver.engine.templates.ollama_template import OllamaTemplate, TemplateError
+
+        try:
+            OllamaTemplate(parsed.template)
+        except TemplateError as error:
+            return _reply(lines, (400, f"template error: {error}"), parsed.stream)
     card = store.created(
         base,
         name,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
-from mockserver.engine import modelfiles, store
+from mockserver.engine import gguf_vocab, modelfiles, store
 from mockserver.engine.catalog import ModelCard, family_of
 from mockserver.engine.chat import ChatRequest, Options
 from mockserver.engine.embeddings import EmbeddingModel, embedding_model
@@ -402,7 +402,23 @@ async def show(request: Request) -> Response:
         # up, so an unknown "nope" is reported as "nope:latest".
         raise OllamaError(404, f"model '{engine.catalog.display_name(model)}' not found")
     default_system = card.system or (family.default_system if family is not None else "")
-    return GinJSONResponse(show_body(card, parsed.system or default_system, engine))
+    body = show_body(card, parsed.system or default_system, engine)
+    info = body.get("model_info")
+    if parsed.verbose and family is not None and isinstance(info, dict):
+        # getModelData with maxArraySize -1: the GGUF's arrays whole (built once, off the loop)
+        name = family.name
+        whole = await engine.run_heavy(lambda: gguf_vocab.arrays(name), heavy=True)
+        for key, values in whole.items():
+            if f"tokenizer.ggml.{key}" in info:
+                info[f"tokenizer.ggml.{key}"] = values
+    if request.headers.get("user-agent", "").startswith(COPILOT_CHAT_USER_AGENT):
+        # ShowHandler: Copilot Chat prefers general.basename; Ollama echoes the name asked for
+        info = {**(info or {}), "general.basename": model}
+        body["model_info"] = dict(sorted(info.items()))  # a Go map: keys sorted
+    return GinJSONResponse(body)
+
+
+COPILOT_CHAT_USER_AGENT = "GitHubCopilotChat/"  # server/routes.go copilotChatUserAgentPrefix
 
 
 def _embedding_show(card: ModelCard, embedder: EmbeddingModel, engine: Engine) -> dict[str, Any]:

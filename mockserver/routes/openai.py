@@ -20,6 +20,7 @@ from mockserver.pacing import paced, plan_for
 from mockserver.routes import json_body
 from mockserver.wire import openai as wire
 from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.ollama import check_top_logprobs
 from mockserver.wire.responses import EventStream, GoJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -36,7 +37,9 @@ def bind_chat(engine: Engine, body: bytes) -> Bound:
         go_struct="openai.ChatCompletionRequest",
         from_middleware=True,
     )
-    return Bound(parsed, wire.to_chat_request(parsed))
+    chat = wire.to_chat_request(parsed)  # the middleware's own 400s come first
+    check_top_logprobs(parsed.top_logprobs)  # then ChatHandler's first check
+    return Bound(parsed, chat)
 
 
 async def chat_completions(request: Request) -> Response:

@@ -333,6 +333,8 @@ def to_chat_request(
         truncate=body.truncate is not False,
         shift=body.shift is not False,
         format=body.format,
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
@@ -362,6 +364,9 @@ def generate_to_chat_request(
         truncate=body.truncate is not False,
         shift=body.shift is not False,
         format=body.format,
+        template="" if body.raw else body.template or "",
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
@@ -456,8 +461,27 @@ def chat_final(
         "message": message,
         "done": True,
         "done_reason": completion.done_reason,
+        **({"logprobs": completion.logprobs} if completion.logprobs and not stream else {}),
         **metrics(result, total_ns),
     }
+
+
+def token_chunks(completion: Completion) -> list[tuple[str, str, dict[str, Any]]]:
+    """With ``logprobs``, one streamed response per emitted token, as the runner sends them:
+    (content, thinking, its logprob); a control token's content is empty (the parsers hold
+    it back) but its response is still sent, for its logprob (ChatHandler)."""
+    out = []
+    for kind, piece, logprob in zip(
+        completion.raw_kinds, completion.raw_pieces, completion.logprobs, strict=False
+    ):
+        out.append(
+            (
+                piece if kind == "content" else "",
+                piece if kind == "reasoning" else "",
+                logprob,
+            )
+        )
+    return out
 
 
 def chat_chunks(
@@ -470,8 +494,12 @@ def chat_chunks(
     def chunk(message: dict[str, Any]) -> dict[str, Any]:
         return {"model": model, "created_at": clock(), "message": message, "done": False}
 
-    chunks += [chunk(_message("", piece)) for piece in completion.reasoning_pieces if piece]
-    chunks += [chunk(_message(piece)) for piece in completion.content_pieces if piece]
+    if completion.logprobs:
+        for content, thinking, logprob in token_chunks(completion):
+            chunks.append({**chunk(_message(content, thinking)), "logprobs": [logprob]})
+    else:
+        chunks += [chunk(_message("", p)) for p in completion.reasoning_pieces if p]
+        chunks += [chunk(_message(piece)) for piece in completion.content_pieces if piece]
     # Each call in a chunk of its own, where its JSON closes (tools/tools.go; engine/agent.py).
     calls = native_tool_calls(completion.tool_calls, call_ids)
     chunks += [chunk({"role": "assistant", "content": "", "tool_calls": [c]}) for c in calls]
@@ -502,6 +530,8 @@ def generate_final(
     body["done_reason"] = completion.done_reason
     if context:
         body["context"] = context
+    if completion.logprobs and not stream:
+        body["logprobs"] = completion.logprobs
     body.update(metrics(result, total_ns))
     return body
 
@@ -516,6 +546,13 @@ def generate_chunks(result: ChatResult, *, model: str, raw: bool, clock) -> list
         out["done"] = False
         return out
 
+    if completion.logprobs:
+        chunks = []
+        for (content, thinking, logprob), piece in zip(
+            token_chunks(completion), completion.raw_pieces, strict=False
+        ):
+            chunks.append({**chunk(piece if raw else content, thinking), "logprobs": [logprob]})
+        return chunks
     if raw:  # no parser in raw mode: the runner's text, control tokens included
         return [chunk(piece) for piece in completion.raw_pieces if piece]
     return [chunk("", piece) for piece in completion.reasoning_pieces if piece] + [

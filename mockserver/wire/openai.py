@@ -98,6 +98,8 @@ class ChatCompletionRequest(BaseModel):
     debug_render_only: bool | None = Field(
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
+    logprobs: bool | None = Field(None, json_schema_extra=_go("bool"))
+    top_logprobs: int | None = Field(None, json_schema_extra=_go("int"))
 
 
 # --- request conversion (Ollama's FromChatRequest) -------------------------------------------
@@ -141,6 +143,8 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
         ),
         render_only=bool(body.debug_render_only),
         format=_format(body.response_format),
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
@@ -355,9 +359,21 @@ def completion_body(
         "created": created,
         "model": model,
         "system_fingerprint": "fp_ollama",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(completion)}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason(completion),
+                **_logprobs(completion.logprobs),
+            }
+        ],
         "usage": usage(result),
     }
+
+
+def _logprobs(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """``ChoiceLogprobs`` (``openai/openai.go``): ``{"content": [...]}``, omitted when none."""
+    return {"logprobs": {"content": entries}} if entries else {}
 
 
 def debug_info(result: ChatResult) -> dict[str, Any]:
@@ -415,13 +431,24 @@ def stream_chunks(
         }
 
     first = True
-    for piece in completion.reasoning_pieces:
+    if completion.logprobs:  # a chunk per token, each with its logprob (ToStreamChunks)
+        from mockserver.wire.ollama import token_chunks
+
+        for content, thinking, logprob in token_chunks(completion):
+            token_delta: dict[str, Any] = {"role": "assistant"} if first else {}
+            token_delta["content"] = content
+            if thinking:
+                token_delta["reasoning"] = thinking
+            first = False
+            choice = {"index": 0, "delta": token_delta, "finish_reason": None}
+            yield chunk([{**choice, **_logprobs([logprob])}])
+    for piece in completion.reasoning_pieces if not completion.logprobs else ():
         delta: dict[str, Any] = {"role": "assistant"} if first else {}
         delta["content"] = ""
         delta["reasoning"] = piece
         first = False
         yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
-    for piece in completion.content_pieces:
+    for piece in completion.content_pieces if not completion.logprobs else ():
         delta = {"role": "assistant"} if first else {}
         delta["content"] = piece
         first = False
