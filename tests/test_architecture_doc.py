@@ -8,7 +8,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
 # Where a bare name is looked for: the doc follows a request through these packages.
-HOMES = ["", "mockserver", "mockserver/engine", "mockserver/engine/templates", "lab", "lab/series", "tools"]
+HOMES = [
+    "",
+    "mockserver",
+    "mockserver/engine",
+    "mockserver/engine/templates",
+    "lab",
+    "lab/series",
+    "tools",
+]
 NAMED = sorted(set(re.findall(r"[\w<>/.-]+\.(?:py|gotmpl|json|md)\b", DOC)))
 
 

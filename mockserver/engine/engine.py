@@ -479,8 +479,10 @@ class Engine:
             messages = (Message(role="system", content=default_system), *messages)
         think = _handler_think(request.think, card, family)
         text = request.prefix + _execute(request.template, self.current_date(), messages, (), think)
-        prompt = self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
-        return replace(prompt, images=sum(m.images for m in messages))
+        payloads = tuple(payload for message in messages for payload in message.images)
+        if payloads:  # the direct flow tags nothing: the images reach the runner as payloads
+            return self._with_media(request, card, family, text, payloads)
+        return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
 
     def _render(
         self,

@@ -196,7 +196,7 @@ class _Message(GoStruct):
         self.Role = message.role
         self.Content = message.content
         self.Thinking = message.thinking
-        self.Images = GoSlice([b"" for _ in range(message.images)], "[]api.ImageData", nil=True)
+        self.Images = GoSlice(list(message.images), "[]api.ImageData", nil=True)  # decoded bytes
         self.ToolCalls = GoSlice(
             [_ToolCall(0, call.name, call.arguments) for call in message.tool_calls],
             "[]template.templateToolCall",
