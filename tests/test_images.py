@@ -259,6 +259,30 @@ def test_raw_generate_without_a_tag_is_the_runners_refusal(http: httpx.Client) -
     assert (reply.status_code, reply.json()) == (400, {"error": TOKENIZE_FAILED})
 
 
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # GenerateHandler's direct flow executes the request's template without tags: an
+        # image is a payload with no marker in the prompt, which the runner refuses.
+        ("{{ .Prompt }}", (400, {"error": TOKENIZE_FAILED})),
+        # ... unless the template prints a tag itself, where the runner finds its marker.
+        ("[img-0]{{ .Prompt }}", (200, None)),
+    ],
+)
+def test_a_request_template_gets_the_images_as_untagged_payloads(
+    http: httpx.Client, template: str, expected: tuple
+) -> None:
+    body = {"model": "gemma3:4b", "prompt": "hi", "images": [PNG], "template": template,
+            "stream": False}  # fmt: skip
+    reply = http.post("/api/generate", json=body)
+    status, error = expected
+    assert reply.status_code == status
+    if error is not None:
+        assert reply.json() == error
+    else:
+        assert reply.json()["prompt_eval_count"] == 1 + 258 + 1  # BOS, the image, "hi"
+
+
 def _part(kind: str, value: object) -> dict:
     return {"type": kind, kind: value}
 
