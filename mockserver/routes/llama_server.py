@@ -169,6 +169,7 @@ async def _stream(
         decode_started = time.perf_counter()
         step = engine.token_seconds()
         yield wire.sse(wire.chunk(engine, cid, {"role": "assistant", "content": None}))
+        calls = _CallDiffs(generation)
         for index, piece in enumerate(generation.pieces):
             if index and step:
                 await asyncio.sleep(step)
@@ -179,6 +180,8 @@ async def _stream(
                 delta["content"] = piece.content
             if delta:
                 yield wire.sse(wire.chunk(engine, cid, delta))
+            for call_delta in calls.advance(piece.tool):
+                yield wire.sse(wire.chunk(engine, cid, {"tool_calls": [call_delta]}))
         predicted_s = step * generation.completion_tokens or (time.perf_counter() - decode_started)
         generation.timings = engine.timings(generation, prompt_s, predicted_s)
         engine.record(generation, prompt_s, predicted_s)
@@ -198,3 +201,34 @@ async def _stream(
     finally:
         if not released:
             await engine.pool.release(slot, generation.generated_ids)
+
+
+class _CallDiffs:
+    """The stream's tool-call deltas (``common_chat_msg_diff::compute_diffs`` and
+    ``server_chat_msg_diff_to_json_oaicompat``): a new call with its index, id, type, name and
+    arguments so far; then the last call's arguments as they grow. Ids are the final message's."""
+
+    def __init__(self, generation: Generation) -> None:
+        self._text = generation.calls
+        self._ids = [call["id"] for call in generation.tool_calls]
+        self._read = 0
+        self._seen: list[tuple[str, str]] = []
+
+    def advance(self, n_chars: int) -> list[dict[str, Any]]:
+        if self._text is None or not n_chars:
+            return []
+        self._read += n_chars
+        now = [(c.name, c.arguments) for c in self._text.parsed(self._read) if c.name]
+        deltas: list[dict[str, Any]] = []
+        if self._seen and now[len(self._seen) - 1][1] != self._seen[-1][1]:
+            index = len(self._seen) - 1
+            grown = now[index][1][len(self._seen[-1][1]) :]
+            deltas.append({"index": index, "function": {"arguments": grown}})
+        for index in range(len(self._seen), len(now)):
+            name, arguments = now[index]
+            function = {"name": name, **({"arguments": arguments} if arguments else {})}
+            call_id = self._ids[index] if index < len(self._ids) else ""
+            deltas.append({"index": index, "id": call_id, "type": "function",
+                           "function": function})  # fmt: skip
+        self._seen = now
+        return deltas

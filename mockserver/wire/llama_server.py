@@ -71,6 +71,8 @@ def message(generation: Generation) -> dict[str, Any]:
     body: dict[str, Any] = {"role": "assistant", "content": generation.content}
     if generation.reasoning:
         body["reasoning_content"] = generation.reasoning
+    if generation.tool_calls:
+        body["tool_calls"] = generation.tool_calls
     return body
 
 
@@ -142,7 +144,7 @@ def models(engine: LlamaEngine) -> dict[str, Any]:
                 "created": int(time.time()),
                 "owned_by": "llamacpp",
                 "meta": {
-                    "vocab_type": 2,  # LLAMA_VOCAB_TYPE_BPE
+                    "vocab_type": model.vocab_type,
                     "n_vocab": model.n_vocab,
                     "n_ctx": engine.slot_n_ctx,
                     "n_ctx_train": model.n_ctx_train,
