@@ -7,7 +7,8 @@ a common prefix, above ``--slot-prompt-similarity`` (0.10), else to the least re
 idle slot (``get_available_slot``); with ``cache_prompt`` (default true) the common prefix is
 not evaluated again, and at least one prompt token always is (``n_past`` is lowered to
 ``n_tokens - 1``). That number is ``prompt_tokens_details.cached_tokens`` and
-``timings.cache_n``; ``timings.prompt_n`` is the rest. With no idle slot a task waits (``queue_tasks.defer``).
+``timings.cache_n``; ``timings.prompt_n`` is the rest. With no idle slot a task waits
+(``queue_tasks.defer``).
 
 This is memory of token ids only. It decides how much prefill work a request costs, never what
 the model sees: the prompt is always the request's whole rendered prompt, and the answer is a
