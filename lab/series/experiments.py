@@ -109,6 +109,7 @@ def two_models(stack: Stack) -> Finding:
                     for c in calls)),
     ]  # fmt: skip
     harmony = next((b for b in stack.backends if renderings.is_gpt_oss(b, stack.timeout)), None)
+    rows: list[dict[str, Any]] = []
     if harmony is not None:
         rows = renderings.compare(harmony, PROMPT, FIVE_TURN, stack.timeout)
         data["post1_vs_post2"] = rows
@@ -124,7 +125,7 @@ def two_models(stack: Stack) -> Finding:
         "call: the two servers (and each one's slots) work at the same time.",
     ]
     if harmony is not None:
-        explanation.append(_rendering_sentence(data["post1_vs_post2"]))
+        explanation.append(_rendering_sentence(rows))
     return Finding(data, explanation, show)
 
 
