@@ -47,11 +47,7 @@ ALIAS = "gemma-3-270m-q4_k_m"
 CTX = 2048
 
 #: Differences that are known and explained: row name -> why the twin does not match.
-DOCUMENTED: dict[str, str] = {
-    "/props keys": "the twin omits the web UI / multimodal / speculative fields of a build it "
-    "is not (webui_settings, model paths on disk)",
-    "/metrics names": "the twin serves the counters and gauges the lab reads",
-}
+DOCUMENTED: dict[str, str] = {}
 
 TEXTS = (
     "In one sentence, what makes Ottawa Canada's capital?",
@@ -208,16 +204,6 @@ def _chat(s: Servers, side: str, messages: list[dict], **extra: Any) -> dict[str
     return answer.json()
 
 
-def _ids(s: Servers, side: str, text: str, add_special: bool) -> list[int]:
-    body = {"content": text, "add_special": add_special}
-    return s.client.post(s.urls[side] + "/tokenize", json=body).json()["tokens"]
-
-
-def _prompt(s: Servers, side: str, messages: list[dict]) -> str:
-    body = {"messages": messages}
-    return s.client.post(s.urls[side] + "/apply-template", json=body).json()["prompt"]
-
-
 def check_usage(s: Servers) -> Iterator[Row]:
     answers: dict[str, dict[str, Any]] = {}
     for name, messages in CONVERSATIONS.items():
@@ -242,40 +228,29 @@ def check_usage(s: Servers) -> Iterator[Row]:
     )
 
 
-def _cache_rule(s: Servers, side: str, convo: list[dict], first: dict, grown: list[dict]) -> int:
-    """``cached_tokens`` the slot rule predicts for ``grown`` after ``convo`` was answered by
-    ``first``: the common prefix of the slot's tokens (prompt + generated but the last) and the
-    new prompt, measured with the server's own template and tokenizer."""
-    old = _ids(s, side, _prompt(s, side, convo), True)
-    reply = _ids(s, side, first["choices"][0]["message"]["content"], False)
-    n_kept = first["usage"]["completion_tokens"] - 1
-    slot = old + reply[:n_kept]
-    new = _ids(s, side, _prompt(s, side, grown), True)
-    n = 0
-    while n < min(len(slot), len(new)) and slot[n] == new[n]:
-        n += 1
-    return n - 1 if n == len(new) else n
-
-
 def check_prefix_cache(s: Servers) -> Iterator[Row]:
     convo = [
         {"role": "system", "content": "You are a geography tutor."},
         {"role": "user", "content": "Which river runs through Ottawa? Answer briefly."},
     ]
     facts: dict[str, dict[str, Any]] = {}
+    long = [{"role": "user", "content": "Tell me about Canada. " * 260}]  # past the window
     for side in s.urls:
-        first = _chat(s, side, convo)
+        _chat(s, side, long)
+        facts.setdefault(side, {})["long resend"] = _chat(s, side, long)["usage"][
+            "prompt_tokens_details"
+        ]["cached_tokens"]
+        _chat(s, side, convo)  # the slot now holds this prompt and its checkpoints
         again = _chat(s, side, convo)
-        reply = first["choices"][0]["message"]["content"]
-        grown = [*convo, {"role": "assistant", "content": reply},
+        # a fixed reply (not the model's): both servers get the same grown prompt
+        grown = [*convo, {"role": "assistant", "content": "The Ottawa River."},
                  {"role": "user", "content": "And which one runs through Montréal?"}]  # fmt: skip
         bigger = _chat(s, side, grown)
+        edited = _chat(s, side, [*grown[:-1], {"role": "user", "content": "And Québec City?"}])
         off = _chat(s, side, grown, cache_prompt=False)
-        facts[side] = {
+        facts[side] |= {
             "resend": again["usage"]["prompt_tokens_details"]["cached_tokens"]
             - again["usage"]["prompt_tokens"],
-            "grown": bigger["usage"]["prompt_tokens_details"]["cached_tokens"]
-            - _cache_rule(s, side, convo, first, grown),
             "timings": (bigger["timings"]["cache_n"], bigger["timings"]["prompt_n"])
             == (
                 bigger["usage"]["prompt_tokens_details"]["cached_tokens"],
@@ -283,17 +258,20 @@ def check_prefix_cache(s: Servers) -> Iterator[Row]:
                 - bigger["usage"]["prompt_tokens_details"]["cached_tokens"],
             ),
             "off": off["usage"]["prompt_tokens_details"]["cached_tokens"],
+            "edited": edited["usage"]["prompt_tokens_details"]["cached_tokens"],
             "cached": bigger["usage"]["prompt_tokens_details"]["cached_tokens"],
             "prompt": bigger["usage"]["prompt_tokens"],
         }
     real, twin = facts["real"], facts["twin"]
     yield _same("cached_tokens - prompt_tokens, resend", real["resend"], twin["resend"])
-    yield Row("cached_tokens, grown conversation", f"{real['cached']} of {real['prompt']}",
-              f"{twin['cached']} of {twin['prompt']}",
-              "same" if real["grown"] == twin["grown"] == 0 else "DIFFERS",
-              "each equals the slot rule on its own reply (prompt + generated but the last "
-              "sampled token, common prefix with the new prompt)")  # fmt: skip
+    # the grown prompt's own length differs by the two replies; what the slot reuses of it is
+    # the old prompt up to its last checkpoint, the same on both
+    yield _same("cached_tokens, grown conversation", real["cached"], twin["cached"])
+    yield _same("cached_tokens, prompt edited after its last user turn", real["edited"],
+                twin["edited"])  # fmt: skip
     yield _same("timings.cache_n/prompt_n = usage", real["timings"], twin["timings"])
+    yield _same("cached_tokens, 1,309-token prompt resent", real["long resend"],
+                twin["long resend"])  # fmt: skip
     yield _same("cached_tokens with cache_prompt false", real["off"], twin["off"])
 
 

@@ -114,7 +114,7 @@ class LlamaEngine:
         self.n_parallel = n_parallel
         per_slot = self.n_ctx if kv_unified else self.n_ctx // n_parallel
         self.slot_n_ctx = min(per_slot, model.n_ctx_train)  # ``n_ctx_slot()``
-        self.pool = SlotPool(n_parallel, self.slot_n_ctx)
+        self.pool = SlotPool(n_parallel, self.slot_n_ctx, model.memory())
         self.now = datetime.fromisoformat(current_date) if current_date else None
         self.prefill_tps = prefill_tps
         self.decode_tps = decode_tps
@@ -143,7 +143,12 @@ class LlamaEngine:
             role = str(message.get("role", ""))
             if role != "assistant" and "content" not in message:
                 raise LlamaError("All non-assistant messages must contain 'content'")
-            item: dict[str, Any] = {"role": role, "content": _text(message.get("content"))}
+            content = message.get("content")
+            item: dict[str, Any] = {"role": role, "content": _text(content)}
+            if self.model.typed_content and isinstance(content, list):
+                # a template that reads typed parts gets them as parts (render_message_to_json)
+                item["content"] = [{"type": "text", "text": str(part.get("text", ""))}
+                                   for part in content if isinstance(part, dict)]  # fmt: skip
             reasoning = message.get("reasoning_content")
             if isinstance(reasoning, str):
                 item["reasoning_content"] = reasoning

