@@ -39,6 +39,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     },
     "litellm-gateway": {
         "unknown_model": "fail",  # LiteLLM refuses it with 400 BadRequestError, not 404
+        "stream_include_usage": "fail",  # its usage chunk keeps a choice: [{index, delta: {}}]
         "ollama_fingerprint": "n/a",
         "ollama_id_format": "n/a",
         "ollama_debug_render": "n/a",
@@ -62,7 +63,11 @@ NOTES = {
         f"`{MASTER_KEY}`), then `python -m lab report --target http://127.0.0.1:<port> "
         f"--model gpt-oss --api-key {MASTER_KEY} --out DIR`. The unknown model is refused by "
         "the gateway itself, with HTTP 400 (an OpenAI-shaped error the SDK raises as "
-        "BadRequestError), where OpenAI and Ollama say 404: Post 3 accepts either."
+        "BadRequestError), where OpenAI and Ollama say 404: Post 3 accepts either. The usage chunk "
+        'of a stream with `include_usage` comes back from LiteLLM with `choices: [{"index": '
+        '0, "delta": {}}]` where the backend sent `choices: []` (the gateway rebuilds every '
+        "chunk): a client that reads `choices[0]` on every chunk does not crash on it, one "
+        "that expects OpenAI's empty list sees a content-less choice."
     ),
 }
 
