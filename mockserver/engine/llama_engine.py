@@ -168,6 +168,7 @@ class LlamaEngine:
     def apply_template(self, body: dict[str, Any]) -> tuple[str, bool]:
         """The rendered prompt and whether the model thinks for this request."""
         messages = self.template_messages(body.get("messages"))
+        self.tool_request(body)  # tool_choice is parsed after the messages, before rendering
         kwargs = body.get("chat_template_kwargs") or {}
         if not isinstance(kwargs, dict):
             kwargs = {}
@@ -221,7 +222,6 @@ class LlamaEngine:
             raise LlamaError(str(exc)) from None
 
     def prepare(self, body: dict[str, Any]) -> tuple[str, list[int], bool]:
-        self.tool_request(body)
         prompt, thinking = self.apply_template(body)
         ids = self.tokenize(prompt, add_special=True)
         if len(ids) >= self.slot_n_ctx:
