@@ -62,7 +62,7 @@ from typing import Any
 from mockserver.engine.chat import Message, ToolCall
 from mockserver.engine.structured import Context, SchemaError, value_for
 
-PARALLEL_FAMILIES = frozenset({"qwen2.5", "mistral"})
+PARALLEL_FAMILIES = frozenset({"qwen2.5", "mistral", "qwen3.5"})  # qwen3.5: llama-server twin
 _CITY_WORDS = ("city", "location", "place", "town", "destination")
 
 
