@@ -236,8 +236,9 @@ def test_each_lesson_has_its_page_and_an_answer_key_apart(name):
     answers = key.read_text(encoding="utf-8")
     questions = re.findall(r"^(\d+)\. ", page.split("## Discuss", 1)[1], re.MULTILINE)
     assert page.startswith("# ") and "**Predict first.**" in page
-    assert questions and all(f"\n{n}. **" in answers for n in questions)
-    assert "**Predict first.**" in answers
+    # one "## Q:" section for the Predict first question and one per Discuss question
+    # (the sections' contents: tests/test_answer_keys.py)
+    assert questions and answers.count("\n## Q: ") == 1 + len(questions)
 
 
 @pytest.mark.parametrize(
