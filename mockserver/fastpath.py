@@ -27,6 +27,7 @@ It does it in two ways, each measured (docs/benchmarks.md):
 from __future__ import annotations
 
 import enum
+import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -126,18 +127,80 @@ class Answer:
     context: list[int] | None = None  # /api/generate's ``context``, tokenized once
     encoded: dict[Shape, Encoded] = field(default_factory=dict)
     hits: int = 0  # how often it was served from the memo
+    size: int = 0  # the bytes the memo accounts for it (``Memo``), key included
+    memo: Memo | None = None  # the memo that holds it, told when it grows
+
+    def keep(self, shape: Shape, encoded: Encoded) -> None:
+        """Keep a serialisation with the answer; the memo that holds it accounts its bytes."""
+        self.encoded[shape] = encoded
+        if self.memo is not None:
+            self.memo.grew(self, sum(map(sys.getsizeof, encoded.rests)) + _OBJECT)
+
+    def keep_context(self, context: list[int]) -> None:
+        """``/api/generate``'s ``context`` kept with the answer (8 bytes a token id, and the
+        int objects: ids above 256 are objects of their own)."""
+        self.context = context
+        if self.memo is not None:
+            self.memo.grew(self, 40 * len(context) + _OBJECT)
 
 
 Bind = Callable[[Engine, bytes], Bound]
 MemoKey = tuple[str, bytes, str]  # route path, body, the server's date
 
+_OBJECT = 200  # an entry's containers (dict slot, tuples, small objects), roughly
+
+
+def answer_size(key: MemoKey, answer: Answer) -> int:
+    """The bytes ``answer`` keeps alive, as the memo accounts them (``sys.getsizeof`` of the
+    strings it holds, no walk of the whole object graph: cheap enough for every unseen body).
+
+    - the key: route, body and date;
+    - the bound request: the surface's decoded model and the engine's ``ChatRequest`` share
+      the messages' strings (each counted once), plus the objects around them;
+    - the result: the rendered prompt, and every emitted piece (three lists: raw, reasoning,
+      content), each piece a str of its own;
+    - the serialisations and ``context`` kept later (``Answer.keep``, ``keep_context``).
+
+    ``tests/test_memo_budget.py`` measures real answers with ``tracemalloc`` and checks that
+    what the memo gives back when it forgets them is not more than this.
+    """
+    route, body, day = key
+    size = sys.getsizeof(body) + len(route) + len(day) + 4 * _OBJECT
+    chat = answer.bound.chat
+    if chat is not None:
+        for message in chat.messages:  # the decoded model and the Message: 2 objects each
+            size += sys.getsizeof(message.content) + sys.getsizeof(message.thinking)
+            size += 3 * _OBJECT
+    result = answer.result
+    if result is not None:
+        size += sys.getsizeof(result.prompt.text)
+        completion = result.completion
+        if completion is not None:
+            for pieces in (
+                completion.raw_pieces,
+                completion.reasoning_pieces,
+                completion.content_pieces,
+            ):
+                size += sys.getsizeof(pieces) + sum(map(sys.getsizeof, pieces))
+            size += _OBJECT * len(completion.tool_calls)
+    for encoded in answer.encoded.values():
+        size += sum(map(sys.getsizeof, encoded.rests)) + _OBJECT
+    return size
+
 
 class Memo:
-    """The answers to recently seen bodies: an LRU bounded in entries and in body size."""
+    """The answers to recently seen bodies: an LRU bounded by bytes, not entries.
 
-    def __init__(self, entries: int = 512, max_body: int = 16_384) -> None:
-        self._entries = entries
-        self._max_body = max_body
+    ``budget`` is the bytes the kept answers may take, keys included (``answer_size``); the
+    least recently used leave first. An answer over ``budget // 32`` is not kept (one huge
+    body does not push out every other; ``max_entry`` says otherwise). The default, 32 MiB, holds ~4,000 answers to the
+    Post 1 conversation, or ~500 of 16 KiB bodies.
+    """
+
+    def __init__(self, budget: int = 32 * 1024 * 1024, *, max_entry: int | None = None) -> None:
+        self.budget = budget
+        self.max_entry = budget // 32 if max_entry is None else max_entry
+        self.size = 0  # the bytes accounted for the answers kept
         self._items: OrderedDict[MemoKey, Answer] = OrderedDict()
 
     def get(self, key: MemoKey) -> Answer | None:
@@ -147,15 +210,42 @@ class Memo:
         return found
 
     def put(self, key: MemoKey, answer: Answer) -> None:
-        if len(key[1]) > self._max_body or self._entries <= 0:
+        if len(key[1]) > self.max_entry:  # not even measured
             return
+        size = answer_size(key, answer)
+        if size > self.max_entry:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._forget(old)
+        answer.size, answer.memo = size, self
         self._items[key] = answer
-        if len(self._items) > self._entries:
-            self._items.popitem(last=False)
+        self.size += size
+        self._shrink()
+
+    def grew(self, answer: Answer, extra: int) -> None:
+        """``answer`` (kept here) now holds ``extra`` bytes more."""
+        if answer.memo is not self:
+            return
+        answer.size += extra
+        self.size += extra
+        self._shrink()
+
+    def _shrink(self) -> None:
+        while self.size > self.budget and self._items:
+            _, oldest = self._items.popitem(last=False)
+            self._forget(oldest)
+
+    def _forget(self, answer: Answer) -> None:
+        self.size -= answer.size
+        answer.memo = None
 
     def clear(self) -> None:
         """Forget every answer (the model store changed: ``/api/create``, ``/api/delete``)."""
+        for answer in self._items.values():
+            answer.memo = None
         self._items.clear()
+        self.size = 0
 
     def __len__(self) -> int:
         return len(self._items)

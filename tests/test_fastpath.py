@@ -155,16 +155,6 @@ def test_other_methods_on_a_lean_route_are_ginss_405(method: str) -> None:
     assert (reply.status, reply.body) == (405, b"405 method not allowed")
 
 
-def test_the_memo_is_bounded_in_entries_and_body_size() -> None:
-    memo = Memo(entries=2, max_body=10)
-    answer = Answer(Bound(request=None, chat=None), None)
-    for body in (b"a", b"b", b"c", b"x" * 11):
-        memo.put(("/api/chat", body, "2026-03-23"), answer)
-    assert len(memo) == 2
-    assert memo.get(("/api/chat", b"a", "2026-03-23")) is None  # the oldest went first
-    assert memo.get(("/api/chat", b"c", "2026-03-23")) is answer
-
-
 @pytest.mark.parametrize("model", ["gpt-oss:20b", "qwen2.5:3b"])
 @pytest.mark.parametrize("usage", [True, False])
 def test_encoded_frames_are_each_objects_json(model: str, usage: bool) -> None:

@@ -98,7 +98,7 @@ def _encoded(answer: Answer, shape: Shape, ids: Ids) -> Encoded:
                 call_ids=call_ids,
             )
             encoded = Encoded.of([body], _HEAD_KEYS, b"\n")
-        answer.encoded[shape] = encoded
+        answer.keep(shape, encoded)
     return encoded
 
 
