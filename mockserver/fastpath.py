@@ -192,9 +192,9 @@ class Memo:
     """The answers to recently seen bodies: an LRU bounded by bytes, not entries.
 
     ``budget`` is the bytes the kept answers may take, keys included (``answer_size``); the
-    least recently used leave first. An answer over ``budget // 32`` is not kept (one huge
-    body does not push out every other; ``max_entry`` says otherwise). The default, 32 MiB, holds ~4,000 answers to the
-    Post 1 conversation, or ~500 of 16 KiB bodies.
+    least recently used leave first. An answer over ``budget // 32`` (or ``max_entry``) is
+    not kept: one huge body does not push out every other. The default, 32 MiB, holds
+    thousands of answers to the Post 1 conversation, or a few hundred of 16 KiB bodies.
     """
 
     def __init__(self, budget: int = 32 * 1024 * 1024, *, max_entry: int | None = None) -> None:

@@ -15,7 +15,7 @@ from mockserver.config import Settings
 from mockserver.engine.catalog import Catalog
 from mockserver.engine.chat import ChatRequest, Message
 from mockserver.engine.engine import Engine
-from mockserver.fastpath import Answer, Bound, DirectDispatch, Encoded, Memo
+from mockserver.fastpath import Answer, DirectDispatch, Encoded
 from mockserver.wire import openai as wire
 from mockserver.wire.gojson import dumps
 from tests.asgi_call import call

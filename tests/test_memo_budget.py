@@ -41,7 +41,8 @@ def test_many_large_distinct_answers_stay_under_the_budget() -> None:
     seen = []
     for index in range(120):
         for stream in (False, True):
-            reply = asyncio.run(call(app, "POST", CHAT_PATH, chat_body(index, 12_000, stream=stream)))
+            body = chat_body(index, 12_000, stream=stream)
+            reply = asyncio.run(call(app, "POST", CHAT_PATH, body))
             assert reply.status == 200
             assert 0 < memo.size <= budget
             seen.append(memo.size)
