@@ -170,3 +170,48 @@ def test_encoded_frames_are_each_objects_json(model: str, usage: bool) -> None:
     ]
     body = wire.completion_body(result, **fields)
     assert Encoded.of([body], 5, b"\n").frames(**fresh) == [dumps({**body, **fresh}) + b"\n"]
+
+
+PIECES = ["", "a", " <tag>", " & é", '"quoted"', "\\", "\n", "\u2028", "🙂", "\x00", "\ud800"]
+
+
+@pytest.mark.parametrize("usage", [True, False])
+@pytest.mark.parametrize(
+    ("reasoning", "content", "calls"),
+    [
+        (PIECES, PIECES, False),
+        ([], PIECES, False),
+        (PIECES, [], False),
+        ([], [], False),
+        (["a"], [], True),
+        ([], ["x", "y"], True),
+        ([], [], True),
+    ],
+)
+def test_a_stream_written_a_piece_at_a_time_is_dumps_of_every_chunk(
+    reasoning: list[str], content: list[str], calls: bool, usage: bool
+) -> None:
+    """``wire.stream_rests`` (fixed bytes around each piece's JSON) gives exactly the frames
+    of ``stream_chunks`` serialised chunk by chunk, whatever the pieces hold (Go's escapes,
+    empty pieces, a lone surrogate) and whichever chunks the stream has."""
+    from dataclasses import replace
+
+    from mockserver.engine.chat import ToolCall
+
+    engine = Engine(Catalog(), current_date="2026-03-23")
+    result = engine.chat(ChatRequest(model="qwen2.5:3b", messages=(Message("user", "hi"),)))
+    assert result.completion is not None
+    tool_calls = (ToolCall(name="f", arguments={"a": 1}),) if calls else ()
+    completion = replace(
+        result.completion,
+        reasoning_pieces=list(reasoning),
+        content_pieces=list(content),
+        tool_calls=tool_calls,
+    )
+    result = replace(result, completion=completion)
+    fields = {"model": "m", "completion_id": "chatcmpl-7", "created": 123, "call_ids": ["c1"]}
+    chunks = list(wire.stream_chunks(result, include_usage=usage, **fields))
+    head, rests = wire.stream_rests(result, include_usage=usage, **fields)
+    fresh = {"id": "chatcmpl-9", "created": 456}
+    frames = Encoded(head, tuple(rest + b"\n\n" for rest in rests)).frames(b"data: ", **fresh)
+    assert frames == [b"data: " + dumps({**chunk, **fresh}) + b"\n\n" for chunk in chunks]

@@ -80,7 +80,7 @@ def _encoded(answer: Answer, shape: Shape, ids: Ids) -> Encoded:
         model = answer.bound.chat.model
         call_ids = list(shape.call_ids)
         if shape.stream:
-            chunks = wire.stream_chunks(
+            head, rests = wire.stream_rests(
                 answer.result,
                 model=model,
                 completion_id=ids.completion_id,
@@ -88,7 +88,7 @@ def _encoded(answer: Answer, shape: Shape, ids: Ids) -> Encoded:
                 include_usage=shape.include_usage,
                 call_ids=call_ids,
             )
-            encoded = Encoded.of(chunks, _HEAD_KEYS, b"\n\n")
+            encoded = Encoded(head, tuple(rest + b"\n\n" for rest in rests))
         else:
             body = wire.completion_body(
                 answer.result,

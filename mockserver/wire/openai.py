@@ -378,3 +378,71 @@ def stream_chunks(
     yield finish
     if include_usage:
         yield {**finish, "choices": [], "usage": usage(result)}
+
+
+# --- streams, serialised a piece at a time ------------------------------------------------------
+
+_SENTINEL = "\x00piece\x00"  # a string no piece equals, to cut a serialised chunk around
+
+
+def _around_piece(delta: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The bytes of a chunk's ``"choices":...}`` before and after its piece's JSON string
+    (``delta`` holds the sentinel where the piece goes): serialised once, by ``dumps`` itself,
+    so that ``before + dumps(piece) + after`` is exactly ``dumps`` of the chunk's rest (JSON
+    concatenates: a string value's encoding does not depend on what is around it)."""
+    from mockserver.wire.gojson import dumps
+
+    rest = dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})[1:]
+    before, marker, after = rest.partition(dumps(_SENTINEL))
+    assert marker and _SENTINEL.encode() not in after
+    return before, after
+
+
+_REASONING_AROUND = _around_piece({"content": "", "reasoning": _SENTINEL})
+_CONTENT_AROUND = _around_piece({"content": _SENTINEL})
+
+
+def stream_rests(
+    result: ChatResult,
+    *,
+    model: str,
+    completion_id: str,
+    created: int,
+    include_usage: bool,
+    call_ids: list[str],
+) -> tuple[dict[str, Any], list[bytes]]:
+    """``stream_chunks`` cut as ``fastpath.Encoded`` keeps it: the head (``id`` ...
+    ``system_fingerprint``, the same in every chunk) and each chunk's serialised rest
+    (without the framing).
+
+    The chunks that carry one piece each, after the first (which also carries the role), are
+    written as the piece's JSON between fixed bytes (``_around_piece``); the others are built
+    by ``stream_chunks`` itself, from the completion with only its first piece. ``tests/
+    test_fastpath.py`` checks every frame against ``dumps(chunk)``."""
+    from dataclasses import replace
+
+    from mockserver.wire.gojson import dumps
+
+    completion = result.completion or Completion()
+    reasoning, content = completion.reasoning_pieces, completion.content_pieces
+    if reasoning:
+        opening = replace(completion, reasoning_pieces=reasoning[:1], content_pieces=[])
+        pieces = [(reasoning[1:], _REASONING_AROUND), (content, _CONTENT_AROUND)]
+    else:
+        opening = replace(completion, content_pieces=content[:1])
+        pieces = [(content[1:], _CONTENT_AROUND)]
+    chunks = stream_chunks(
+        replace(result, completion=opening),
+        model=model,
+        completion_id=completion_id,
+        created=created,
+        include_usage=include_usage,
+        call_ids=call_ids,
+    )
+    items = list(next(chunks).items())
+    head = dict(items[:5])
+    rests = [dumps(dict(items[5:]))[1:]]
+    for texts, (before, after) in pieces:
+        rests += [before + dumps(text) + after for text in texts]
+    rests += [dumps(dict(list(chunk.items())[5:]))[1:] for chunk in chunks]
+    return head, rests
