@@ -421,7 +421,7 @@ def stream_rests(
     test_fastpath.py`` checks every frame against ``dumps(chunk)``."""
     from dataclasses import replace
 
-    from mockserver.wire.gojson import dumps
+    from mockserver.wire.gojson import dumps, dumps_strings
 
     completion = result.completion or Completion()
     reasoning, content = completion.reasoning_pieces, completion.content_pieces
@@ -443,6 +443,6 @@ def stream_rests(
     head = dict(items[:5])
     rests = [dumps(dict(items[5:]))[1:]]
     for texts, (before, after) in pieces:
-        rests += [before + dumps(text) + after for text in texts]
+        rests += [before + text + after for text in dumps_strings(texts)]
     rests += [dumps(dict(list(chunk.items())[5:]))[1:] for chunk in chunks]
     return head, rests
