@@ -148,6 +148,7 @@ Bind = Callable[[Engine, bytes], Bound]
 MemoKey = tuple[str, bytes, str]  # route path, body, the server's date
 
 _OBJECT = 200  # an entry's containers (dict slot, tuples, small objects), roughly
+_STR_BYTES = 4  # the most a character takes in a str (UCS-4)
 
 
 def answer_size(key: MemoKey, answer: Answer) -> int:
@@ -176,12 +177,12 @@ def answer_size(key: MemoKey, answer: Answer) -> int:
         size += sys.getsizeof(result.prompt.text)
         completion = result.completion
         if completion is not None:
-            for pieces in (
-                completion.raw_pieces,
-                completion.reasoning_pieces,
-                completion.content_pieces,
-            ):
-                size += sys.getsizeof(pieces) + sum(map(sys.getsizeof, pieces))
+            # The reasoning and content pieces are the raw ones (the same str objects, in
+            # lists of their own), except where a scenario re-chunked them: counted by length.
+            raw = completion.raw_pieces
+            size += sys.getsizeof(raw) + sum(map(sys.getsizeof, raw))
+            for pieces in (completion.reasoning_pieces, completion.content_pieces):
+                size += sys.getsizeof(pieces) + _STR_BYTES * sum(map(len, pieces))
             size += _OBJECT * len(completion.tool_calls)
     for encoded in answer.encoded.values():
         size += sum(map(sys.getsizeof, encoded.rests)) + _OBJECT

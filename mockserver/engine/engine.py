@@ -727,9 +727,13 @@ def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
 
 
 def _segment_size(key: object, value: tuple[int, tuple[str, ...]]) -> int:
+    """The key's text, and its pieces: at most the text again, plus a str header each."""
     text: str = key[1]  # type: ignore[index]
-    pieces = value[1]
-    return sys.getsizeof(text) + sys.getsizeof(pieces) + sum(map(sys.getsizeof, pieces))
+    size = sys.getsizeof(text)
+    return 2 * size + (_STR_HEADER + 8) * len(value[1])
+
+
+_STR_HEADER = sys.getsizeof("\u0100") - 2  # a str's own bytes, beyond its characters
 
 
 # Bounded by the memory they take (mockserver/engine/lru.py), not by a count of entries.
