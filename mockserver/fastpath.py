@@ -192,17 +192,34 @@ def answer_size(key: MemoKey, answer: Answer) -> int:
 class Memo:
     """The answers to recently seen bodies: an LRU bounded by bytes, not entries.
 
-    ``budget`` is the bytes the kept answers may take, keys included (``answer_size``); the
-    least recently used leave first. An answer over ``budget // 32`` (or ``max_entry``) is
+    ``budget`` is the bytes the memo may take, keys included (``answer_size``); the least
+    recently used answers leave first. An answer over ``budget // 32`` (or ``max_entry``) is
     not kept: one huge body does not push out every other. The default, 32 MiB, holds about
     1,900 answers to the Post 1 conversation (~17 KB accounted each, streamed ~43 KB).
+
+    **Kept from the second time.** A body is kept the second time it is answered, not the
+    first (the "doorkeeper" of TinyLFU, Einziger et al., 2017): the first time, only its hash
+    is noted (``_SEEN`` bytes, at most ``budget // 32`` of them, the oldest forgotten first).
+    A test suite re-sends its bodies, and they are answered from the memo from their third
+    time on; a load test of bodies never sent twice does not pay for keeping answers no one
+    asks for again, nor push the repeated ones out. (A hash collision only keeps an answer a
+    time early: what is kept is always the body's own answer, under its whole key.)
     """
 
-    def __init__(self, budget: int = 32 * 1024 * 1024, *, max_entry: int | None = None) -> None:
+    def __init__(
+        self,
+        budget: int = 32 * 1024 * 1024,
+        *,
+        max_entry: int | None = None,
+        admit_after: int = 2,
+    ) -> None:
         self.budget = budget
         self.max_entry = budget // 32 if max_entry is None else max_entry
-        self.size = 0  # the bytes accounted for the answers kept
+        self.admit_after = admit_after  # 1: keep every answer the first time
+        self.size = 0  # the bytes accounted for the answers kept and the hashes noted
         self._items: OrderedDict[MemoKey, Answer] = OrderedDict()
+        self._seen: dict[int, None] = {}  # hashes of keys answered once, oldest first
+        self._max_seen = max(budget // 32 // _SEEN, 0)
 
     def get(self, key: MemoKey) -> Answer | None:
         found = self._items.get(key)
@@ -212,6 +229,8 @@ class Memo:
 
     def put(self, key: MemoKey, answer: Answer) -> None:
         if len(key[1]) > self.max_entry:  # not even measured
+            return
+        if self.admit_after > 1 and not self._seen_before(key):
             return
         size = answer_size(key, answer)
         if size > self.max_entry:
@@ -223,6 +242,23 @@ class Memo:
         self._items[key] = answer
         self.size += size
         self._shrink()
+
+    def _seen_before(self, key: MemoKey) -> bool:
+        """Whether ``key`` was answered before (and is now kept); else it is noted."""
+        mark = hash(key)
+        if mark in self._seen:
+            del self._seen[mark]
+            self.size -= _SEEN
+            return True
+        if self._max_seen <= 0:
+            return False
+        self._seen[mark] = None
+        self.size += _SEEN
+        if len(self._seen) > self._max_seen:
+            del self._seen[next(iter(self._seen))]
+            self.size -= _SEEN
+        self._shrink()
+        return False
 
     def grew(self, answer: Answer, extra: int) -> None:
         """``answer`` (kept here) now holds ``extra`` bytes more."""
@@ -246,10 +282,14 @@ class Memo:
         for answer in self._items.values():
             answer.memo = None
         self._items.clear()
+        self._seen.clear()
         self.size = 0
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+_SEEN = 100  # a noted hash: the int and its dict slot, roughly
 
 
 class FastPath:

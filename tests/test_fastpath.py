@@ -102,9 +102,10 @@ def test_direct_dispatch_gives_the_bytes_fastapis_router_gives() -> None:
 def test_memoized_answers_give_a_fresh_servers_bytes_on_both_surfaces() -> None:
     app = create_app(SETTINGS)
     first = asyncio.run(_replies(app))
-    again = asyncio.run(_replies(app))
+    second = asyncio.run(_replies(app))  # kept now (the memo keeps a body seen twice)
+    again = asyncio.run(_replies(app))  # from the memo
     fresh = asyncio.run(_replies(create_app(SETTINGS)))
-    assert first == again == fresh
+    assert first == second == again == fresh
     answers = list(app.state.fastpath.memo._items.values())
     assert {key[0] for key in app.state.fastpath.memo._items} == {
         "/v1/chat/completions",
@@ -130,6 +131,7 @@ def test_a_memoized_native_answer_reports_a_warm_load() -> None:
     app = create_app(SETTINGS)
     body = orjson.dumps({"model": "qwen2.5:3b", "messages": HELLO, "stream": False})
     cold = orjson.loads(asyncio.run(call(app, "POST", "/api/chat", body)).body)
+    asyncio.run(call(app, "POST", "/api/chat", body))  # seen twice: kept
     (answer,) = app.state.fastpath.memo._items.values()
     answer.result = dataclasses.replace(answer.result, load_ns=9_000_000_000)
     warm = orjson.loads(asyncio.run(call(app, "POST", "/api/chat", body)).body)
@@ -215,3 +217,18 @@ def test_a_stream_written_a_piece_at_a_time_is_dumps_of_every_chunk(
     fresh = {"id": "chatcmpl-9", "created": 456}
     frames = Encoded(head, tuple(rest + b"\n\n" for rest in rests)).frames(b"data: ", **fresh)
     assert frames == [b"data: " + dumps({**chunk, **fresh}) + b"\n\n" for chunk in chunks]
+
+
+def test_a_body_is_kept_the_second_time_and_answered_from_the_memo_the_third() -> None:
+    """The memo's doorkeeper: a body answered once leaves only its hash behind."""
+    app = create_app(SETTINGS)
+    memo = app.state.fastpath.memo
+    body = orjson.dumps({"model": "qwen2.5:3b", "messages": HELLO})
+    replies = [asyncio.run(call(app, "POST", "/v1/chat/completions", body)) for _ in range(3)]
+    assert len({reply.body for reply in replies}) == 1
+    (answer,) = memo._items.values()
+    assert answer.hits == 1  # the third
+    once = [orjson.dumps({"model": "qwen2.5:3b", "messages": HELLO, "seed": n}) for n in range(50)]
+    for body in once:
+        asyncio.run(call(app, "POST", "/v1/chat/completions", body))
+    assert len(memo) == 1  # the bodies sent once are not kept, nor push the other out

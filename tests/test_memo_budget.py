@@ -37,7 +37,7 @@ def test_many_large_distinct_answers_stay_under_the_budget() -> None:
     accounted size never passes the budget, and the memo keeps only what fits."""
     budget = 4 * 1024 * 1024
     app = create_app(SETTINGS)
-    memo = app.state.fastpath.memo = Memo(budget)
+    memo = app.state.fastpath.memo = Memo(budget, admit_after=1)
     seen = []
     for index in range(120):
         for stream in (False, True):
@@ -52,7 +52,7 @@ def test_many_large_distinct_answers_stay_under_the_budget() -> None:
 
 
 def test_an_answer_over_a_32nd_of_the_budget_is_not_kept() -> None:
-    memo = Memo(32 * 1000)
+    memo = Memo(32 * 1000, admit_after=1)
     memo.put(("/api/chat", b"x" * 1001, DAY), Answer(Bound(request=None, chat=None), None))
     memo.put(("/api/chat", b"y" * 10, DAY), Answer(Bound(request=None, chat=None), None))
     assert len(memo) == 1
@@ -62,7 +62,7 @@ def test_an_answer_over_a_32nd_of_the_budget_is_not_kept() -> None:
 def test_the_least_recently_used_answer_leaves_first() -> None:
     empty = Answer(Bound(request=None, chat=None), None)
     one = answer_size(("/api/chat", b"a", DAY), empty)
-    memo = Memo(one * 3 + one // 2, max_entry=one)
+    memo = Memo(one * 3 + one // 2, max_entry=one, admit_after=1)
     for body in (b"a", b"b", b"c"):
         memo.put(("/api/chat", body, DAY), Answer(Bound(request=None, chat=None), None))
     memo.get(("/api/chat", b"a", DAY))  # used again: "b" is now the oldest
@@ -80,6 +80,7 @@ def test_the_accounted_size_is_not_below_what_an_answer_keeps_alive(size: int) -
     accounted for them. (The engine's own caches keep what they keep: not given back.)"""
     app = create_app(SETTINGS)
     fast = app.state.fastpath
+    fast.memo = Memo(admit_after=1)
     for index in range(3):  # warm: vocabulary, compiled templates and regexes
         asyncio.run(call(app, "POST", CHAT_PATH, chat_body(-index - 1, size)))
     fast.memo.clear()
@@ -100,3 +101,17 @@ def test_the_accounted_size_is_not_below_what_an_answer_keeps_alive(size: int) -
     finally:
         tracemalloc.stop()
     assert 0 < freed <= accounted, (freed, accounted)
+
+
+def test_the_hashes_of_bodies_seen_once_are_within_the_budget() -> None:
+    """The doorkeeper's notes (a hash per body answered once) count in the budget, and at
+    most a 32nd of it; the oldest are forgotten first."""
+    memo = Memo(32 * 100 * 50)  # room for 50 hashes
+    empty = Answer(Bound(request=None, chat=None), None)
+    for index in range(500):
+        memo.put(("/api/chat", b"%d" % index, DAY), empty)
+        assert memo.size <= memo.budget
+    assert len(memo) == 0 and len(memo._seen) == 50
+    memo.put(("/api/chat", b"499", DAY), empty)  # seen before: kept now
+    memo.put(("/api/chat", b"0", DAY), empty)  # forgotten: noted again
+    assert len(memo) == 1
