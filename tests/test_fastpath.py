@@ -232,3 +232,30 @@ def test_a_body_is_kept_the_second_time_and_answered_from_the_memo_the_third() -
     for body in once:
         asyncio.run(call(app, "POST", "/v1/chat/completions", body))
     assert len(memo) == 1  # the bodies sent once are not kept, nor push the other out
+
+
+@pytest.mark.parametrize("reasoning", [PIECES, []])
+@pytest.mark.parametrize("content", [PIECES, [], ["x"]])
+@pytest.mark.parametrize("done_reason", ["stop", "length"])
+def test_a_completion_written_into_fixed_bytes_is_dumps_of_its_body(
+    reasoning: list[str], content: list[str], done_reason: str
+) -> None:
+    """``wire.completion_rest`` + ``completion_head`` give ``dumps(completion_body)``."""
+    from dataclasses import replace
+
+    engine = Engine(Catalog(), current_date="2026-03-23")
+    result = engine.chat(ChatRequest(model="qwen2.5:3b", messages=(Message("user", "hi"),)))
+    assert result.completion is not None
+    completion = replace(
+        result.completion,
+        reasoning_pieces=list(reasoning),
+        content_pieces=list(content),
+        done_reason=done_reason,
+        eval_count=12_345,
+    )
+    result = replace(result, completion=completion)
+    body = wire.completion_body(result, model="m", completion_id="c-1", created=12, call_ids=[])
+    rest = wire.completion_rest(result)
+    assert rest is not None
+    frame = Encoded(wire.completion_head("m", "c-9", 3), (rest + b"\n",)).frames()
+    assert frame == [dumps({**body, "id": "c-9", "created": 3}) + b"\n"]

@@ -90,14 +90,19 @@ def _encoded(answer: Answer, shape: Shape, ids: Ids) -> Encoded:
             )
             encoded = Encoded(head, tuple(rest + b"\n\n" for rest in rests))
         else:
-            body = wire.completion_body(
-                answer.result,
-                model=model,
-                completion_id=ids.completion_id,
-                created=ids.created,
-                call_ids=call_ids,
-            )
-            encoded = Encoded.of([body], _HEAD_KEYS, b"\n")
+            rest = wire.completion_rest(answer.result)
+            if rest is not None:  # the common shape, written into fixed bytes
+                head = wire.completion_head(model, ids.completion_id, ids.created)
+                encoded = Encoded(head, (rest + b"\n",))
+            else:
+                body = wire.completion_body(
+                    answer.result,
+                    model=model,
+                    completion_id=ids.completion_id,
+                    created=ids.created,
+                    call_ids=call_ids,
+                )
+                encoded = Encoded.of([body], _HEAD_KEYS, b"\n")
         answer.keep(shape, encoded)
     return encoded
 

@@ -8,6 +8,7 @@ Ollama's serialisation order (``openai/openai.go``).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -279,6 +280,17 @@ def usage(result: ChatResult) -> dict[str, int]:
     }
 
 
+def completion_head(model: str, completion_id: str, created: int) -> dict[str, Any]:
+    """A non-streamed answer's first fields, in ``completion_body``'s order."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_ollama",
+    }
+
+
 def completion_body(
     result: ChatResult, *, model: str, completion_id: str, created: int, call_ids: list[str]
 ) -> dict[str, Any]:
@@ -446,3 +458,62 @@ def stream_rests(
         rests += [before + text + after for text in dumps_strings(texts)]
     rests += [dumps(dict(list(chunk.items())[5:]))[1:] for chunk in chunks]
     return head, rests
+
+
+def _holes(count: int) -> list[str]:
+    return [f"\x00hole{index}\x00" for index in range(count)]
+
+
+def _cut_at_holes(value: dict[str, Any], holes: list[str]) -> tuple[bytes, ...]:
+    """``dumps(value)`` (its ``{`` left off) cut where each hole's JSON string stands, in
+    order: filling the holes with values' JSON gives ``dumps`` of the filled value."""
+    from mockserver.wire.gojson import dumps
+
+    rest = dumps(value)[1:]
+    parts = []
+    for hole in holes:
+        before, marker, rest = rest.partition(dumps(hole))
+        assert marker, hole
+        parts.append(before)
+    return (*parts, rest)
+
+
+@functools.cache
+def _completion_parts(reasoning: bool) -> tuple[bytes, ...]:
+    """A non-streamed answer's ``"choices":...}`` with holes for content, reasoning (when it
+    has some), finish reason and the three usage numbers."""
+    holes = _holes(6 if reasoning else 5)
+    texts = iter(holes)
+    message = {"role": "assistant", "content": next(texts)}
+    if reasoning:
+        message["reasoning"] = next(texts)
+    finish, prompt, completion, total = texts
+    body = {
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total},
+    }
+    return _cut_at_holes(body, holes)
+
+
+def completion_rest(result: ChatResult) -> bytes | None:
+    """``completion_body``'s ``"choices":...}`` (as ``fastpath.Encoded`` keeps it) written
+    into fixed bytes; None where ``completion_body`` must build it (tool calls, render-only).
+    ``tests/test_fastpath.py`` checks it against ``dumps``."""
+    from mockserver.wire.gojson import dumps_strings
+
+    completion = result.completion
+    if completion is None or completion.tool_calls:
+        return None
+    reasoning = completion.reasoning
+    texts = [completion.content, reasoning] if reasoning else [completion.content]
+    numbers = usage(result)
+    values = [
+        *dumps_strings([*texts, finish_reason(completion)]),
+        *(str(numbers[key]).encode() for key in ("prompt_tokens", "completion_tokens")),
+        str(numbers["total_tokens"]).encode(),
+    ]
+    parts = _completion_parts(bool(reasoning))
+    out = [parts[0]]
+    for value, part in zip(values, parts[1:], strict=True):
+        out += (value, part)
+    return b"".join(out)
