@@ -611,10 +611,10 @@ def _counted(family: Family, segments: list[tuple[str, str]]) -> Counted:
     for kind, text in segments:
         if not text:
             continue
-        if len(text) > PROMPT_CACHE_MAX_CHARS:
-            count, pieces = encode_pieces(family.tokenizer, text)
-        else:
+        if kind == "control" or len(text) <= _RECURRING_CHARS:
             count, pieces = _segment_tokens(family, text)
+        else:  # a reply's text: it quotes the request, so it rarely recurs (the memo keeps
+            count, pieces = encode_pieces(family.tokenizer, text)  # the replies that do)
         out.append((kind, count, pieces))
     return out
 
@@ -650,7 +650,7 @@ def _whole(counted: Counted, output: Output) -> Completion:
     return completion
 
 
-PROMPT_CACHE_MAX_CHARS = 32_768  # longer prompts are tokenized every time (bounded memory)
+_RECURRING_CHARS = 64  # reply texts up to this long are kept tokenized, as control segments
 
 
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # engine threads for heavy requests
