@@ -218,7 +218,7 @@ class Memo:
         self.admit_after = admit_after  # 1: keep every answer the first time
         self.size = 0  # the bytes accounted for the answers kept and the hashes noted
         self._items: OrderedDict[MemoKey, Answer] = OrderedDict()
-        self._seen: dict[int, None] = {}  # hashes of keys answered once, oldest first
+        self._seen: OrderedDict[int, None] = OrderedDict()  # keys answered once, oldest first
         self._max_seen = max(budget // 32 // _SEEN, 0)
 
     def get(self, key: MemoKey) -> Answer | None:
@@ -255,7 +255,7 @@ class Memo:
         self._seen[mark] = None
         self.size += _SEEN
         if len(self._seen) > self._max_seen:
-            del self._seen[next(iter(self._seen))]
+            self._seen.popitem(last=False)  # O(1); a dict's first key is not, after deletions
             self.size -= _SEEN
         self._shrink()
         return False

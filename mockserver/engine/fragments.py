@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 
@@ -43,8 +44,8 @@ class FragmentCounts:
 
     ``specials`` finds the special tokens (one capturing group: ``re.split`` alternates
     fragment, special, fragment...); ``count_fragment`` tokenizes one fragment. Fragments are
-    kept up to ``budget`` bytes, the oldest kept leaving first (a plain dict: a lookup is one
-    C call, which is what makes the history cheap); one longer than ``max_fragment``
+    kept up to ``budget`` bytes, the oldest kept leaving first (no reordering on a hit: a
+    lookup is one C call, which is what makes the history cheap); one longer than ``max_fragment``
     characters is counted every time.
     """
 
@@ -63,7 +64,7 @@ class FragmentCounts:
         self._max_fragment = max_fragment
         self.budget = budget
         self.size = 0  # bytes kept: each fragment's str and its dict slot
-        self._known: dict[str, int] = {}
+        self._known: OrderedDict[str, int] = OrderedDict()  # oldest first
         self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
@@ -92,8 +93,7 @@ class FragmentCounts:
             self._known[fragment] = tokens
             self.size += size
             while self.size > self.budget and self._known:
-                oldest = next(iter(self._known))
-                del self._known[oldest]
+                oldest, _ = self._known.popitem(last=False)  # O(1), unlike a dict's first key
                 self.size -= sys.getsizeof(oldest) + _SLOT
         return tokens
 
