@@ -96,12 +96,13 @@ class Proc:
         port: int,
         env: dict | None = None,
         cores: str = "server",
+        cwd: Path = ROOT,
     ) -> None:
         self.name, self.port = name, port
         self.started = time.perf_counter()
         self.popen = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
