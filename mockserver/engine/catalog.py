@@ -151,9 +151,14 @@ def family_of(card: ModelCard) -> Family | None:
     """The chat family that counts and generates for ``card`` (None for embedding models)."""
     if card.supports("embedding"):
         return None
-    from mockserver.engine.families import FAMILIES
+    return _families().get(card.family)
 
-    return FAMILIES.get(card.family)
+
+@functools.cache
+def _families() -> dict[str, Family]:
+    from mockserver.engine.families import FAMILIES  # imported late: families import us
+
+    return FAMILIES
 
 
 def servable(card: ModelCard) -> bool:

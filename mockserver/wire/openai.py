@@ -175,6 +175,9 @@ def _think(body: ChatCompletionRequest) -> Any:
 
 def _convert_message(message: MessageIn, earlier: list[Message]) -> list[Message]:
     role = (message.role or "").lower()
+    content = message.content
+    if type(content) is str and not message.tool_calls and role != "tool":  # the usual case
+        return [Message(role, content, message.reasoning or "", (), message.name or "")]
     calls = tuple(_convert_tool_call(call) for call in message.tool_calls or ())
     tool_name = message.name or ""
     if role == "tool" and not tool_name and message.tool_call_id:
