@@ -6,6 +6,7 @@ cache), the answer is the same."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -16,6 +17,8 @@ from mockserver.engine.families import GEMMA3, GPT_OSS, LLAMA32, MISTRAL, QWEN25
 from mockserver.engine.fragments import FragmentCounts, longest_first
 
 FAMILIES = [GPT_OSS, LLAMA32, QWEN25, GEMMA3, MISTRAL]
+# 150 texts per vocabulary by default; `nox -s fuzz` asks for more (PORTWAY_FUZZ_EXAMPLES).
+EXAMPLES = max(150, int(os.environ.get("PORTWAY_FUZZ_EXAMPLES", "0")))
 
 # Text a template or a user may put between and around special tokens.
 WORDS = ["user", "assistant", "\n", "\n\n", "  ", " ", "Hello", " world", "é", "🙂", "'s",
@@ -54,7 +57,7 @@ def texts(family: Family) -> st.SearchStrategy[str]:
 def test_counting_by_fragments_is_counting_the_whole_text(family: Family) -> None:
     tokenizer = family.tokenizer
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
     @given(texts(family))
     def check(text: str) -> None:
         whole = len(tokenizer.encode(text))
