@@ -8,8 +8,9 @@ It does it in two ways, each measured (docs/benchmarks.md):
 
 1. **The memo.** A route hands its raw body and its ``bind`` (the surface's own decoding and
    translation, Ollama's ``ShouldBindJSON`` + ``FromChatRequest``) to ``FastPath.answer``, which
-   runs the engine and keeps the ``Answer``. The same body again (same route, same date) gets
-   that ``Answer``: no decoding, rendering, tokenizing or generating. Ids, timestamps, pacing
+   runs the engine and keeps the ``Answer`` (from the second time a body is answered: ``Memo``,
+   bounded by bytes). The same body again (same route, same date) gets that ``Answer``: no
+   decoding, rendering, tokenizing or generating. Ids, timestamps, pacing
    and residency stay per request (the routes do them; ids under ``--seed``, a pure function of
    the body, are kept with the answer). An answer also keeps the serialised parts of its
    responses that do not depend on the id or the time (``Encoded``), so a /v1 answer is sent
