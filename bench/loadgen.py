@@ -123,9 +123,9 @@ def main() -> None:
         body = handle.read()
     distinct = None
     if args.distinct:
-        from bench.workload import distinct_body_parts
+        from bench.workload import STREAM_BODY, distinct_body_parts, distinct_stream_parts
 
-        distinct = distinct_body_parts()
+        distinct = distinct_stream_parts() if body == STREAM_BODY else distinct_body_parts()
     try:
         import uvloop  # the client must not be the bottleneck: the fastest loop available
 

@@ -43,3 +43,11 @@ def distinct_body_parts() -> tuple[bytes, bytes]:
     marker = b"Driving. What's the capital of Canada?"
     head, _, tail = CHAT_BODY.partition(marker)
     return head + b"Driving (trip ", b"). What's the capital of Canada?" + tail
+
+
+def distinct_stream_parts() -> tuple[bytes, bytes]:
+    """STREAM_BODY split where a per-request counter goes (in its question): a streamed
+    answer of the same length (the counter's digits aside) to a question never seen."""
+    marker = b"how the stateless contract works"
+    head, _, tail = STREAM_BODY.partition(marker)
+    return head + b"(question ", b") " + marker + tail

@@ -52,6 +52,7 @@ class Deadline:
     at: float
     seconds: float
     scope: Scope
+    unit: str = "experiment"  # what an experiment deadline bounds: "experiment", "check ..."
 
     def left(self) -> float:
         return self.at - time.monotonic()
@@ -70,6 +71,7 @@ class DeadlineExceeded(httpx.TimeoutException):
         )
         self.seconds = deadline.seconds
         self.scope: Scope = deadline.scope
+        self.unit = deadline.unit
 
 
 class AnswerTooLarge(httpx.TransportError):
@@ -85,16 +87,33 @@ _EXPERIMENT: ContextVar[Deadline | None] = ContextVar("lab_experiment_deadline",
 
 
 @contextlib.contextmanager
-def experiment_deadline(seconds: float | None) -> Iterator[None]:
-    """Every call made inside ends by ``seconds`` from now (``None``: no experiment bound)."""
+def experiment_deadline(seconds: float | None, unit: str = "experiment") -> Iterator[None]:
+    """Every call made inside ends by ``seconds`` from now (``None``: no experiment bound).
+
+    ``unit`` names what is bounded, for the error paragraph: an experiment of ``lab run``, a
+    check of ``lab report`` (``check "Streaming usage"``), a case of ``lab fidelity``."""
     if seconds is None:
         yield
         return
-    token = _EXPERIMENT.set(Deadline(time.monotonic() + seconds, seconds, "experiment"))
+    token = _EXPERIMENT.set(Deadline(time.monotonic() + seconds, seconds, "experiment", unit))
     try:
         yield
     finally:
         _EXPERIMENT.reset(token)
+
+
+def past_experiment_deadline(exc: BaseException) -> DeadlineExceeded | None:
+    """The experiment's :class:`DeadlineExceeded` in ``exc``'s cause chain (the SDK wraps it
+    in ``APITimeoutError``), if that is what ended it; else None (a call's own deadline, or
+    any other failure)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, DeadlineExceeded):
+            return seen if seen.scope == "experiment" else None
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass(slots=True)

@@ -144,13 +144,13 @@ def _add_timeout(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_deadline(parser: argparse.ArgumentParser) -> None:
+def _add_deadline(parser: argparse.ArgumentParser, unit: str = "experiment") -> None:
     parser.add_argument(
         "--deadline",
         type=_seconds,
         default=None,
         metavar="SECONDS",
-        help=f"seconds each experiment may take in all, every call included (default: "
+        help=f"seconds each {unit} may take in all, every call included (default: "
         f"$LAB_DEADLINE or {DEFAULT_DEADLINE:g})",
     )
 
@@ -329,6 +329,7 @@ def _add_report(commands: argparse._SubParsersAction, env: Mapping[str, str]) ->
         metavar="DIR",
         help="also write DIR/report.md and DIR/report.json",
     )
+    _add_deadline(report_cmd, unit="check")  # lab/bounds.py
 
 
 def _report(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
@@ -344,6 +345,7 @@ def _report(args: argparse.Namespace, env: Mapping[str, str], out: Console, err:
             timeout=_timeout(args, env),
             out_dir=args.out,
             record=args.record,
+            deadline=_deadline(args, env),
         )
     except SetupError as problem:
         report.error(err, problem)
@@ -410,6 +412,7 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
         '"endpoint": "embed" are embedding cases',
     )
     _add_timeout(cmd)
+    _add_deadline(cmd, unit="case, on both servers")  # lab/bounds.py
     cmd.add_argument("--json", action="store_true", help="print one JSON document")
     cmd.add_argument(
         "--out",
@@ -433,6 +436,7 @@ def _fidelity(args: argparse.Namespace, env: Mapping[str, str], out: Console, er
             corpus=args.corpus,
             as_json=args.json,
             out_file=args.out,
+            deadline=_deadline(args, env),
         )
     except SetupError as problem:
         report.error(err, problem)

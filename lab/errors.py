@@ -161,8 +161,8 @@ def _deadline_failure(exc: DeadlineExceeded, ctx: CallContext) -> LabError:
     where = ctx.target.label
     if exc.scope == "experiment":
         return RunFailure(
-            f"The experiment did not finish within {exc.seconds:g} s",
-            f"{where} was still answering when the experiment's deadline passed (--deadline "
+            f"The {exc.unit} did not finish within {exc.seconds:g} s",
+            f"{where} was still answering when the deadline of the {exc.unit} passed (--deadline "
             f"{exc.seconds:g}); the lab stopped waiting. A slow machine running {ctx.model} "
             "may need longer: raise it (--deadline 3600 or LAB_DEADLINE=3600), or choose a "
             "smaller model (python -m lab models). A server that keeps sending without ever "

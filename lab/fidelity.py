@@ -50,8 +50,15 @@ from rich.table import Table
 from rich.text import Text
 
 from lab import __version__, command, report
-from lab.bounds import bounded_client
-from lab.errors import EXIT_FAILED, EXIT_OK, SetupError, start_ollama_advice
+from lab.bounds import bounded_client, experiment_deadline, past_experiment_deadline
+from lab.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CallContext,
+    SetupError,
+    from_api_error,
+    start_ollama_advice,
+)
 from lab.fidelity_embed import EmbedCase, embed_count, is_embedding_case, load_embed_cases
 from lab.ollama import (
     RENDER_ONLY_SINCE,
@@ -181,6 +188,8 @@ def _ask(
     try:
         response = http.post(f"{root}/api/chat", json=body)
     except httpx.HTTPError as exc:
+        if past_experiment_deadline(exc) is not None:
+            raise  # the case's deadline (--deadline): compare() says so
         raise TargetStopped(f"POST {root}/api/chat: {type(exc).__name__}: {exc}") from None
     try:
         answer = response.json()
@@ -301,6 +310,7 @@ class FidelityOptions:
     corpus: Path | None = None
     as_json: bool = False
     out_file: Path | None = None
+    deadline: float | None = None  # --deadline: seconds each case may take, both servers
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,13 +515,24 @@ def compare(
         ):
             for number, (case, run_as) in enumerate(plan, 1):
                 say(f"[{number}/{len(plan)}] {case.id} on {run_as}")
-                theirs = observe(http, target.root, case, run_as)
-                ours = observe(local, fake.url, case, run_as)
+                try:
+                    with experiment_deadline(options.deadline, unit=f"case {case.id}"):
+                        theirs = observe(http, target.root, case, run_as)
+                        ours = observe(local, fake.url, case, run_as)
+                except httpx.HTTPError as exc:  # the case's deadline (_ask): one paragraph
+                    context = CallContext(target, run_as, options.timeout, is_ollama=True)
+                    raise from_api_error(exc, context) from None
                 result.comparisons.append(Comparison(case, run_as, theirs, ours))
             for number, (embed_case, run_as) in enumerate(embed_plan, 1):
                 say(f"[{number}/{len(embed_plan)}] {embed_case.id} on {run_as} (/api/embed)")
-                theirs = Observation(None, *embed_count(http, target.root, embed_case, run_as))
-                ours = Observation(None, *embed_count(local, fake.url, embed_case, run_as))
+                try:
+                    with experiment_deadline(options.deadline, unit=f"case {embed_case.id}"):
+                        counted = embed_count(http, target.root, embed_case, run_as)
+                        theirs = Observation(None, *counted)
+                        ours = Observation(None, *embed_count(local, fake.url, embed_case, run_as))
+                except httpx.HTTPError as exc:  # the case's deadline (_ask): one paragraph
+                    context = CallContext(target, run_as, options.timeout, is_ollama=True)
+                    raise from_api_error(exc, context) from None
                 result.embeddings.append(Comparison(embed_case, run_as, theirs, ours))
         return result
 

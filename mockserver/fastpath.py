@@ -8,8 +8,9 @@ It does it in two ways, each measured (docs/benchmarks.md):
 
 1. **The memo.** A route hands its raw body and its ``bind`` (the surface's own decoding and
    translation, Ollama's ``ShouldBindJSON`` + ``FromChatRequest``) to ``FastPath.answer``, which
-   runs the engine and keeps the ``Answer``. The same body again (same route, same date) gets
-   that ``Answer``: no decoding, rendering, tokenizing or generating. Ids, timestamps, pacing
+   runs the engine and keeps the ``Answer`` (from the second time a body is answered: ``Memo``,
+   bounded by bytes). The same body again (same route, same date) gets that ``Answer``: no
+   decoding, rendering, tokenizing or generating. Ids, timestamps, pacing
    and residency stay per request (the routes do them; ids under ``--seed``, a pure function of
    the body, are kept with the answer). An answer also keeps the serialised parts of its
    responses that do not depend on the id or the time (``Encoded``), so a /v1 answer is sent
@@ -27,6 +28,7 @@ It does it in two ways, each measured (docs/benchmarks.md):
 from __future__ import annotations
 
 import enum
+import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -126,19 +128,99 @@ class Answer:
     context: list[int] | None = None  # /api/generate's ``context``, tokenized once
     encoded: dict[Shape, Encoded] = field(default_factory=dict)
     hits: int = 0  # how often it was served from the memo
+    size: int = 0  # the bytes the memo accounts for it (``Memo``), key included
+    memo: Memo | None = None  # the memo that holds it, told when it grows
+
+    def keep(self, shape: Shape, encoded: Encoded) -> None:
+        """Keep a serialisation with the answer; the memo that holds it accounts its bytes."""
+        self.encoded[shape] = encoded
+        if self.memo is not None:
+            self.memo.grew(self, sum(map(sys.getsizeof, encoded.rests)) + _OBJECT)
+
+    def keep_context(self, context: list[int]) -> None:
+        """``/api/generate``'s ``context`` kept with the answer (8 bytes a token id, and the
+        int objects: ids above 256 are objects of their own)."""
+        self.context = context
+        if self.memo is not None:
+            self.memo.grew(self, 40 * len(context) + _OBJECT)
 
 
 Bind = Callable[[Engine, bytes], Bound]
 MemoKey = tuple[str, bytes, str]  # route path, body, the server's date
 
+_OBJECT = 200  # an entry's containers (dict slot, tuples, small objects), roughly
+_STR_BYTES = 4  # the most a character takes in a str (UCS-4)
+
+
+def answer_size(key: MemoKey, answer: Answer) -> int:
+    """The bytes ``answer`` keeps alive, as the memo accounts them (``sys.getsizeof`` of the
+    strings it holds, no walk of the whole object graph: cheap enough for every unseen body).
+
+    - the key: route, body and date;
+    - the bound request: the surface's decoded model and the engine's ``ChatRequest`` share
+      the messages' strings (each counted once), plus the objects around them;
+    - the result: the rendered prompt, and every emitted piece (three lists: raw, reasoning,
+      content), each piece a str of its own;
+    - the serialisations and ``context`` kept later (``Answer.keep``, ``keep_context``).
+
+    ``tests/test_memo_budget.py`` measures real answers with ``tracemalloc`` and checks that
+    what the memo gives back when it forgets them is not more than this.
+    """
+    route, body, day = key
+    size = sys.getsizeof(body) + len(route) + len(day) + 4 * _OBJECT
+    chat = answer.bound.chat
+    if chat is not None:
+        for message in chat.messages:  # the decoded model and the Message: 2 objects each
+            size += sys.getsizeof(message.content) + sys.getsizeof(message.thinking)
+            size += 3 * _OBJECT
+    result = answer.result
+    if result is not None:
+        size += sys.getsizeof(result.prompt.text)
+        completion = result.completion
+        if completion is not None:
+            # The reasoning and content pieces are the raw ones (the same str objects, in
+            # lists of their own), except where a scenario re-chunked them: counted by length.
+            raw = completion.raw_pieces
+            size += sys.getsizeof(raw) + sum(map(sys.getsizeof, raw))
+            for pieces in (completion.reasoning_pieces, completion.content_pieces):
+                size += sys.getsizeof(pieces) + _STR_BYTES * sum(map(len, pieces))
+            size += _OBJECT * len(completion.tool_calls)
+    for encoded in answer.encoded.values():
+        size += sum(map(sys.getsizeof, encoded.rests)) + _OBJECT
+    return size
+
 
 class Memo:
-    """The answers to recently seen bodies: an LRU bounded in entries and in body size."""
+    """The answers to recently seen bodies: an LRU bounded by bytes, not entries.
 
-    def __init__(self, entries: int = 512, max_body: int = 16_384) -> None:
-        self._entries = entries
-        self._max_body = max_body
+    ``budget`` is the bytes the memo may take, keys included (``answer_size``); the least
+    recently used answers leave first. An answer over ``budget // 32`` (or ``max_entry``) is
+    not kept: one huge body does not push out every other. The default, 32 MiB, holds about
+    1,900 answers to the Post 1 conversation (~17 KB accounted each, streamed ~43 KB).
+
+    **Kept from the second time.** A body is kept the second time it is answered, not the
+    first (the "doorkeeper" of TinyLFU, Einziger et al., 2017): the first time, only its hash
+    is noted (``_SEEN`` bytes, at most ``budget // 32`` of them, the oldest forgotten first).
+    A test suite re-sends its bodies, and they are answered from the memo from their third
+    time on; a load test of bodies never sent twice does not pay for keeping answers no one
+    asks for again, nor push the repeated ones out. (A hash collision only keeps an answer a
+    time early: what is kept is always the body's own answer, under its whole key.)
+    """
+
+    def __init__(
+        self,
+        budget: int = 32 * 1024 * 1024,
+        *,
+        max_entry: int | None = None,
+        admit_after: int = 2,
+    ) -> None:
+        self.budget = budget
+        self.max_entry = budget // 32 if max_entry is None else max_entry
+        self.admit_after = admit_after  # 1: keep every answer the first time
+        self.size = 0  # the bytes accounted for the answers kept and the hashes noted
         self._items: OrderedDict[MemoKey, Answer] = OrderedDict()
+        self._seen: OrderedDict[int, None] = OrderedDict()  # keys answered once, oldest first
+        self._max_seen = max(budget // 32 // _SEEN, 0)
 
     def get(self, key: MemoKey) -> Answer | None:
         found = self._items.get(key)
@@ -147,18 +229,68 @@ class Memo:
         return found
 
     def put(self, key: MemoKey, answer: Answer) -> None:
-        if len(key[1]) > self._max_body or self._entries <= 0:
+        if len(key[1]) > self.max_entry:  # not even measured
             return
+        if self.admit_after > 1 and not self._seen_before(key):
+            return
+        size = answer_size(key, answer)
+        if size > self.max_entry:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._forget(old)
+        answer.size, answer.memo = size, self
         self._items[key] = answer
-        if len(self._items) > self._entries:
-            self._items.popitem(last=False)
+        self.size += size
+        self._shrink()
+
+    def _seen_before(self, key: MemoKey) -> bool:
+        """Whether ``key`` was answered before (and is now kept); else it is noted."""
+        mark = hash(key)
+        if mark in self._seen:
+            del self._seen[mark]
+            self.size -= _SEEN
+            return True
+        if self._max_seen <= 0:
+            return False
+        self._seen[mark] = None
+        self.size += _SEEN
+        if len(self._seen) > self._max_seen:
+            self._seen.popitem(last=False)  # O(1); a dict's first key is not, after deletions
+            self.size -= _SEEN
+        self._shrink()
+        return False
+
+    def grew(self, answer: Answer, extra: int) -> None:
+        """``answer`` (kept here) now holds ``extra`` bytes more."""
+        if answer.memo is not self:
+            return
+        answer.size += extra
+        self.size += extra
+        self._shrink()
+
+    def _shrink(self) -> None:
+        while self.size > self.budget and self._items:
+            _, oldest = self._items.popitem(last=False)
+            self._forget(oldest)
+
+    def _forget(self, answer: Answer) -> None:
+        self.size -= answer.size
+        answer.memo = None
 
     def clear(self) -> None:
         """Forget every answer (the model store changed: ``/api/create``, ``/api/delete``)."""
+        for answer in self._items.values():
+            answer.memo = None
         self._items.clear()
+        self._seen.clear()
+        self.size = 0
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+_SEEN = 100  # a noted hash: the int and its dict slot, roughly
 
 
 class FastPath:

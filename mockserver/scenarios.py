@@ -188,9 +188,12 @@ def _model_matches(pattern: str, model: str) -> bool:
 def _same_conversation(
     expected: tuple[tuple[str, str], ...], actual: tuple[tuple[str, str], ...]
 ) -> bool:
+    # Newest first: a conversation that differs from a script mostly differs at its end.
     return len(expected) == len(actual) and all(
         role.lower() == got_role and _normal(text) == _normal(got_text)
-        for (role, text), (got_role, got_text) in zip(expected, actual, strict=True)
+        for (role, text), (got_role, got_text) in zip(
+            reversed(expected), reversed(actual), strict=True
+        )
     )
 
 

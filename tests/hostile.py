@@ -9,8 +9,9 @@ preflight's empty-body probe), so the lab gets as far as the attacked route::
     with Hostile("trickle", at="chat") as server:
         main(["run", "--target", server.openai_url, "--timeout", "1"])
 
-``at`` is the route attacked: ``version``, ``tags``, ``models``, ``chat`` (a chat completion)
-or ``stream`` (a streamed one); ``all`` for every route (``html`` only). With
+``at`` is the route attacked: ``version``, ``tags``, ``models``, ``chat`` (a chat completion),
+``stream`` (a streamed one) or ``native`` (``POST /api/chat``, as ``lab fidelity`` asks it:
+``_debug_render_only`` or a count); ``all`` for every route (``html`` only). With
 ``ollama=False`` it is a generic OpenAI-compatible server (``/api/*`` answer 404 JSON, as
 vLLM's would). Behaviours: see :data:`BEHAVIOURS`.
 """
@@ -169,8 +170,8 @@ class Hostile:
         if route == "stream":
             frames = _frames(payload, done=True)
             return self._send(writer, 200, b"".join(frames), "text/event-stream")
-        if route == "chat":
-            return self._send(writer, 200, json.dumps(_completion()).encode())
+        if route in ("chat", "native"):
+            return self._send(writer, 200, _healthy_body(route, stream, payload))
         return self._send(writer, 404, b'{"error":"not found"}', "application/json")
 
     async def _attack(
@@ -267,6 +268,8 @@ def _route(method: str, path: str, body: bytes) -> tuple[str, bool, dict[str, An
         return "tags", False, payload
     if path == "/v1/models":
         return "models", False, payload
+    if method == "POST" and path == "/api/chat" and "messages" in payload:
+        return "native", False, payload
     if method == "POST" and path == "/v1/chat/completions":
         if "messages" not in payload:
             return "probe", False, payload
@@ -295,11 +298,28 @@ def _healthy_body(route: str, stream: bool, payload: dict[str, Any]) -> bytes:
         return b"".join(_frames(payload, done=True))
     if route == "chat":
         return json.dumps(_completion()).encode()
+    if route == "native":
+        return json.dumps(_native_chat(payload)).encode()
     if route == "version":
         return b'{"version":"0.12.6"}'
     if route == "tags":
         return json.dumps({"models": [_tag(MODEL)]}).encode()
     return json.dumps(_model_list([MODEL])).encode()
+
+
+def _native_chat(payload: dict[str, Any]) -> dict[str, Any]:
+    """``/api/chat`` with ``stream: false``: the rendered prompt for ``_debug_render_only``
+    (a template of its own, not Llama's), else a one-token answer with its prompt count."""
+    answer: dict[str, Any] = {"model": MODEL, "created_at": "2026-03-23T00:00:00Z"}
+    if payload.get("_debug_render_only"):
+        turns = payload.get("messages") or []
+        text = "".join(
+            f"{m.get('role')}: {m.get('content')}\n" for m in turns if isinstance(m, dict)
+        )
+        return answer | {"_debug_info": {"rendered_template": text, "image_count": 0}}
+    message = {"role": "assistant", "content": WORDS[0]}
+    return answer | {"message": message, "done": True, "done_reason": "length",
+                     "prompt_eval_count": USAGE["prompt_tokens"], "eval_count": 1}  # fmt: skip
 
 
 def _openai_error(message: str) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from mockserver.engine import engine as engine_module
 from mockserver.engine.lru import SizedLRU
@@ -54,5 +55,8 @@ def test_a_sized_lru_is_bounded_by_bytes_whatever_the_entries():
 
 
 def test_the_engine_caches_are_bounded_by_bytes():
-    assert engine_module._PROMPT_TOKENS.budget <= 16 * 1024 * 1024
+    from mockserver.engine.fragments import FragmentCounts
+
+    # The prompts' fragments, one cache per vocabulary (fragments.py), and the reply segments.
+    assert FragmentCounts(re.compile("(<s>)"), len).budget <= 8 * 1024 * 1024
     assert engine_module._SEGMENTS.budget <= 8 * 1024 * 1024

@@ -15,7 +15,7 @@ from mockserver.config import Settings
 from mockserver.engine.catalog import Catalog
 from mockserver.engine.chat import ChatRequest, Message
 from mockserver.engine.engine import Engine
-from mockserver.fastpath import Answer, Bound, DirectDispatch, Encoded, Memo
+from mockserver.fastpath import Answer, DirectDispatch, Encoded
 from mockserver.wire import openai as wire
 from mockserver.wire.gojson import dumps
 from tests.asgi_call import call
@@ -102,9 +102,10 @@ def test_direct_dispatch_gives_the_bytes_fastapis_router_gives() -> None:
 def test_memoized_answers_give_a_fresh_servers_bytes_on_both_surfaces() -> None:
     app = create_app(SETTINGS)
     first = asyncio.run(_replies(app))
-    again = asyncio.run(_replies(app))
+    second = asyncio.run(_replies(app))  # kept now (the memo keeps a body seen twice)
+    again = asyncio.run(_replies(app))  # from the memo
     fresh = asyncio.run(_replies(create_app(SETTINGS)))
-    assert first == again == fresh
+    assert first == second == again == fresh
     answers = list(app.state.fastpath.memo._items.values())
     assert {key[0] for key in app.state.fastpath.memo._items} == {
         "/v1/chat/completions",
@@ -130,6 +131,7 @@ def test_a_memoized_native_answer_reports_a_warm_load() -> None:
     app = create_app(SETTINGS)
     body = orjson.dumps({"model": "qwen2.5:3b", "messages": HELLO, "stream": False})
     cold = orjson.loads(asyncio.run(call(app, "POST", "/api/chat", body)).body)
+    asyncio.run(call(app, "POST", "/api/chat", body))  # seen twice: kept
     (answer,) = app.state.fastpath.memo._items.values()
     answer.result = dataclasses.replace(answer.result, load_ns=9_000_000_000)
     warm = orjson.loads(asyncio.run(call(app, "POST", "/api/chat", body)).body)
@@ -155,16 +157,6 @@ def test_other_methods_on_a_lean_route_are_ginss_405(method: str) -> None:
     assert (reply.status, reply.body) == (405, b"405 method not allowed")
 
 
-def test_the_memo_is_bounded_in_entries_and_body_size() -> None:
-    memo = Memo(entries=2, max_body=10)
-    answer = Answer(Bound(request=None, chat=None), None)
-    for body in (b"a", b"b", b"c", b"x" * 11):
-        memo.put(("/api/chat", body, "2026-03-23"), answer)
-    assert len(memo) == 2
-    assert memo.get(("/api/chat", b"a", "2026-03-23")) is None  # the oldest went first
-    assert memo.get(("/api/chat", b"c", "2026-03-23")) is answer
-
-
 @pytest.mark.parametrize("model", ["gpt-oss:20b", "qwen2.5:3b"])
 @pytest.mark.parametrize("usage", [True, False])
 def test_encoded_frames_are_each_objects_json(model: str, usage: bool) -> None:
@@ -180,3 +172,90 @@ def test_encoded_frames_are_each_objects_json(model: str, usage: bool) -> None:
     ]
     body = wire.completion_body(result, **fields)
     assert Encoded.of([body], 5, b"\n").frames(**fresh) == [dumps({**body, **fresh}) + b"\n"]
+
+
+PIECES = ["", "a", " <tag>", " & é", '"quoted"', "\\", "\n", "\u2028", "🙂", "\x00", "\ud800"]
+
+
+@pytest.mark.parametrize("usage", [True, False])
+@pytest.mark.parametrize(
+    ("reasoning", "content", "calls"),
+    [
+        (PIECES, PIECES, False),
+        ([], PIECES, False),
+        (PIECES, [], False),
+        ([], [], False),
+        (["a"], [], True),
+        ([], ["x", "y"], True),
+        ([], [], True),
+    ],
+)
+def test_a_stream_written_a_piece_at_a_time_is_dumps_of_every_chunk(
+    reasoning: list[str], content: list[str], calls: bool, usage: bool
+) -> None:
+    """``wire.stream_rests`` (fixed bytes around each piece's JSON) gives exactly the frames
+    of ``stream_chunks`` serialised chunk by chunk, whatever the pieces hold (Go's escapes,
+    empty pieces, a lone surrogate) and whichever chunks the stream has."""
+    from dataclasses import replace
+
+    from mockserver.engine.chat import ToolCall
+
+    engine = Engine(Catalog(), current_date="2026-03-23")
+    result = engine.chat(ChatRequest(model="qwen2.5:3b", messages=(Message("user", "hi"),)))
+    assert result.completion is not None
+    tool_calls = (ToolCall(name="f", arguments={"a": 1}),) if calls else ()
+    completion = replace(
+        result.completion,
+        reasoning_pieces=list(reasoning),
+        content_pieces=list(content),
+        tool_calls=tool_calls,
+    )
+    result = replace(result, completion=completion)
+    fields = {"model": "m", "completion_id": "chatcmpl-7", "created": 123, "call_ids": ["c1"]}
+    chunks = list(wire.stream_chunks(result, include_usage=usage, **fields))
+    head, rests = wire.stream_rests(result, include_usage=usage, **fields)
+    fresh = {"id": "chatcmpl-9", "created": 456}
+    frames = Encoded(head, tuple(rest + b"\n\n" for rest in rests)).frames(b"data: ", **fresh)
+    assert frames == [b"data: " + dumps({**chunk, **fresh}) + b"\n\n" for chunk in chunks]
+
+
+def test_a_body_is_kept_the_second_time_and_answered_from_the_memo_the_third() -> None:
+    """The memo's doorkeeper: a body answered once leaves only its hash behind."""
+    app = create_app(SETTINGS)
+    memo = app.state.fastpath.memo
+    body = orjson.dumps({"model": "qwen2.5:3b", "messages": HELLO})
+    replies = [asyncio.run(call(app, "POST", "/v1/chat/completions", body)) for _ in range(3)]
+    assert len({reply.body for reply in replies}) == 1
+    (answer,) = memo._items.values()
+    assert answer.hits == 1  # the third
+    once = [orjson.dumps({"model": "qwen2.5:3b", "messages": HELLO, "seed": n}) for n in range(50)]
+    for body in once:
+        asyncio.run(call(app, "POST", "/v1/chat/completions", body))
+    assert len(memo) == 1  # the bodies sent once are not kept, nor push the other out
+
+
+@pytest.mark.parametrize("reasoning", [PIECES, []])
+@pytest.mark.parametrize("content", [PIECES, [], ["x"]])
+@pytest.mark.parametrize("done_reason", ["stop", "length"])
+def test_a_completion_written_into_fixed_bytes_is_dumps_of_its_body(
+    reasoning: list[str], content: list[str], done_reason: str
+) -> None:
+    """``wire.completion_rest`` + ``completion_head`` give ``dumps(completion_body)``."""
+    from dataclasses import replace
+
+    engine = Engine(Catalog(), current_date="2026-03-23")
+    result = engine.chat(ChatRequest(model="qwen2.5:3b", messages=(Message("user", "hi"),)))
+    assert result.completion is not None
+    completion = replace(
+        result.completion,
+        reasoning_pieces=list(reasoning),
+        content_pieces=list(content),
+        done_reason=done_reason,
+        eval_count=12_345,
+    )
+    result = replace(result, completion=completion)
+    body = wire.completion_body(result, model="m", completion_id="c-1", created=12, call_ids=[])
+    rest = wire.completion_rest(result)
+    assert rest is not None
+    frame = Encoded(wire.completion_head("m", "c-9", 3), (rest + b"\n",)).frames()
+    assert frame == [dumps({**body, "id": "c-9", "created": 3}) + b"\n"]

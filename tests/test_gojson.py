@@ -16,6 +16,7 @@ from typing import Any
 import goharness
 import pytest
 
+from mockserver.wire import gojson
 from mockserver.wire.gojson import as_decoded, dumps, format_float, sorted_maps
 
 FLOATS = [
@@ -143,3 +144,11 @@ def test_strings_match_go(go_marshal) -> None:
 def test_decoded_values_match_go(go_marshal) -> None:
     got = go_marshal([{"value": value} for value, _ in DECODED])
     assert got == [expected for _, expected in DECODED]
+
+
+TRICKY = ['","', '"', "\\", '\\","', ",", "", 'a"b', "<&>", "\u2028", "é🙂", "\x00\x1f", '"]', '["']
+
+
+@pytest.mark.parametrize("texts", [TRICKY, TRICKY[::-1], ["only"], [], ["\ud800", "x"]])
+def test_strings_dumped_in_one_call_are_each_strings_json(texts: list[str]) -> None:
+    assert gojson.dumps_strings(texts) == [gojson.dumps(text) for text in texts]

@@ -24,11 +24,12 @@ from rich.console import Console
 from rich.text import Text
 
 from lab import command, preflight, report
+from lab.bounds import past_experiment_deadline
 from lab.conformance.checks import POINTS, Point, Row, run_point, run_points
 from lab.conformance.outcome import FAIL, NA, PASS, Outcome, Status
 from lab.conformance.probe import SSE, Probe, Raw
 from lab.conformance.render import Report, markdown, table, write_files
-from lab.errors import EXIT_OK, SetupError
+from lab.errors import EXIT_OK, CallContext, SetupError, from_api_error
 from lab.ollama import EngineInfo
 from lab.targets import Target
 
@@ -63,6 +64,7 @@ class ReportOptions:
     timeout: float
     out_dir: Path | None = None
     record: Path | None = None
+    deadline: float | None = None  # --deadline: seconds each check may take in all
 
 
 def run_report(options: ReportOptions, *, out: Console, err: Console) -> int:
@@ -78,7 +80,15 @@ def run_report(options: ReportOptions, *, out: Console, err: Console) -> int:
             target, engine, api_key=options.api_key, timeout=options.timeout, record=options.record
         ) as (client, http):
             probe = Probe(client, http, target, options.model, engine, options.api_key)
-            rows = run_points(probe, progress=_spinner(out) if out.is_terminal else None)
+            progress = _spinner(out) if out.is_terminal else None
+            try:
+                rows = run_points(probe, progress=progress, deadline=options.deadline)
+            except Exception as exc:  # a check's deadline stops the report (run_point)
+                deadline = past_experiment_deadline(exc)
+                if deadline is None:
+                    raise
+                context = CallContext(target, options.model, options.timeout, engine.is_ollama)
+                raise from_api_error(deadline, context) from None
         recorder = getattr(http, "recorder", None)  # closed: every exchange is written by now
         if recorder is not None:
             recorded.append(len(recorder.written))

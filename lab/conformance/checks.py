@@ -16,6 +16,7 @@ import httpx
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
+from lab.bounds import experiment_deadline, past_experiment_deadline
 from lab.conformance.outcome import Failed, Outcome, cut, failed, not_applicable, passed
 from lab.conformance.probe import BASIC, SSE, Answer, Probe, Raw, json_or_none
 from lab.engines import LLAMA_CPP
@@ -388,22 +389,33 @@ POINTS: tuple[Point, ...] = (
 )
 
 
-def run_point(point: Point, probe: Probe) -> Row:
-    """Run one check; an error from the target (or a malformed answer) makes it fail."""
+def run_point(point: Point, probe: Probe, deadline: float | None = None) -> Row:
+    """Run one check; an error from the target (or a malformed answer) makes it fail.
+
+    ``deadline`` (``--deadline``) bounds the whole check, every call included; past it the
+    report stops (the error, ``DeadlineExceeded``, is raised for the command's paragraph),
+    as ``lab run`` stops at an experiment's deadline."""
     started = time.monotonic()
     try:
-        outcome = point.check(probe)
-    except Failed as exc:
-        outcome = failed(str(exc))
-    except openai.APIStatusError as exc:
-        outcome = failed(f"HTTP {exc.status_code}: {cut(exc.response.text.strip())}")
-    except openai.APIError as exc:
-        outcome = failed(f"the call failed: {type(exc).__name__}: {cut(str(exc))}")
-    except httpx.HTTPError as exc:
-        outcome = failed(f"the call failed: {type(exc).__name__}: {cut(str(exc))}")
-    except Exception as exc:  # a malformed answer must not stop the report
-        outcome = failed(f"could not read the answer: {type(exc).__name__}: {cut(str(exc))}")
+        with experiment_deadline(deadline, unit=f'check "{point.title}"'):
+            outcome = point.check(probe)
+    except Exception as exc:
+        if past_experiment_deadline(exc) is not None:
+            raise
+        outcome = _failure(exc)
     return Row(point, outcome, time.monotonic() - started)
+
+
+def _failure(exc: Exception) -> Outcome:
+    """What a check's exception says about the target: the point fails, with the reason."""
+    if isinstance(exc, Failed):
+        return failed(str(exc))
+    if isinstance(exc, openai.APIStatusError):
+        return failed(f"HTTP {exc.status_code}: {cut(exc.response.text.strip())}")
+    if isinstance(exc, openai.APIError | httpx.HTTPError):
+        return failed(f"the call failed: {type(exc).__name__}: {cut(str(exc))}")
+    # a malformed answer must not stop the report
+    return failed(f"could not read the answer: {type(exc).__name__}: {cut(str(exc))}")
 
 
 def run_points(
@@ -411,11 +423,12 @@ def run_points(
     points: tuple[Point, ...] = POINTS,
     *,
     progress: Callable[[Point], contextlib.AbstractContextManager[object]] | None = None,
+    deadline: float | None = None,
 ) -> list[Row]:
     rows = []
     for point in points:
         with progress(point) if progress else contextlib.nullcontext():
-            rows.append(run_point(point, probe))
+            rows.append(run_point(point, probe, deadline))
     return rows
 
 

@@ -8,6 +8,7 @@ digests are synthetic (sha256 of the tag) except where the registry's is public.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass, replace
@@ -150,9 +151,14 @@ def family_of(card: ModelCard) -> Family | None:
     """The chat family that counts and generates for ``card`` (None for embedding models)."""
     if card.supports("embedding"):
         return None
-    from mockserver.engine.families import FAMILIES
+    return _families().get(card.family)
 
-    return FAMILIES.get(card.family)
+
+@functools.cache
+def _families() -> dict[str, Family]:
+    from mockserver.engine.families import FAMILIES  # imported late: families import us
+
+    return FAMILIES
 
 
 def servable(card: ModelCard) -> bool:
@@ -269,7 +275,17 @@ def parse_name(name: str) -> list[str]:
 
 def is_valid_name(name: str) -> bool:
     """``Name.IsValid``: every part 1-80 characters (host 350) of ``[A-Za-z0-9_]`` first,
-    then also ``-`` ``_``, ``.`` (not in a namespace) and ``:`` (host only)."""
+    then also ``-`` ``_``, ``.`` (not in a namespace) and ``:`` (host only). The answers for
+    short names are remembered (a pure function; 256 names of at most 128 characters)."""
+    return _short_name_valid(name) if len(name) <= 128 else _is_valid(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _short_name_valid(name: str) -> bool:
+    return _is_valid(name)
+
+
+def _is_valid(name: str) -> bool:
     for kind, part in zip(("host", "namespace", "model", "tag"), parse_name(name), strict=True):
         if not 1 <= len(part) <= (350 if kind == "host" else 80):
             return False

@@ -553,9 +553,29 @@ class Engine:
         segments = family.frame(output)
         if thoughts:  # the second request's prompt already ends in the final channel's header
             segments = [s for s in segments if s != ("control", _FINAL_CHANNEL)]
-        tokens = _tokens(family, segments)
-        completion = Completion()
         stops = tuple(s for s in request.options.stop if s)
+        counted = _counted(family, segments)
+        if not stops and sum(max(n, len(pieces)) for _, n, pieces in counted) <= budget:
+            completion = _whole(counted, output)  # the common case: no loop per token
+        else:
+            completion = self._emit(_tokens(counted), budget, stops, output)
+        completion.source = output.source
+        if output.chunking is not None:
+            completion.content_pieces = _rechunk(completion.content, output.chunking)
+        if thoughts:  # streamed by the first request, not counted by the second
+            completion.reasoning_pieces = thoughts
+        if request.logprobs:
+            completion.logprobs = logprobs.for_tokens(
+                family.tokenizer, completion.raw_pieces, request.top_logprobs, prompt.text
+            )
+        return completion, prompt
+
+    @staticmethod
+    def _emit(
+        tokens: list[tuple[str, str]], budget: int, stops: tuple[str, ...], output: Output
+    ) -> Completion:
+        """The emitted tokens when the budget or a stop string may cut the answer short."""
+        completion = Completion()
         emitted: list[tuple[str, str]] = []
         raw = ""
         finished = True
@@ -594,16 +614,7 @@ class Engine:
                 completion.reasoning_pieces.append(piece)
             elif kind == "content":
                 completion.content_pieces.append(piece)
-        completion.source = output.source
-        if output.chunking is not None:
-            completion.content_pieces = _rechunk(completion.content, output.chunking)
-        if thoughts:  # streamed by the first request, not counted by the second
-            completion.reasoning_pieces = thoughts
-        if request.logprobs:
-            completion.logprobs = logprobs.for_tokens(
-                family.tokenizer, completion.raw_pieces, request.top_logprobs, prompt.text
-            )
-        return completion, prompt
+        return completion
 
 
 _FINAL_CHANNEL = "<|channel|>final<|message|>"
@@ -699,26 +710,57 @@ def with_model_options(request: ChatRequest, card: ModelCard) -> ChatRequest:
     return replace(request, options=replace(given, **changes))  # type: ignore[arg-type]
 
 
-def _tokens(family: Family, segments: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The framed output as (kind, text) per generated token.
+Counted = list[tuple[str, int, tuple[str, ...]]]  # per segment: kind, tokens, pieces
 
-    Where a multi-byte character spans tokens, the tokenizer merges pieces; the extra tokens
-    are kept as empty pieces so that every generated token is counted.
-    """
-    out: list[tuple[str, str]] = []
+
+def _counted(family: Family, segments: list[tuple[str, str]]) -> Counted:
+    """Each framed segment's token count and stream pieces (empty segments left out)."""
+    out: Counted = []
     for kind, text in segments:
         if not text:
             continue
-        if len(text) > PROMPT_CACHE_MAX_CHARS:
-            count, pieces = encode_pieces(family.tokenizer, text)
-        else:
+        if kind == "control" or len(text) <= _RECURRING_CHARS:
             count, pieces = _segment_tokens(family, text)
-        out += [(kind, "")] * max(count - len(pieces), 0)
-        out += [(kind, piece) for piece in pieces]
+        else:  # a reply's text: it quotes the request, so it rarely recurs (the memo keeps
+            count, pieces = encode_pieces(family.tokenizer, text)  # the replies that do)
+        out.append((kind, count, pieces))
     return out
 
 
-PROMPT_CACHE_MAX_CHARS = 32_768  # longer prompts are tokenized every time (bounded memory)
+def _emitted(count: int, pieces: tuple[str, ...]) -> list[str]:
+    """A segment's pieces, one per token: where a multi-byte character spans tokens the
+    tokenizer merges pieces, and the extra tokens are kept as empty pieces so that every
+    generated token is counted."""
+    return [""] * max(count - len(pieces), 0) + list(pieces)
+
+
+def _tokens(counted: Counted) -> list[tuple[str, str]]:
+    """The framed output as (kind, text) per generated token."""
+    return [(kind, piece) for kind, count, pieces in counted for piece in _emitted(count, pieces)]
+
+
+def _whole(counted: Counted, output: Output) -> Completion:
+    """Every token emitted (no stop string, within the budget): what ``_emit`` gives then, a
+    segment at a time. The last token, when it is a control token (the end of turn), is
+    counted and not emitted."""
+    completion = Completion(tool_calls=output.tool_calls)
+    raw = completion.raw_pieces
+    for kind, count, pieces in counted:
+        emitted = _emitted(count, pieces)
+        completion.eval_count += len(emitted)
+        raw += emitted
+        completion.raw_kinds += [kind] * len(emitted)
+        if kind == "reasoning":
+            completion.reasoning_pieces += emitted
+        elif kind == "content":
+            completion.content_pieces += emitted
+    if counted and counted[-1][0] == "control" and raw:
+        raw.pop()
+        completion.raw_kinds.pop()
+    return completion
+
+
+_RECURRING_CHARS = 64  # reply texts up to this long are kept tokenized, as control segments
 
 
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # engine threads for heavy requests
@@ -777,15 +819,10 @@ def _count(family: Family, text: str, over: int) -> int:
 
 
 def _prompt_tokens(family: Family, text: str) -> int:
-    """Tokens of a rendered prompt (no BOS); the same conversation re-sent is counted once."""
-    if len(text) > PROMPT_CACHE_MAX_CHARS:
-        return len(family.tokenizer.encode(text))
-    key = (family.name, text)
-    tokens = _PROMPT_TOKENS.get(key)
-    if tokens is None:
-        tokens = len(family.tokenizer.encode(text))
-        _PROMPT_TOKENS.put(key, tokens)
-    return tokens
+    """Tokens of a rendered prompt (no BOS). The history a stateless client re-sends is not
+    tokenized again: the tokenizer counts the texts between special tokens once each
+    (``mockserver/engine/fragments.py``), exactly."""
+    return family.tokenizer.count(text)
 
 
 def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
@@ -800,16 +837,16 @@ def _segment_tokens(family: Family, text: str) -> tuple[int, tuple[str, ...]]:
 
 
 def _segment_size(key: object, value: tuple[int, tuple[str, ...]]) -> int:
+    """The key's text, and its pieces: at most the text again, plus a str header each."""
     text: str = key[1]  # type: ignore[index]
-    pieces = value[1]
-    return sys.getsizeof(text) + sys.getsizeof(pieces) + sum(map(sys.getsizeof, pieces))
+    size = sys.getsizeof(text)
+    return 2 * size + (_STR_HEADER + 8) * len(value[1])
+
+
+_STR_HEADER = sys.getsizeof("\u0100") - 2  # a str's own bytes, beyond its characters
 
 
 # Bounded by the memory they take (mockserver/engine/lru.py), not by a count of entries.
-_PROMPT_TOKENS: SizedLRU[int] = SizedLRU(
-    16 * 1024 * 1024,
-    size_of=lambda key, _: sys.getsizeof(key[1]) + 64,  # type: ignore[index]
-)
 _SEGMENTS: SizedLRU[tuple[int, tuple[str, ...]]] = SizedLRU(8 * 1024 * 1024, size_of=_segment_size)
 
 

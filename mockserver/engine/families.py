@@ -69,7 +69,7 @@ class Family:
 
     def count(self, prompt: str) -> int:
         """Prompt tokens as Ollama reports them: BOS (if the model adds one) + the prompt."""
-        return len(self.tokenizer.encode(prompt)) + (1 if self.bos else 0)
+        return self.tokenizer.count(prompt) + (1 if self.bos else 0)
 
 
 def _frame_harmony(output: Output) -> list[Segment]:

@@ -72,6 +72,9 @@ class TiktokenTokenizer:
     def encode(self, text: str) -> list[int]:
         return self._encoding.encode(text, allowed_special="all")
 
+    def count(self, text: str) -> int:
+        return len(self.encode(text))  # no fragment cache: the llama-server twin's prompts
+
     def token_bytes(self, token_id: int) -> bytes:
         cached = self._bytes_of.get(token_id)
         if cached is None:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
+from mockserver.engine.fragments import FragmentCounts, longest_first
 from mockserver.engine.vocab import VocabFile
 
 
@@ -22,6 +23,11 @@ class Tokenizer(Protocol):
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text``, special-token text parsed as specials, no BOS."""
+        ...
+
+    def count(self, text: str) -> int:
+        """``len(encode(text))``, with the fragments between special tokens counted once
+        (``mockserver/engine/fragments.py``)."""
         ...
 
     def pieces(self, text: str) -> list[str]:
@@ -106,6 +112,7 @@ class HarmonyTokenizer:
 
         self._core = self._encoding._core_bpe
         self._bytes_of: dict[int, bytes] = {}
+        self._counts = FragmentCounts(longest_first(_HARMONY_SPECIALS), self._count_ordinary)
         # The longest token, in bytes: a text of n bytes has at least n / this many tokens.
         self.max_token_bytes = max(max(map(len, ranks)), max(map(len, _HARMONY_SPECIALS)))
 
@@ -122,6 +129,17 @@ class HarmonyTokenizer:
         except UnicodeEncodeError:  # lone surrogates: tiktoken's own fix-up, as encode() does
             text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
             return self._core.encode(text, present)
+
+    def count(self, text: str) -> int:
+        return self._counts.count(text)
+
+    def _count_ordinary(self, text: str) -> int:
+        """Tokens of a text without specials (``encode_ordinary``: no special is parsed)."""
+        try:
+            return len(self._core.encode_ordinary(text))
+        except UnicodeEncodeError:  # lone surrogates: the fix-up ``encode`` makes
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            return len(self._core.encode_ordinary(text))
 
     def token_bytes(self, token_id: int) -> bytes:
         cached = self._bytes_of.get(token_id)
@@ -216,6 +234,9 @@ class HFTokenizer:
         self._byte_level = byte_level
         self._bytes_of: dict[int, bytes] = {}
         self._max_token_bytes = 0
+        self._counts: FragmentCounts | None = None
+        if _splits_first(self._tokenizer):
+            self._counts = FragmentCounts(longest_first(self._added.values()), self._count_plain)
 
     @property
     def max_token_bytes(self) -> int:
@@ -236,6 +257,14 @@ class HFTokenizer:
             # it: a 300 KB prompt would stop the event loop for a tenth of a second).
             return self._tokenizer.encode_batch([text], add_special_tokens=False)[0].ids
         return self._tokenizer.encode(text, add_special_tokens=False).ids
+
+    def count(self, text: str) -> int:
+        if self._counts is None:  # a vocabulary where fragments are not independent
+            return len(self.encode(text))
+        return self._counts.count(text)
+
+    def _count_plain(self, text: str) -> int:
+        return len(self.encode(text))
 
     def token_bytes(self, token_id: int) -> bytes:
         """The bytes one token stands for (a special token: its text)."""
@@ -258,6 +287,19 @@ class HFTokenizer:
 
     def pieces(self, text: str) -> list[str]:
         return _pieces_from_bytes(self.token_bytes(token) for token in self.encode(text))
+
+
+def _splits_first(tokenizer: object) -> bool:
+    """Whether this vocabulary tokenizes the texts between its added tokens independently
+    (``mockserver/engine/fragments.py``): no added token strips its neighbours' whitespace,
+    matches whole words only or after normalization, and no pre-tokenizer treats the start
+    of the input specially (Metaspace ``prepend_scheme: first``)."""
+    for token in tokenizer.get_added_tokens_decoder().values():  # type: ignore[attr-defined]
+        if token.lstrip or token.rstrip or token.single_word or token.normalized:
+            return False
+    pre_tokenizer = tokenizer.pre_tokenizer  # type: ignore[attr-defined]
+    state = pre_tokenizer.__getstate__() if pre_tokenizer is not None else b"{}"
+    return b'"prepend_scheme":"first"' not in state
 
 
 _BYTE_LEVEL_DECODER = _byte_level_decoder()
@@ -360,9 +402,11 @@ class SentencePieceTokenizer:
         self._processor = sentencepiece.SentencePieceProcessor(
             model_proto=model.SerializeToString()
         )
-        longest_first = sorted(self.specials, key=len, reverse=True)
-        self._split = re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
+        by_length = sorted(self.specials, key=len, reverse=True)
+        self._split = re.compile("(" + "|".join(map(re.escape, by_length)) + ")")
         self._bytes_of: dict[int, bytes] = {}
+        # llama.cpp's partition (``encode`` below): the fragments are independent by design.
+        self._counts = FragmentCounts(self._split, self._count_fragment)
 
     def encode(self, text: str) -> list[int]:
         prefix = " " if self.add_space_prefix else ""
@@ -375,6 +419,13 @@ class SentencePieceTokenizer:
             elif fragment:
                 ids += self._processor.encode(prefix + fragment)
         return ids
+
+    def count(self, text: str) -> int:
+        return self._counts.count(text)
+
+    def _count_fragment(self, fragment: str) -> int:
+        prefix = " " if self.add_space_prefix else ""
+        return len(self._processor.encode(prefix + fragment))
 
     def output_ids(self, text: str) -> list[int]:
         """The tokens a model emits for ``text``: specials as tokens, no fragment prefix."""
@@ -407,7 +458,33 @@ def encode_pieces(tokenizer: Tokenizer, text: str) -> tuple[int, tuple[str, ...]
         return len(tokenizer.encode(text)), tuple(tokenizer.pieces(text))
     # Generated text: a tokenizer whose prompt rule differs says how a model emits it.
     ids = getattr(tokenizer, "output_ids", tokenizer.encode)(text)
-    return len(ids), tuple(_pieces_from_bytes(token_bytes(token) for token in ids))
+    return len(ids), tuple(_pieces_of(tokenizer, ids, token_bytes))
+
+
+def _pieces_of(tokenizer: object, ids: list[int], token_bytes) -> list[str]:
+    """``_pieces_from_bytes`` of the tokens' bytes, from each token's text decoded once.
+
+    When every token is whole UTF-8 on its own (nearly always), each piece is that token's
+    text, which is what ``_pieces_from_bytes`` gives then; a token that ends inside a
+    character (None here) sends the whole list through ``_pieces_from_bytes``. Bounded by
+    the vocabulary (one entry per token id seen), kept on the tokenizer."""
+    known: dict[int, str | None] | None = getattr(tokenizer, "_piece_text", None)
+    if known is None:
+        known = {}
+        tokenizer._piece_text = known  # type: ignore[attr-defined]
+    try:
+        pieces = [known[token] for token in ids]
+    except KeyError:
+        for token in ids:
+            if token not in known:
+                try:
+                    known[token] = token_bytes(token).decode("utf-8")
+                except UnicodeDecodeError:
+                    known[token] = None
+        pieces = [known[token] for token in ids]
+    if None in pieces:
+        return _pieces_from_bytes(token_bytes(token) for token in ids)
+    return pieces  # type: ignore[return-value]
 
 
 def _pieces_from_bytes(token_bytes) -> list[str]:

@@ -339,7 +339,7 @@ async def generate(request: Request) -> Response:
         engine: Engine = request.app.state.engine
         assert bound.chat is not None
         heavy = is_heavy(bound.chat)  # re-tokenizing a long prompt: off the loop
-        answer.context = await engine.run_heavy(lambda: engine.context_tokens(result), heavy)
+        answer.keep_context(await engine.run_heavy(lambda: engine.context_tokens(result), heavy))
     context = None if raw else answer.context
     stream = parsed.stream is not False
     result, plan = _pace(request, result, model, body)

@@ -84,7 +84,7 @@ def _encoded(answer: Answer, shape: Shape, ids: Ids) -> Encoded:
         model = answer.bound.chat.model
         call_ids = list(shape.call_ids)
         if shape.stream:
-            chunks = wire.stream_chunks(
+            head, rests = wire.stream_rests(
                 answer.result,
                 model=model,
                 completion_id=ids.completion_id,
@@ -92,17 +92,22 @@ def _encoded(answer: Answer, shape: Shape, ids: Ids) -> Encoded:
                 include_usage=shape.include_usage,
                 call_ids=call_ids,
             )
-            encoded = Encoded.of(chunks, _HEAD_KEYS, b"\n\n")
+            encoded = Encoded(head, tuple(rest + b"\n\n" for rest in rests))
         else:
-            body = wire.completion_body(
-                answer.result,
-                model=model,
-                completion_id=ids.completion_id,
-                created=ids.created,
-                call_ids=call_ids,
-            )
-            encoded = Encoded.of([body], _HEAD_KEYS, b"\n")
-        answer.encoded[shape] = encoded
+            rest = wire.completion_rest(answer.result)
+            if rest is not None:  # the common shape, written into fixed bytes
+                head = wire.completion_head(model, ids.completion_id, ids.created)
+                encoded = Encoded(head, (rest + b"\n",))
+            else:
+                body = wire.completion_body(
+                    answer.result,
+                    model=model,
+                    completion_id=ids.completion_id,
+                    created=ids.created,
+                    call_ids=call_ids,
+                )
+                encoded = Encoded.of([body], _HEAD_KEYS, b"\n")
+        answer.keep(shape, encoded)
     return encoded
 
 

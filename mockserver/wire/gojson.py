@@ -61,6 +61,25 @@ def dumps(value: Any) -> bytes:
     return body
 
 
+def dumps_strings(texts: list[str]) -> list[bytes]:
+    """``[dumps(text) for text in texts]`` from one ``dumps`` of the list (a stream's pieces:
+    one call instead of one per piece).
+
+    The list is written ``["a","b",...]``; inside a JSON string every ``"`` is escaped, so
+    the bytes ``","`` (quote, comma, quote, both quotes unescaped) occur only between two
+    elements, and cutting there gives each element's own encoding. Go's extra escapes are
+    applied to the whole list first; they never produce or touch a quote or a comma."""
+    if not texts:
+        return []
+    body = dumps(texts)
+    if not body.startswith(b'["') or not body.endswith(b'"]'):  # pragma: no cover - not str
+        return [dumps(text) for text in texts]
+    inner = body[2:-2].split(b'","')
+    if len(inner) != len(texts):  # pragma: no cover - impossible for a list of str
+        return [dumps(text) for text in texts]
+    return [b'"' + part + b'"' for part in inner]
+
+
 def marshal(value: Any) -> str:
     """``string(json.Marshal(value))``, as the templates' ``String()`` methods print it."""
     return dumps(value).decode()

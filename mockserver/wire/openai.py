@@ -8,6 +8,7 @@ Ollama's serialisation order (``openai/openai.go``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -178,6 +179,9 @@ def _think(body: ChatCompletionRequest) -> Any:
 
 def _convert_message(message: MessageIn, earlier: list[Message]) -> list[Message]:
     role = (message.role or "").lower()
+    content = message.content
+    if type(content) is str and not message.tool_calls and role != "tool":  # the usual case
+        return [Message(role, content, message.reasoning or "", (), message.name or "")]
     calls = tuple(_convert_tool_call(call) for call in message.tool_calls or ())
     tool_name = message.name or ""
     if role == "tool" and not tool_name and message.tool_call_id:
@@ -329,6 +333,17 @@ def usage(result: ChatResult) -> dict[str, int]:
     }
 
 
+def completion_head(model: str, completion_id: str, created: int) -> dict[str, Any]:
+    """A non-streamed answer's first fields, in ``completion_body``'s order."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_ollama",
+    }
+
+
 def completion_body(
     result: ChatResult, *, model: str, completion_id: str, created: int, call_ids: list[str]
 ) -> dict[str, Any]:
@@ -467,3 +482,147 @@ def stream_chunks(
     yield finish
     if include_usage:
         yield {**finish, "choices": [], "usage": usage(result)}
+
+
+# --- streams, serialised a piece at a time ------------------------------------------------------
+
+_SENTINEL = "\x00piece\x00"  # a string no piece equals, to cut a serialised chunk around
+
+
+def _around_piece(delta: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The bytes of a chunk's ``"choices":...}`` before and after its piece's JSON string
+    (``delta`` holds the sentinel where the piece goes): serialised once, by ``dumps`` itself,
+    so that ``before + dumps(piece) + after`` is exactly ``dumps`` of the chunk's rest (JSON
+    concatenates: a string value's encoding does not depend on what is around it)."""
+    from mockserver.wire.gojson import dumps
+
+    rest = dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})[1:]
+    before, marker, after = rest.partition(dumps(_SENTINEL))
+    assert marker and _SENTINEL.encode() not in after
+    return before, after
+
+
+_REASONING_AROUND = _around_piece({"content": "", "reasoning": _SENTINEL})
+_CONTENT_AROUND = _around_piece({"content": _SENTINEL})
+
+
+def stream_rests(
+    result: ChatResult,
+    *,
+    model: str,
+    completion_id: str,
+    created: int,
+    include_usage: bool,
+    call_ids: list[str],
+) -> tuple[dict[str, Any], list[bytes]]:
+    """``stream_chunks`` cut as ``fastpath.Encoded`` keeps it: the head (``id`` ...
+    ``system_fingerprint``, the same in every chunk) and each chunk's serialised rest
+    (without the framing).
+
+    The chunks that carry one piece each, after the first (which also carries the role), are
+    written as the piece's JSON between fixed bytes (``_around_piece``); the others are built
+    by ``stream_chunks`` itself, from the completion with only its first piece. ``tests/
+    test_fastpath.py`` checks every frame against ``dumps(chunk)``."""
+    from dataclasses import replace
+
+    from mockserver.wire.gojson import dumps, dumps_strings
+
+    def whole(chunks: Any) -> tuple[dict[str, Any], list[bytes]]:
+        items = list(next(chunks).items())
+        rests = [dumps(dict(items[5:]))[1:]]
+        return dict(items[:5]), rests + [dumps(dict(list(c.items())[5:]))[1:] for c in chunks]
+
+    completion = result.completion
+    if completion is None or completion.logprobs:  # render-only; a chunk per token's logprob
+        return whole(
+            stream_chunks(
+                result,
+                model=model,
+                completion_id=completion_id,
+                created=created,
+                include_usage=include_usage,
+                call_ids=call_ids,
+            )
+        )
+    reasoning, content = completion.reasoning_pieces, completion.content_pieces
+    if reasoning:
+        opening = replace(completion, reasoning_pieces=reasoning[:1], content_pieces=[])
+        pieces = [(reasoning[1:], _REASONING_AROUND), (content, _CONTENT_AROUND)]
+    else:
+        opening = replace(completion, content_pieces=content[:1])
+        pieces = [(content[1:], _CONTENT_AROUND)]
+    chunks = stream_chunks(
+        replace(result, completion=opening),
+        model=model,
+        completion_id=completion_id,
+        created=created,
+        include_usage=include_usage,
+        call_ids=call_ids,
+    )
+    items = list(next(chunks).items())
+    head = dict(items[:5])
+    rests = [dumps(dict(items[5:]))[1:]]
+    for texts, (before, after) in pieces:
+        rests += [before + text + after for text in dumps_strings(texts)]
+    rests += [dumps(dict(list(chunk.items())[5:]))[1:] for chunk in chunks]
+    return head, rests
+
+
+def _holes(count: int) -> list[str]:
+    return [f"\x00hole{index}\x00" for index in range(count)]
+
+
+def _cut_at_holes(value: dict[str, Any], holes: list[str]) -> tuple[bytes, ...]:
+    """``dumps(value)`` (its ``{`` left off) cut where each hole's JSON string stands, in
+    order: filling the holes with values' JSON gives ``dumps`` of the filled value."""
+    from mockserver.wire.gojson import dumps
+
+    rest = dumps(value)[1:]
+    parts = []
+    for hole in holes:
+        before, marker, rest = rest.partition(dumps(hole))
+        assert marker, hole
+        parts.append(before)
+    return (*parts, rest)
+
+
+@functools.cache
+def _completion_parts(reasoning: bool) -> tuple[bytes, ...]:
+    """A non-streamed answer's ``"choices":...}`` with holes for content, reasoning (when it
+    has some), finish reason and the three usage numbers."""
+    holes = _holes(6 if reasoning else 5)
+    texts = iter(holes)
+    message = {"role": "assistant", "content": next(texts)}
+    if reasoning:
+        message["reasoning"] = next(texts)
+    finish, prompt, completion, total = texts
+    body = {
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total},
+    }
+    return _cut_at_holes(body, holes)
+
+
+def completion_rest(result: ChatResult) -> bytes | None:
+    """``completion_body``'s ``"choices":...}`` (as ``fastpath.Encoded`` keeps it) written
+    into fixed bytes; None where ``completion_body`` must build it (tool calls, logprobs,
+    render-only).
+    ``tests/test_fastpath.py`` checks it against ``dumps``."""
+    from mockserver.wire.gojson import dumps_strings
+
+    completion = result.completion
+    if completion is None or completion.tool_calls or completion.logprobs:
+        return None
+    reasoning = completion.reasoning
+    texts = [completion.content, reasoning] if reasoning else [completion.content]
+    numbers = usage(result)
+    values = [
+        *dumps_strings([*texts, finish_reason(completion)]),
+        *(str(numbers[key]).encode() for key in ("prompt_tokens", "completion_tokens")),
+        str(numbers["total_tokens"]).encode(),
+    ]
+    parts = _completion_parts(bool(reasoning))
+    out = [parts[0]]
+    for value, part in zip(values, parts[1:], strict=True):
+        out += (value, part)
+    return b"".join(out)
