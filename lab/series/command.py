@@ -21,6 +21,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     document: dict = {"posts": args.posts, "results": []}
     try:
         with _stack(args, gateway=any(e.post == 3 for e in chosen)) as stack:
+            _later_posts(stack, args)
             document["backends"] = [{"model": b.name, "url": b.url} for b in stack.backends]
             document["gateway"] = stack.gateway
             for experiment in chosen:
@@ -53,6 +54,10 @@ def _stack(args: argparse.Namespace, *, gateway: bool):
         stack = targets.given_stack(args.backends, args.gateway, args.timeout)
         stack.gateway_key = args.gateway_key
         yield stack
+    elif args.target.startswith(("http://", "https://")) and set(args.posts) <= {6, 7}:
+        from lab.series.url_target import url_stack
+
+        yield url_stack(args.target, args.timeout, args.model)
     elif args.target == "mock":
         pace = None if args.pace == "none" else args.pace
         with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace) as stack:
@@ -64,3 +69,26 @@ def _stack(args: argparse.Namespace, *, gateway: bool):
             "processes (and a gateway). Pass --backends URL,URL (the series uses "
             f"{','.join(SERIES_BACKENDS)}) and --gateway URL, or --target mock.",
         )
+
+
+def _later_posts(stack: targets.Stack, args: argparse.Namespace) -> None:
+    """Posts 6-7's options: an Ollama beside the backends, the charts' folder, the sweep."""
+    stack.ollama = args.ollama.rstrip("/") if args.ollama else stack.ollama
+    if args.plot:
+        from pathlib import Path
+
+        from lab import plot
+
+        try:
+            plot.check(Path(args.plot) / "chart.png")
+        except plot.PlotProblem as problem:
+            raise SetupError("The charts cannot be drawn", str(problem)) from None
+    stack.plot_dir = args.plot
+    levels = [int(n) for n in str(args.clients).split(",") if n.strip().isdigit()]
+    if not levels or min(levels) < 1 or args.seconds <= 0:
+        raise SetupError(
+            "Post 7 needs a number of clients and a duration",
+            f"--clients {args.clients!r} --seconds {args.seconds:g}: give positive clients "
+            "per level, e.g. --clients 1,2,4,8, and a positive --seconds.",
+        )
+    stack.load_levels, stack.load_seconds = tuple(levels), args.seconds

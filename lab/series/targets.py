@@ -52,6 +52,10 @@ class Stack:
     timeout: float = 60.0
     label: str = "mock"
     _closers: list = field(default_factory=list)
+    ollama: str | None = None  # Post 6: an Ollama root URL beside the llama-server backends
+    plot_dir: str | None = None  # Posts 6-7: where their charts go (--plot DIR)
+    load_levels: tuple[int, ...] = (1, 2, 4, 8)  # Post 7: clients per level (--clients)
+    load_seconds: float = 2.0  # Post 7: seconds per level (--seconds)
 
     def gateway_client(self) -> openai.OpenAI:
         assert self.gateway

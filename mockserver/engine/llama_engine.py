@@ -235,6 +235,7 @@ class LlamaEngine:
                 messages=messages,
                 prompt_tokens=len(prompt_ids),
                 thinking=level if thinking else None,
+                seen=prompt,
             )
         )
         regions = self._frame(output.reasoning, output.content, thinking)
