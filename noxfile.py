@@ -49,9 +49,11 @@ def _series(session: nox.Session, target: str, posts: list[int], rest: list[str]
     """Post 1 with ``lab run``; Posts 2 and 3 with ``lab post`` (llama-server backends)."""
     if 1 in posts:
         _lab(session, "run", "--target", target, *(rest or ["--all"]))
-    later = [str(n) for n in posts if n in (2, 3)]
+    later = [str(n) for n in posts if n in (2, 3, 6, 7)]
     if later:
         where = ["--target", "mock"]
+        if {"6", "7"} & set(later):  # their charts
+            where += ["--plot", "lab-output/series"]
         if target != "mock":
             where = ["--backends", os.environ.get("LAB_BACKENDS", "http://127.0.0.1:8010,"
                                                   "http://127.0.0.1:8011")]  # fmt: skip
@@ -62,9 +64,10 @@ def _series(session: nox.Session, target: str, posts: list[int], rest: list[str]
 @nox.session
 def mock(session: nox.Session) -> None:
     """Run the lab against the bundled fakes: Post 1 on the fake Ollama, Posts 2-3 on the
-    llama-server twins and a real LiteLLM proxy (``-- --post 3`` picks one)."""
-    session.install(".[gateway]")
-    posts, rest = _posts(session.posargs, [1, 2, 3])
+    llama-server twins and a real LiteLLM proxy, Posts 6-7 on a twin and the fake Ollama
+    (``-- --post 3`` picks one)."""
+    session.install(".[gateway,plot]")  # plot: the charts of Posts 6-7
+    posts, rest = _posts(session.posargs, [1, 2, 3, 6, 7])
     _series(session, "mock", posts, rest)
 
 
@@ -128,6 +131,15 @@ def fuzz(session: nox.Session) -> None:
         "tests/test_security.py",
     ]
     session.run("python", "-m", "pytest", "-q", *tests, *session.posargs, env=env)
+
+
+@nox.session
+def loadtool(session: nox.Session) -> None:
+    """NVIDIA AIPerf (``aiperf profile``) against the llama-server twin: the lab's Post 7
+    statistics, computed from AIPerf's per-request records, must equal AIPerf's summary.
+    Not in the default run: aiperf brings ~140 packages (transformers, no torch)."""
+    session.install("-e", ".", "aiperf==0.13.0")
+    session.run("python", "tools/aiperf_check.py", *session.posargs)
 
 
 @nox.session(name="llamacpp")

@@ -60,7 +60,10 @@ def _stack(args: argparse.Namespace, *, gateway: bool):
         yield url_stack(args.target, args.timeout, args.model)
     elif args.target == "mock":
         pace = None if args.pace == "none" else args.pace
-        with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace) as stack:
+        # Posts 6-7 need one twin (Post 6 starts its own pair with a small window).
+        models = ("gpt-oss",) if set(args.posts) <= {6, 7} else ("gpt-oss", "qwen3.5")
+        with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace,
+                                models=models) as stack:  # fmt: skip
             yield stack
     else:
         raise SetupError(

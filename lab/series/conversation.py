@@ -40,7 +40,7 @@ from lab.series.targets import BACKEND_KEY, Stack
 
 CODE = "4912"
 PLANT = f"Turn 1: before we start, my locker code is {CODE}. Please remember it."
-QUESTION = "Turn 50: what is my locker code?"
+QUESTION = "what is my locker code?"  # the last turn: "Turn 50: what is my locker code?"
 SUMMARISE = ("Summarise the conversation so far in a few sentences. Keep every fact I told you "
              "about myself, exactly.")  # fmt: skip
 TURNS = 50
@@ -60,10 +60,19 @@ class Server:
     model: str
     window: int
     timeout: float
+    http: httpx.Client = field(default_factory=httpx.Client)  # one connection pool, reused
+    _openai: openai.OpenAI | None = None
 
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=BACKEND_KEY,
-                             timeout=self.timeout, max_retries=0)  # fmt: skip
+        if self._openai is None:
+            self._openai = openai.OpenAI(base_url=f"{self.url}/v1", api_key=BACKEND_KEY,
+                                         timeout=self.timeout, max_retries=0)  # fmt: skip
+        return self._openai
+
+    def close(self) -> None:
+        self.http.close()
+        if self._openai is not None:
+            self._openai.close()
 
     def count(self, messages: Messages) -> int:
         """The exact prompt tokens of ``messages`` on this server (module docstring)."""
@@ -83,8 +92,8 @@ class Server:
         return str((answer.get("_debug_info") or {}).get("rendered_template") or "")
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = httpx.post(f"{self.url}{path}", json=body, timeout=self.timeout,
-                            headers={"Authorization": f"Bearer {BACKEND_KEY}"})  # fmt: skip
+        answer = self.http.post(f"{self.url}{path}", json=body, timeout=self.timeout,
+                                headers={"Authorization": f"Bearer {BACKEND_KEY}"})  # fmt: skip
         answer.raise_for_status()
         value = answer.json()
         if not isinstance(value, dict):
@@ -124,7 +133,7 @@ def user_turns(window: int, reply_tokens: int = REPLY_TOKENS) -> list[str]:
             text += " " + FILLER_SENTENCES[i % len(FILLER_SENTENCES)]
             i += 1
         turns.append(text)
-    return [*turns, QUESTION]
+    return [*turns, f"Turn {TURNS}: {QUESTION}"]
 
 
 def turns_in(text: str) -> list[int]:
@@ -262,7 +271,7 @@ def _finding(stack: Stack, servers: list[Server], counter: Server, threads: list
     data: dict[str, Any] = {
         "servers": [{"kind": s.kind, "url": s.url, "model": s.model, "window": s.window}
                     for s in servers],
-        "strategies_on": counter.kind, "planted": PLANT, "question": QUESTION,
+        "strategies_on": counter.kind, "planted": PLANT, "question": f"Turn {TURNS}: {QUESTION}",
         "threads": [{"name": t.name, "answer": t.answer, "answers_turn_1": _knows(t),
                      "refused": t.refused, "summaries": t.summaries,
                      "turns": [{"turn": r.turn, "prompt_tokens": r.sent, "kept_from_turn":
@@ -283,7 +292,7 @@ def _finding(stack: Stack, servers: list[Server], counter: Server, threads: list
     show: list = [Facts(f"Prompt tokens sent (from turn: the oldest turn the model saw); window "
                         f"{', '.join(f'{s.kind} {s.window:,}' for s in servers)}",
                         columns, tuple(rows))]  # fmt: skip
-    show += [Answer(f"{t.name}: turn 50", t.answer or _refusal(t)) for t in threads]
+    show += [Answer(f"{t.name}: turn {TURNS}", t.answer or _refusal(t)) for t in threads]
     explanation = _explanation(servers, counter, threads)
     if chart:
         explanation.append(f"Chart: {chart}")
@@ -326,7 +335,7 @@ def _explanation(servers: list[Server], counter: Server, threads: list[Thread]) 
                        if thread.summaries else "") + ".")  # fmt: skip
     for thread in threads:
         if thread.answer is not None:
-            said.append(f"Asked at turn 50, {thread.name} "
+            said.append(f"Asked at turn {TURNS}, {thread.name} "
                         + ("still knew the code." if _knows(thread) else
                            f"could not give {CODE}: turn 1 was not in what the model saw."))  # fmt: skip
     said.append("The server keeps no conversation: what the model can recall is exactly what "
@@ -376,6 +385,15 @@ def _chart(stack: Stack, window: int, threads: list[Thread]) -> Path | None:
 
 @contextlib.contextmanager
 def _servers(stack: Stack) -> Iterator[list[Server]]:
+    with contextlib.ExitStack() as closing:
+        servers = closing.enter_context(_started(stack))
+        for server in servers:
+            closing.callback(server.close)
+        yield servers
+
+
+@contextlib.contextmanager
+def _started(stack: Stack) -> Iterator[list[Server]]:
     if stack.label == "mock":
         with _mock_pair(stack.timeout) as servers:
             yield servers

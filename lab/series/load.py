@@ -20,6 +20,7 @@ reference, checked against its own exports by ``tests/test_load_stats.py`` and, 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -164,10 +165,13 @@ async def run_level(
     ) as client:  # fmt: skip
         records: list[Record] = []
         stop = time.perf_counter() + seconds
-        counter = iter(range(10**9))
+        counter = itertools.count()
+        started = 0
 
         async def loop() -> None:
-            while (time.perf_counter() < stop) if requests is None else len(records) < requests:
+            nonlocal started
+            while (time.perf_counter() < stop) if requests is None else started < requests:
+                started += 1
                 records.append(await _one(client, model, next(counter), timeout))
 
         await asyncio.gather(*(loop() for _ in range(clients)))

@@ -85,12 +85,16 @@ def config_yaml(backends: list[Backend]) -> str:
 
 @contextlib.contextmanager
 def mock_stack(
-    *, gateway: bool, timeout: float, profile: str | None = "m2-max-gpt-oss-20b"
+    *,
+    gateway: bool,
+    timeout: float,
+    profile: str | None = "m2-max-gpt-oss-20b",
+    models: tuple[str, ...] = ("gpt-oss", "qwen3.5"),
 ) -> Iterator[Stack]:
     """The series' two backends as twins (and the gateway as a real LiteLLM proxy)."""
     servers: list[BackgroundServer] = []
     try:
-        for model in ("gpt-oss", "qwen3.5"):
+        for model in models:
             settings = Settings(port=0, flavor="llama-server", llama_model=model, alias=model,
                                 ctx_size=131072, metrics=True, profile=profile)  # fmt: skip
             servers.append(BackgroundServer(settings).start())
