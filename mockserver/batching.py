@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 N_BATCH = 2048  # common_params.n_batch (--batch-size)
@@ -213,7 +213,7 @@ class Batcher:
         self._sleep = sleep
         self._driver: asyncio.Task[None] | None = None
 
-    async def tokens(self, prompt_tokens: int, completion_tokens: int) -> AsyncIterator[int]:
+    async def tokens(self, prompt_tokens: int, completion_tokens: int) -> AsyncGenerator[int]:
         """Yield 1, 2, ... as each token of this request is sampled; the task leaves the
         schedule when the caller stops iterating (a client that hung up)."""
         job = self.schedule.submit(prompt_tokens, completion_tokens)

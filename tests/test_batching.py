@@ -139,5 +139,7 @@ def test_the_paced_twin_streams_the_unpaced_bytes():
             server.stop()
         events = [json.loads(line[6:]) for line in lines.splitlines()
                   if line.startswith("data: {")]  # fmt: skip
-        texts.append([(e["choices"] or [{}])[0].get("delta") for e in events] + [events[-1]["usage"]])
+        texts.append(
+            [(e["choices"] or [{}])[0].get("delta") for e in events] + [events[-1]["usage"]]
+        )
     assert texts[0] == texts[1] and len(texts[0]) >= 6

@@ -19,7 +19,9 @@ from lab.series.load import Record, percentile, records_from_aiperf, summarize
 
 DATA = Path(__file__).parent / "data" / "aiperf"
 SUMMARY = json.loads((DATA / "profile_export_aiperf.json").read_text("utf-8"))
-LAB = summarize(records_from_aiperf((DATA / "profile_export.jsonl").read_text("utf-8").splitlines()))
+LAB = summarize(
+    records_from_aiperf((DATA / "profile_export.jsonl").read_text("utf-8").splitlines())
+)
 
 
 @pytest.mark.parametrize(

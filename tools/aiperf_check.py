@@ -33,10 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from lab.series.load import MAX_TOKENS, PROMPT, records_from_aiperf, run_level, summarize  # noqa: E402
-from mockserver.server import free_port  # noqa: E402
+from lab.series.load import MAX_TOKENS, PROMPT, records_from_aiperf, run_level, summarize
+from mockserver.server import free_port
 
 FIGURES = [  # (the lab's key path, AIPerf's key path)
     (("ttft_ms", "p50"), ("time_to_first_token", "p50")),
@@ -117,12 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         twin.terminate()
         twin.wait(timeout=10)
-    print(f"{'AIPerf figure':42} {'lab (AIPerf records)':>20} {'AIPerf':>12}  same  "
-          f"{'lab (own run)':>14}")
+    print(
+        f"{'AIPerf figure':42} {'lab (AIPerf records)':>20} {'AIPerf':>12}  same  "
+        f"{'lab (own run)':>14}"
+    )
     for (name, ours, theirs, same), (mine, _) in zip(rows, FIGURES, strict=True):
         own = _get(lab_run, mine)
-        print(f"{name:42} {_fmt(ours):>20} {_fmt(theirs):>12}  {'yes' if same else 'NO':4}  "
-              f"{_fmt(own):>14}")
+        print(
+            f"{name:42} {_fmt(ours):>20} {_fmt(theirs):>12}  {'yes' if same else 'NO':4}  "
+            f"{_fmt(own):>14}"
+        )
     return 0 if all(same for *_, same in rows) else 1
 
 

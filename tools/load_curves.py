@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.series import charts  # noqa: E402
-from lab.series.load import load  # noqa: E402
-from lab.series.targets import Backend, Stack  # noqa: E402
-from lab.series.url_target import url_stack  # noqa: E402
+from lab.series import charts
+from lab.series.load import load
+from lab.series.targets import Backend, Stack
+from lab.series.url_target import url_stack
 
 
 def _run(stack: Stack, label: str) -> dict[str, Any]:
@@ -54,8 +54,11 @@ def _twin(parallel: int, profile: str, levels: tuple[int, ...], seconds: float,
 
 
 def _table(runs: list[dict[str, Any]]) -> str:
-    lines = ["| target | clients | requests | errors | TTFT p50 | TTFT p95 | TTFT p50 / 1 client "
-             "| tok/s per stream | tok/s total |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| target | clients | requests | errors | TTFT p50 | TTFT p95 | TTFT p50 / 1 client "
+        "| tok/s per stream | tok/s total |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for run in runs:
         levels = run.get("levels", [])
         base = levels[0]["ttft_ms"]["p50"] if levels else None

@@ -167,8 +167,14 @@ def whole_thread(server: Server, turns: list[str]) -> Thread:
             error = body.get("error", body) if isinstance(body, dict) else {}
             thread.refused = {"turn": number, "status": exc.status_code, "error": error}
             need = error.get("n_prompt_tokens") if isinstance(error, dict) else None
-            thread.rows.append(Row(number, None, note=f"HTTP {exc.status_code}: refused"
-                                   + (f" ({need:,} tokens)" if isinstance(need, int) else "")))
+            thread.rows.append(
+                Row(
+                    number,
+                    None,
+                    note=f"HTTP {exc.status_code}: refused"
+                    + (f" ({need:,} tokens)" if isinstance(need, int) else ""),
+                )
+            )
             return thread  # the naive client is stuck: every later turn is longer still
         kept = None
         if server.kind == "ollama":
@@ -267,7 +273,9 @@ def conversation_state(stack: Stack) -> Finding:
         return _finding(stack, servers, counter, threads)
 
 
-def _finding(stack: Stack, servers: list[Server], counter: Server, threads: list[Thread]) -> Finding:
+def _finding(
+    stack: Stack, servers: list[Server], counter: Server, threads: list[Thread]
+) -> Finding:
     data: dict[str, Any] = {
         "servers": [{"kind": s.kind, "url": s.url, "model": s.model, "window": s.window}
                     for s in servers],
@@ -335,9 +343,14 @@ def _explanation(servers: list[Server], counter: Server, threads: list[Thread]) 
                        if thread.summaries else "") + ".")  # fmt: skip
     for thread in threads:
         if thread.answer is not None:
-            said.append(f"Asked at turn {TURNS}, {thread.name} "
-                        + ("still knew the code." if _knows(thread) else
-                           f"could not give {CODE}: turn 1 was not in what the model saw."))  # fmt: skip
+            said.append(
+                f"Asked at turn {TURNS}, {thread.name} "
+                + (
+                    "still knew the code."
+                    if _knows(thread)
+                    else f"could not give {CODE}: turn 1 was not in what the model saw."
+                )
+            )
     said.append("The server keeps no conversation: what the model can recall is exactly what "
                 "the client chose to send, so the client decides what is forgotten.")  # fmt: skip
     return said

@@ -155,13 +155,11 @@ async def run_level(
 ) -> list[Record]:
     """``clients`` closed-loop streams for ``seconds`` (or ``requests`` in all); then the
     requests in flight finish."""
-    import httpx
     import openai
 
-    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    # The SDK's own connection pool (up to 1000 connections): every client streams at once.
     async with openai.AsyncOpenAI(
-        base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout,
-        http_client=openai.DefaultAsyncHttpxClient(limits=limits),
+        base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout
     ) as client:  # fmt: skip
         records: list[Record] = []
         stop = time.perf_counter() + seconds
@@ -196,8 +194,16 @@ def load(stack: Stack) -> Finding:
                        [f"The first request failed ({warm[0].error}): nothing to measure."],
                        status="unexpected")  # fmt: skip
     for clients in levels:
-        records = asyncio.run(run_level(f"{backend.url}/v1", backend.name, clients,
-                                        stack.load_seconds, stack.timeout, BACKEND_KEY))  # fmt: skip
+        records = asyncio.run(
+            run_level(
+                f"{backend.url}/v1",
+                backend.name,
+                clients,
+                stack.load_seconds,
+                stack.timeout,
+                BACKEND_KEY,
+            )
+        )
         summary = summarize(records)
         errors = sorted({r.error for r in records if r.error})
         results.append({"clients": clients, **summary, "error_kinds": errors,
@@ -237,10 +243,17 @@ def _explain(data: dict[str, Any], results: list[dict[str, Any]], show: list, sl
         f"TTFT p50 went from {_ms(low['ttft_ms']['p50'])} with {low['clients']} client(s) to "
         f"{_ms(high['ttft_ms']['p50'])} with {high['clients']} (p95 {_ms(base)} -> "
         f"{_ms(high['ttft_ms']['p95'])}).",
-        (f"The knee: from {knee} clients p95 TTFT is more than {KNEE_FACTOR:g}x that of "
-         f"{low['clients']}" + (f" ({slots} slots: a request past them waits in the queue "
-         "for one to free)." if slots else ".")) if knee else
-        f"No knee in this sweep: p95 TTFT stayed under {KNEE_FACTOR:g}x that of "
+        (
+            f"The knee: from {knee} clients p95 TTFT is more than {KNEE_FACTOR:g}x that of "
+            f"{low['clients']}"
+            + (
+                f" ({slots} slots: a request past them waits in the queue for one to free)."
+                if slots
+                else "."
+            )
+        )
+        if knee
+        else f"No knee in this sweep: p95 TTFT stayed under {KNEE_FACTOR:g}x that of "
         f"{low['clients']} client(s).",
         f"Total throughput peaked at {_rate(best['total_tokens_per_s'])} tokens/s with "
         f"{best['clients']} clients, while one stream's rate went from "
@@ -252,8 +265,10 @@ def _explain(data: dict[str, Any], results: list[dict[str, Any]], show: list, sl
     explanation.append(f"{errors} request(s) failed." if errors else "No request failed.")
     if chart:
         explanation.append(f"Chart: {chart}")
-    figure = (f"TTFT p50 {_ms(low['ttft_ms']['p50'])} -> {_ms(high['ttft_ms']['p50'])} at "
-              f"{high['clients']} clients; peak {_rate(best['total_tokens_per_s'])} tok/s")  # fmt: skip
+    figure = (
+        f"TTFT p50 {_ms(low['ttft_ms']['p50'])} -> {_ms(high['ttft_ms']['p50'])} at "
+        f"{high['clients']} clients; peak {_rate(best['total_tokens_per_s'])} tok/s"
+    )
     return Finding(data, explanation, show, status="unexpected" if errors else "ok",
                    figure=figure)  # fmt: skip
 

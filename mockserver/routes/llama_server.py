@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -159,7 +159,7 @@ async def chat_completions(request: Request) -> Response:
     return wire.json_response(wire.completion(engine, generation, cid))
 
 
-async def _sampled(engine: LlamaEngine, generation: Generation) -> AsyncIterator[int]:
+async def _sampled(engine: LlamaEngine, generation: Generation) -> AsyncGenerator[int]:
     """1, 2, ... as each generated token is sampled: when the continuous-batching model says
     with a latency profile (``mockserver/batching.py``), at once without one."""
     if engine.batcher is None:
