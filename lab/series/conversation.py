@@ -1,7 +1,8 @@
 """Post 6: a 50-turn thread grown past the context window, and two ways a client keeps it under.
 
-The thread: turn 1 plants a fact (a locker code), turns 2-49 are numbered travel notes sized so
-that the whole thread reaches about 1.5 context windows, turn 50 asks for the fact. Four ways
+The thread: turn 1 plants a fact (a locker code), turns 2-49 are numbered travel notes sized
+from the window so that the thread passes it well before the end (on the fakes at turn 40, and
+about 1.3 windows by turn 50), turn 50 asks for the fact. Four ways
 to send it, each its own client-side history (the server keeps none):
 
 - **whole thread, llama-server**: every turn re-sends everything until the server refuses
@@ -47,7 +48,7 @@ TURNS = 50
 REPLY_TOKENS = 64  # max_tokens of each turn
 ANSWER_TOKENS = 256  # the last turn and the summaries: room for reasoning, then the answer
 SUMMARY_TOKENS = 256
-OVERFLOW = 1.5  # the whole thread grows to about this many windows
+OVERFLOW = 1.5  # the user turns and replies' max_tokens add up to this many windows
 MOCK_WINDOW = 4096  # the twins' --ctx-size and Ollama's default num_ctx
 SHOWN_TURNS = (1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
 Messages = list[dict[str, Any]]
@@ -338,7 +339,8 @@ def _explanation(servers: list[Server], counter: Server, threads: list[Thread]) 
         peak = max((r.sent or 0) for r in thread.rows)
         said.append(f"{thread.name} on {counter.kind}: the largest request carried {peak:,} "
                     f"tokens (window {counter.window:,}, {ANSWER_TOKENS} kept for the reply)"
-                    + (f"; {len(thread.summaries)} summaries written, "
+                    + (f"; {len(thread.summaries)} summar"
+                       f"{'y' if len(thread.summaries) == 1 else 'ies'} written, "
                        f"{sum(s['keeps_fact'] for s in thread.summaries)} kept the locker code"
                        if thread.summaries else "") + ".")  # fmt: skip
     for thread in threads:

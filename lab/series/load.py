@@ -215,14 +215,14 @@ def load(stack: Stack) -> Finding:
     if chart:
         data["chart"] = str(chart)
     rows = tuple(
-        (str(r["clients"]), str(r["requests"]), str(r["errors"]), _ms(r["ttft_ms"]["p50"]),
-         _ms(r["ttft_ms"]["p95"]), _ms(r["itl_ms"]["avg"]),
+        (str(r["clients"]), str(r["requests"]), str(r["errors"]), _num(r["ttft_ms"]["p50"]),
+         _num(r["ttft_ms"]["p95"]), _num(r["itl_ms"]["avg"]),
          _rate(r["tokens_per_s_per_stream"]["avg"]), _rate(r["total_tokens_per_s"]))
         for r in results
     )  # fmt: skip
     show = [Facts(f"{backend.name}: {stack.load_seconds:g} s per level, max_tokens "
                   f"{MAX_TOKENS}" + (f", {slots} slots" if slots else ""),
-                  ("clients", "requests", "errors", "TTFT p50", "TTFT p95", "ITL",
+                  ("clients", "requests", "errors", "TTFT p50 ms", "TTFT p95 ms", "ITL ms",
                    "tok/s/stream", "tok/s total"), rows)]  # fmt: skip
     return _explain(data, results, show, slots, chart)
 
@@ -247,7 +247,10 @@ def _explain(data: dict[str, Any], results: list[dict[str, Any]], show: list, sl
             f"The knee: from {knee} clients p95 TTFT is more than {KNEE_FACTOR:g}x that of "
             f"{low['clients']}"
             + (
-                f" ({slots} slots: a request past them waits in the queue for one to free)."
+                f": past the {slots} slots a request waits in the queue for one to free."
+                if slots and knee > slots
+                else f", within the {slots} slots: the new requests' prompts share each batch "
+                "with the streams already generating (prefill competes with decoding)."
                 if slots
                 else "."
             )
@@ -292,6 +295,10 @@ def _slots(url: str, timeout: float) -> int | None:
         return None
     value = props.get("total_slots") if isinstance(props, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def _ms(value: float | None) -> str:
