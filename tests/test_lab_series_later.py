@@ -8,6 +8,7 @@ from Ollama's own rendering, the strategies' budgets, and what the model could s
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -55,6 +56,26 @@ def test_post_6_on_the_fakes(capsys, small_thread):
     assert not window["answers_turn_1"]
     assert summary["summaries"] and summary["summaries"][0]["keeps_fact"]
     assert summary["answers_turn_1"] and conversation.CODE in summary["answer"]
+
+
+def test_post_6_on_servers_given_by_url(capsys, small_thread):
+    """--backends (a llama-server) and --ollama: the servers' own windows, found by preflight."""
+    from mockserver.config import Settings
+    from mockserver.server import BackgroundServer
+
+    twin = BackgroundServer(Settings(port=0, flavor="llama-server", llama_model="gpt-oss",
+                                     alias="gpt-oss", ctx_size=1024)).start()  # fmt: skip
+    fake = BackgroundServer(Settings(port=0, num_ctx=1024)).start()
+    try:
+        code, document = run(capsys, "6", "--backends", twin.url, "--ollama", fake.url)
+    finally:
+        fake.stop()
+        twin.stop()
+    assert code == 0, document.get("error")
+    data = document["results"][0]["data"]
+    assert [(s["kind"], s["window"]) for s in data["servers"]] == [
+        ("llama-server", 1024), ("ollama", 1024)]  # fmt: skip
+    assert data["servers"][1]["model"] == "llama3.2:3b"  # Ollama's first listed model
 
 
 def test_the_sliding_window_counts_what_the_server_counts(small_thread):
@@ -128,3 +149,18 @@ ASKED = Message("user", "What is my locker code?")
 def test_the_fake_answers_from_what_it_was_given(messages, seen, expected):
     answer = recall.answer(messages, seen)
     assert answer is None if expected is None else expected in answer
+
+
+def test_posts_6_and_7_have_a_lesson_and_an_answer_key():
+    from pathlib import Path
+
+    from lab.series.experiments import EXPERIMENTS
+
+    later = [e for e in EXPERIMENTS if e.post in (6, 7)]
+    assert [e.name for e in later] == ["conversation_state", "load"]
+    answers = Path(__file__).parents[1] / "teacher" / "answers"
+    for experiment in later:
+        questions = experiment.lesson_file.read_text("utf-8").split("## Questions", 1)[1]
+        key = (answers / f"{experiment.name}.md").read_text("utf-8")
+        asked = re.findall(r"^(\d+)\. ", questions, re.M)
+        assert asked and re.findall(r"^(\d+)\. ", key, re.M) == asked  # one answer each

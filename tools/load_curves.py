@@ -48,7 +48,7 @@ def _twin(parallel: int, profile: str, levels: tuple[int, ...], seconds: float,
     try:
         stack = Stack([Backend("gpt-oss", server.url)], timeout=timeout, label="twin",
                       load_levels=levels, load_seconds=seconds)  # fmt: skip
-        return _run(stack, f"twin, {profile}, --parallel {parallel}")
+        return _run(stack, f"twin --parallel {parallel}")
     finally:
         server.stop()
 

@@ -49,8 +49,10 @@ def ttft_against_clients(path: Path, runs: Sequence[dict[str, Any]]) -> Path:
                   linestyle="--", label=f"{label} p95")  # fmt: skip
         right.plot(xs, [r["total_tokens_per_s"] or 0 for r in levels], color=colour, marker="o",
                    label=label)  # fmt: skip
+    ticks = sorted({r["clients"] for run in runs for r in run["levels"]})
     for axes, title, unit in ((left, "Time to first token", "ms"),
                               (right, "Total generated tokens/s", "tokens/s")):  # fmt: skip
+        axes.set_xticks(ticks)
         axes.set_title(title)
         axes.set_xlabel("concurrent streaming clients")
         axes.set_ylabel(unit)
@@ -67,11 +69,11 @@ def tokens_per_turn(path: Path, window: int, series: Sequence[tuple[str, Sequenc
     plot.check(path)
     figure = _figure()
     axes = figure.add_subplot()
-    for colour, (label, values) in zip(COLOURS, series, strict=False):
+    for index, (colour, (label, values)) in enumerate(zip(COLOURS, series, strict=False)):
         points = [(turn, v) for turn, v in enumerate(values, start=1) if v is not None]
-        if points:
+        if points:  # wider lines first: a strategy that sends the same as another still shows
             axes.plot([t for t, _ in points], [v for _, v in points], color=colour,
-                      marker=".", label=label)  # fmt: skip
+                      marker=".", label=label, linewidth=max(4.5 - 1.2 * index, 1.2))  # fmt: skip
     axes.axhline(window, color="#333333", linestyle="--", linewidth=1.5,
                  label=f"context window ({window:,})")  # fmt: skip
     if refused_at:

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import openai
 
+from lab.errors import RunFailure
 from lab.experiment import Answer, Facts, Finding
 from lab.experiments.context_overflow import FILLER_SENTENCES
 from lab.series.targets import BACKEND_KEY, Stack
@@ -261,6 +262,18 @@ def _summarise_oldest(server: Server, thread: Thread, messages: Messages, budget
 
 def conversation_state(stack: Stack) -> Finding:
     """Post 6 on a llama-server and an Ollama (``--target mock``: the twin and the fake)."""
+    try:
+        return _conversation_state(stack)
+    except httpx.HTTPError as exc:  # the count, render or /api/ps calls (the SDK's: command.py)
+        raise RunFailure(
+            "conversation_state failed",
+            f"A call the client makes to count or render the thread failed: {exc}. Check that "
+            "the server is a llama-server (POST /apply-template, /tokenize) or an Ollama with "
+            "the model pulled (POST /api/chat, GET /api/ps).",
+        ) from None
+
+
+def _conversation_state(stack: Stack) -> Finding:
     with _servers(stack) as servers:
         if not servers:
             return Finding.not_applicable(
