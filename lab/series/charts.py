@@ -35,10 +35,11 @@ def _save(figure: Any, path: Path) -> Path:
 
 def ttft_against_clients(path: Path, runs: Sequence[dict[str, Any]]) -> Path:
     """Post 7: TTFT p50 (solid) and p95 (dashed) against clients, one colour per run (a
-    ``load`` experiment's data); total tokens/s on a second panel."""
+    ``load`` experiment's data); TTFT p50 relative to the first level (the shape); total
+    tokens/s."""
     plot.check(path)
-    figure = _figure(9.6, 4.2)
-    left, right = figure.subplots(1, 2)
+    figure = _figure(13.2, 4.2)
+    left, middle, right = figure.subplots(1, 3)
     for colour, run in zip(COLOURS, runs, strict=False):
         label = str(run.get("label") or run["backend"]["model"])
         levels = [r for r in run["levels"] if r["ttft_ms"]["p50"] is not None]
@@ -49,8 +50,13 @@ def ttft_against_clients(path: Path, runs: Sequence[dict[str, Any]]) -> Path:
                   linestyle="--", label=f"{label} p95")  # fmt: skip
         right.plot(xs, [r["total_tokens_per_s"] or 0 for r in levels], color=colour, marker="o",
                    label=label)  # fmt: skip
+        if levels:  # the shape, whatever the machine's speed
+            base = levels[0]["ttft_ms"]["p50"] or 1.0
+            middle.plot(xs, [r["ttft_ms"]["p50"] / base for r in levels], color=colour,
+                        marker="o", label=label)  # fmt: skip
     ticks = sorted({r["clients"] for run in runs for r in run["levels"]})
     for axes, title, unit in ((left, "Time to first token", "ms"),
+                              (middle, "TTFT p50 / TTFT p50 of the first level", "ratio"),
                               (right, "Total generated tokens/s", "tokens/s")):  # fmt: skip
         axes.set_xticks(ticks)
         axes.set_title(title)
