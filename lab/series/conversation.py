@@ -341,6 +341,13 @@ def _explanation(servers: list[Server], counter: Server, threads: list[Thread]) 
         elif thread.name.endswith("ollama"):
             peak = max((r.sent or 0) for r in thread.rows)
             dropped = next((r for r in thread.rows if r.kept_from not in (None, 1)), None)
+            if all(r.kept_from is None for r in thread.rows):  # no _debug_info came back
+                said.append(
+                    f"{thread.name}: all {len(thread.rows)} turns answered; this Ollama "
+                    "did not render the prompt (_debug_render_only needs Ollama 0.12+), "
+                    f"so which turns it dropped is not shown (peak {peak:,} tokens)."
+                )
+                continue
             said.append(
                 f"{thread.name}: all {len(thread.rows)} turns answered, none refused; "
                 f"prompt_tokens never passed {peak:,}. "
