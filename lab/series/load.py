@@ -221,9 +221,10 @@ def load(stack: Stack) -> Finding:
         for r in results
     )  # fmt: skip
     show = [Facts(f"{backend.name}: {stack.load_seconds:g} s per level, max_tokens "
-                  f"{MAX_TOKENS}" + (f", {slots} slots" if slots else ""),
-                  ("clients", "requests", "errors", "TTFT p50 ms", "TTFT p95 ms", "ITL ms",
-                   "tok/s/stream", "tok/s total"), rows)]  # fmt: skip
+                  f"{MAX_TOKENS}" + (f", {slots} slots" if slots else "") + " (TTFT and ITL "
+                  "in ms; tokens/s per stream and in total)",
+                  ("clients", "reqs", "errors", "TTFT p50", "TTFT p95", "ITL", "per stream",
+                   "total"), rows)]  # fmt: skip
     return _explain(data, results, show, slots, chart)
 
 
