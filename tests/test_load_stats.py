@@ -74,3 +74,12 @@ def test_failed_requests_count_as_errors_and_not_in_the_latencies():
     summary = summarize(records)
     assert summary["errors"] == 1 and summary["ttft_ms"]["p50"] == pytest.approx(100.0)
     assert summary["total_tokens_per_s"] == pytest.approx(10.0)
+
+
+def test_warm_up_requests_are_left_out_as_aiperf_leaves_them_out():
+    lines = (DATA / "profile_export.jsonl").read_text("utf-8").splitlines()
+    warm = json.loads(lines[0])
+    warm["metadata"]["benchmark_phase"] = "warmup"
+    warm["metadata"]["request_start_ns"] -= 10**9  # a second earlier, far slower
+    warm["metrics"]["time_to_first_token"]["value"] = 5000.0
+    assert summarize(records_from_aiperf([json.dumps(warm), *lines])) == LAB

@@ -9,7 +9,7 @@ must equal AIPerf's own on the same run.
    the fake ships: AIPerf loads a Hugging Face tokenizer even when ``--use-server-token-count``
    takes the counts from the server's usage; no download);
 3. runs ``aiperf profile --endpoint-type chat --streaming --concurrency C --request-count R
-   --use-server-token-count`` with ``max_tokens`` 32;
+   --use-server-token-count --warmup-request-count C`` with ``max_tokens`` 32;
 4. reads AIPerf's per-request records (``profile_export.jsonl``) with the lab's
    :func:`lab.series.load.records_from_aiperf`, computes :func:`lab.series.load.summarize`,
    and compares every figure with AIPerf's summary (``profile_export_aiperf.json``):
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                        "--use-server-token-count", "--tokenizer", str(tokenizer),
                        "--input-file", str(prompts), "--custom-dataset-type", "single_turn",
                        "--extra-inputs", f"max_tokens:{MAX_TOKENS}",
+                       "--warmup-request-count", str(args.concurrency),  # as the lab warms up
                        "--artifact-dir", str(export)]  # fmt: skip
             print("$", " ".join(command), flush=True)
             env = dict(os.environ)

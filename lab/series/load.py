@@ -88,8 +88,12 @@ def summarize(records: Sequence[Record]) -> dict[str, Any]:
 
 
 def records_from_aiperf(lines: Iterable[str]) -> list[Record]:
-    """AIPerf's per-request export (``profile_export.jsonl``) as this module's records."""
+    """AIPerf's per-request export (``profile_export.jsonl``) as this module's records (the
+    profiling phase's: ``--warmup-request-count`` requests are left out, as AIPerf does)."""
     entries = [json.loads(line) for line in lines if line.strip()]
+    # The summary covers the profiling phase only: warm-up requests are in the file too.
+    entries = [e for e in entries if e["metadata"].get("benchmark_phase", "profiling")
+               == "profiling"]  # fmt: skip
     origin = min((e["metadata"]["request_start_ns"] for e in entries), default=0)
     records = []
     for entry in entries:  # seconds from the first request: no precision lost to the epoch
