@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lab import plot
 from lab.series import charts
 from lab.series.load import load
 from lab.series.targets import Backend, Stack
@@ -102,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
-    charts.ttft_against_clients(out.with_suffix(".png"), runs)
+    try:
+        charts.ttft_against_clients(out.with_suffix(".png"), runs)
+    except plot.PlotProblem as problem:  # matplotlib is the `plot` extra
+        print(f"no chart: {problem}")
     table = _table(runs)
     out.with_suffix(".md").write_text(table, encoding="utf-8")
     print(table)
