@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab import __version__
+from lab.check import arguments as check_arguments
 from lab.experiment import names as experiment_names
 from lab.experiment import registered, select
 from lab.modeltable import DEFAULT_MODEL
@@ -53,6 +54,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"portway-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     series_arguments.add_parser(commands)  # Posts 2 and 3 (lab/series/)
+    check_arguments.add_parser(commands)  # a student's own client code (lab/check/)
 
     names = ", ".join(experiment_names())
     run_cmd = commands.add_parser(
@@ -202,6 +204,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         from lab.series import command as series_command
 
         return series_command.run(args, out, err)
+    if args.command == "check":
+        from lab.check import command as check_command
+
+        return check_command.run(args, out, err)
     return _run(args, env, out, err)
 
 
@@ -379,8 +385,9 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
         "fidelity",
         help="compare the bundled fake's rendered prompts and counts with a real Ollama",
         description="Send the fidelity corpus to a real Ollama (>= 0.12) and to the bundled "
-        "fake with _debug_render_only (the rendered prompt) and num_predict 1 (the count), and "
-        "print the drift. Exit 0 all match, 1 drift found, 2 the target is not usable.",
+        "fake with _debug_render_only (the rendered prompt) and num_predict 1 (the count), the "
+        "embedding cases to /api/embed (prompt_eval_count), and print the drift. Exit 0 all "
+        "match, 1 drift found, 2 the target is not usable.",
     )
     cmd.add_argument(
         "--target",
@@ -399,7 +406,8 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="a JSON list of cases instead of the bundled corpus (lab/data)",
+        help="a JSON list of cases instead of the bundled corpus (lab/data); items with "
+        '"endpoint": "embed" are embedding cases',
     )
     _add_timeout(cmd)
     cmd.add_argument("--json", action="store_true", help="print one JSON document")

@@ -17,6 +17,10 @@ fills with its server-local date, so the fake is started with the target's date 
 target's own gpt-oss rendering; today's local date when there is no gpt-oss case), not the dates
 the cases were recorded on.
 
+The embedding models' cases (``lab/data/embedding-cases.json``, ``lab/fidelity_embed.py``) are
+compared too: the same ``/api/embed`` request to both servers, the same ``prompt_eval_count``
+(or the same refusal), shown in a table of their own.
+
 The native API is used because the corpus is written in its shape (tool-call arguments as
 objects, ``thinking``, ``tool_name``, ``think``); ``/v1`` renders and counts the same prompt.
 
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from rich import box
@@ -48,6 +52,7 @@ from rich.text import Text
 from lab import __version__, command, report
 from lab.bounds import bounded_client
 from lab.errors import EXIT_FAILED, EXIT_OK, SetupError, start_ollama_advice
+from lab.fidelity_embed import EmbedCase, embed_count, is_embedding_case, load_embed_cases
 from lab.ollama import (
     RENDER_ONLY_SINCE,
     NotOllama,
@@ -117,6 +122,8 @@ def parse_cases(document: Any, source: str) -> list[Case]:
         raise TypeError("the corpus is not a JSON list")
     cases = []
     for number, item in enumerate(document, 1):
+        if is_embedding_case(item):
+            continue  # an embedding case (lab/fidelity_embed.py)
         model = item.get("model") or item.get("model_as_reported")
         if not isinstance(model, str) or not isinstance(item.get("messages"), list):
             raise ValueError(f"case {number} has no model or no messages list")
@@ -208,7 +215,7 @@ def _count(answer: Any) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    case: Case
+    case: Case | EmbedCase
     run_as: str  # the tag both servers were asked for (the case's, or a pulled alias of it)
     target: Observation
     fake: Observation
@@ -315,10 +322,15 @@ class FidelityResult:
     date_source: str
     comparisons: list[Comparison] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    embeddings: list[Comparison] = field(default_factory=list)  # EmbedCase comparisons
 
     @property
     def drift(self) -> list[Comparison]:
         return [c for c in self.comparisons if not c.matches]
+
+    @property
+    def embedding_drift(self) -> list[Comparison]:
+        return [c for c in self.embeddings if not c.count_match]
 
     def per_model(self) -> list[tuple[str, int, int, int]]:
         """``(model, cases, rendered matches, count matches)`` per tag asked for."""
@@ -330,9 +342,18 @@ class FidelityResult:
             row[2] += c.count_match
         return [(model, n, r, k) for model, (n, r, k) in rows.items()]
 
+    def per_embedding_model(self) -> list[tuple[str, int, int]]:
+        """``(model, cases, count matches)`` per embedding model asked for."""
+        rows: dict[str, list[int]] = {}
+        for c in self.embeddings:
+            row = rows.setdefault(c.run_as, [0, 0])
+            row[0] += 1
+            row[1] += c.count_match
+        return [(model, n, k) for model, (n, k) in rows.items()]
+
     @property
     def exit_code(self) -> int:
-        return EXIT_FAILED if self.drift else EXIT_OK
+        return EXIT_FAILED if self.drift or self.embedding_drift else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -348,23 +369,52 @@ class FidelityResult:
             "skipped": [s.as_dict() for s in self.skipped],
             "cases": len(self.comparisons),
             "drift": [c.as_dict() for c in self.drift],
+            "embedding_models": [
+                {"model": m, "cases": n, "count_matches": k}
+                for m, n, k in self.per_embedding_model()
+            ],
+            "embedding_cases": len(self.embeddings),
+            "embedding_drift": [_embedding_dict(c) for c in self.embedding_drift],
             "exit_code": self.exit_code,
         }
+
+
+def _embedding_dict(c: Comparison) -> dict[str, Any]:
+    return {
+        "id": c.case.id,
+        "source": c.case.source,
+        "model": c.case.model,
+        "run_as": c.run_as,
+        "count_match": c.count_match,
+        "target": {"prompt_eval_count": c.target.count, "error": c.target.count_error},
+        "fake": {"prompt_eval_count": c.fake.count, "error": c.fake.count_error},
+        "request": c.case.body(c.run_as),
+    }
 
 
 def run_fidelity(options: FidelityOptions, *, out: Console, err: Console) -> int:
     """The corpus and the target checked, every case asked of both, the result shown."""
 
-    def check(target: Target) -> tuple[list[Case], str]:
-        cases = selected_cases(options)
+    def check(target: Target) -> tuple[tuple[list[Case], list[EmbedCase]], str]:
+        cases = selected_cases(options), selected_embed_cases(options)
         with bounded_client(options.timeout) as http:
-            return cases, _check_target(http, target)
+            release = _check_target(http, target)
+            if target.kind == "mock":  # the bundled fake: its embedding models, pulled
+                _pull_into_the_fake(http, target.root, [c.model for c in cases[1]])
+            return cases, release
 
-    def comparing(target: Target, checked: tuple[list[Case], str]) -> FidelityResult:
-        cases, release = checked
+    def comparing(
+        target: Target, checked: tuple[tuple[list[Case], list[EmbedCase]], str]
+    ) -> FidelityResult:
+        (cases, embed_cases), release = checked
         try:
             return compare(
-                target, cases, release, options, progress=out if out.is_terminal else None
+                target,
+                cases,
+                release,
+                options,
+                progress=out if out.is_terminal else None,
+                embed_cases=embed_cases,
             )
         except TargetStopped as exc:
             raise SetupError(
@@ -391,18 +441,28 @@ def run_fidelity(options: FidelityOptions, *, out: Console, err: Console) -> int
 
 
 def selected_cases(options: FidelityOptions) -> list[Case]:
-    """The corpus's cases, only those of ``--models`` when given."""
+    """The corpus's cases, only those of ``--models`` when given (an embedding model's
+    cases count: ``--models all-minilm`` compares only those)."""
     cases = load_cases(options.corpus)
     if not options.models:
         return cases
     chosen = [c for c in cases if any(same_blob(c.model, m) for m in options.models)]
-    if not chosen:
+    if not chosen and not selected_embed_cases(options):
+        embedding = [c.model for c in load_embed_cases(options.corpus)]
         raise SetupError(
             "No case for these models",
             f"The corpus has no case for {', '.join(options.models)}. Its models: "
-            f"{', '.join(sorted({c.model for c in cases}))}.",
+            f"{', '.join(sorted({c.model for c in cases} | set(embedding)))}.",
         )
     return chosen
+
+
+def selected_embed_cases(options: FidelityOptions) -> list[EmbedCase]:
+    """The embedding cases (bundled, or the corpus's), only those of ``--models`` when given."""
+    cases = load_embed_cases(options.corpus)
+    if not options.models:
+        return cases
+    return [c for c in cases if any(same_blob(c.model, m) for m in options.models)]
 
 
 def compare(
@@ -412,6 +472,7 @@ def compare(
     options: FidelityOptions,
     *,
     progress: Console | None,
+    embed_cases: list[EmbedCase] | None = None,
 ) -> FidelityResult:
     """Pick the cases the target can run, start the fake at the target's date, ask both.
 
@@ -424,7 +485,9 @@ def compare(
     with bounded_client(options.timeout) as http:
         pulled = pulled_models(http, target.root)
         plan, skipped = _plan(cases, pulled)
-        if not plan:
+        embed_plan, embed_skipped = _plan(embed_cases or [], pulled)
+        skipped += [s for s in embed_skipped if s.model not in {k.model for k in skipped}]
+        if not plan and not embed_plan:
             raise SetupError(
                 f"Nothing to compare on {target.label}",
                 "None of the corpus's models is pulled there. "
@@ -432,7 +495,7 @@ def compare(
                 + " Then run python -m lab fidelity again (--models a,b picks some).",
             )
         day, day_source = _target_date(http, target.root, plan)
-        models = tuple(dict.fromkeys(run_as for _, run_as in plan))
+        models = tuple(dict.fromkeys(run_as for _, run_as in [*plan, *embed_plan]))
         result = FidelityResult(target, release, fake_version, day, day_source, skipped=skipped)
         settings = Settings(port=0, models=models, current_date=day, seed=7)
         with (
@@ -445,7 +508,25 @@ def compare(
                 theirs = observe(http, target.root, case, run_as)
                 ours = observe(local, fake.url, case, run_as)
                 result.comparisons.append(Comparison(case, run_as, theirs, ours))
+            for number, (embed_case, run_as) in enumerate(embed_plan, 1):
+                say(f"[{number}/{len(embed_plan)}] {embed_case.id} on {run_as} (/api/embed)")
+                theirs = Observation(None, *embed_count(http, target.root, embed_case, run_as))
+                ours = Observation(None, *embed_count(local, fake.url, embed_case, run_as))
+                result.embeddings.append(Comparison(embed_case, run_as, theirs, ours))
         return result
+
+
+def _pull_into_the_fake(http: httpx.Client, root: str, models: list[str]) -> None:
+    """``--target mock`` starts the fake with the Post 1 table pulled; the embedding cases'
+    models are in its catalog, and ``/api/pull`` (as on Ollama) makes them available. Never
+    done to any other target: the lab does not download models on the reader's machine."""
+    for model in dict.fromkeys(models):
+        response = http.post(f"{root}/api/pull", json={"model": model, "stream": False})
+        if response.status_code != 200:
+            raise SetupError(
+                f"The bundled fake could not pull {model}",
+                f"POST /api/pull answered HTTP {response.status_code}: {response.text[:200]}",
+            )
 
 
 def _check_target(http: httpx.Client, target: Target) -> str:
@@ -476,9 +557,14 @@ def _check_target(http: httpx.Client, target: Target) -> str:
     return release
 
 
-def _plan(cases: list[Case], pulled: list[str]) -> tuple[list[tuple[Case, str]], list[Skipped]]:
+_AnyCase = TypeVar("_AnyCase", Case, EmbedCase)
+
+
+def _plan(
+    cases: list[_AnyCase], pulled: list[str]
+) -> tuple[list[tuple[_AnyCase, str]], list[Skipped]]:
     """Each runnable case with the tag to ask for; the models that cannot run, and why."""
-    plan: list[tuple[Case, str]] = []
+    plan: list[tuple[_AnyCase, str]] = []
     skipped: dict[str, Skipped] = {}
     for case in cases:
         if case.model in skipped:
@@ -586,7 +672,10 @@ def print_result(out: Console, result: FidelityResult) -> None:
             Text(f"{rendered}/{cases}", "green" if rendered == cases else "bold red"),
             Text(f"{counted}/{cases}", "green" if counted == cases else "bold red"),
         )
-    out.print(grid)
+    if result.comparisons:
+        out.print(grid)
+    if result.embeddings:
+        out.print(_embedding_grid(result))
     for skip in result.skipped:
         how = f": {skip.pull}" if skip.pull else ""
         out.print(Text(f"skipped {skip.model} ({skip.reason}{how})", style="yellow"))
@@ -599,7 +688,25 @@ def print_result(out: Console, result: FidelityResult) -> None:
                 border_style="red",
             )
         )
-    out.print(Text(_verdict(result), style="bold red" if result.drift else "bold green"))
+    for c in result.embedding_drift:
+        out.print(Text(f"drift: {c.case.id} ({c.run_as}, /api/embed): {_counts_line(c)}",
+                       style="bold red"))  # fmt: skip
+    failed = result.drift or result.embedding_drift
+    out.print(Text(_verdict(result), style="bold red" if failed else "bold green"))
+
+
+def _embedding_grid(result: FidelityResult) -> Table:
+    grid = Table(box=box.SIMPLE_HEAD, title="embedding models (/api/embed)", title_justify="left")
+    grid.add_column("model", style="bold", no_wrap=True)
+    grid.add_column("cases", justify="right")
+    grid.add_column("count matches", justify="right")
+    for model, cases, counted in result.per_embedding_model():
+        grid.add_row(
+            model,
+            str(cases),
+            Text(f"{counted}/{cases}", "green" if counted == cases else "bold red"),
+        )
+    return grid
 
 
 def _target_name(result: FidelityResult) -> str:
@@ -619,14 +726,30 @@ def _counts_line(c: Comparison) -> str:
 def _verdict(result: FidelityResult) -> str:
     total = len(result.comparisons)
     drift = result.drift
+    embedded = _embedding_verdict(result)
     if not drift:
-        return f"All {total} cases match: rendered prompts and counts are the target's."
+        if not total:
+            return embedded
+        return f"All {total} cases match: rendered prompts and counts are the target's." + (
+            f" {embedded}" if embedded else ""
+        )
     prompts = sum(not c.render_match for c in drift)
     counts = sum(not c.count_match for c in drift)
     return (
         f"Drift in {len(drift)} of {total} cases ({prompts} rendered prompts, {counts} counts). "
-        "Attach the report (--out drift.md) to an issue."
+        + (f"{embedded} " if embedded else "")
+        + "Attach the report (--out drift.md) to an issue."
     )
+
+
+def _embedding_verdict(result: FidelityResult) -> str:
+    total = len(result.embeddings)
+    if not total:
+        return ""
+    drift = len(result.embedding_drift)
+    if not drift:
+        return f"All {total} embedding cases match: prompt_eval_count is the target's."
+    return f"Drift in {drift} of {total} embedding cases (prompt_eval_count)."
 
 
 def write_drift_report(result: FidelityResult, path: Path) -> None:
@@ -651,6 +774,9 @@ def drift_markdown(result: FidelityResult) -> str:
         "|---|---:|---:|---:|",
     ]
     lines += [f"| `{m}` | {n} | {r}/{n} | {k}/{n} |" for m, n, r, k in result.per_model()]
+    if result.embeddings:
+        lines += ["", "| embedding model (/api/embed) | cases | count matches |", "|---|---:|---:|"]
+        lines += [f"| `{m}` | {n} | {k}/{n} |" for m, n, k in result.per_embedding_model()]
     if result.skipped:
         lines += ["", "Skipped:", ""]
         lines += [
@@ -675,5 +801,16 @@ def drift_markdown(result: FidelityResult) -> str:
             "```",
             "",
             "</details>",
+        ]
+    for c in result.embedding_drift:
+        lines += [
+            "",
+            f"## {c.case.id} (`{c.run_as}`, /api/embed)",
+            "",
+            _counts_line(c),
+            "",
+            "```json",
+            json.dumps(c.case.body(c.run_as), indent=1, ensure_ascii=False),
+            "```",
         ]
     return "\n".join(lines) + "\n"

@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="which server to be (default ollama)",
     )
     llama.add_argument("--model", dest="llama_model", default="gpt-oss",
-                       help="the GGUF model served: gpt-oss or qwen3.5")  # fmt: skip
+                       help="the GGUF model served: gpt-oss, qwen3.5 or gemma3-270m")  # fmt: skip
     llama.add_argument("--alias", help="model name reported in responses")
     llama.add_argument("--ctx-size", "-c", type=int, default=0,
                        help="context size (default: the model's training context)")  # fmt: skip

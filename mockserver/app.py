@@ -29,6 +29,7 @@ from mockserver.guards import (
     RequireApiKey,
 )
 from mockserver.journal import Journal, KeepJournal
+from mockserver.modelref import RefuseCloudModels
 from mockserver.pacing import pacer_for
 from mockserver.routes import (
     anthropic,
@@ -39,6 +40,7 @@ from mockserver.routes import (
     openai,
     portway,
     responses,
+    with_request_bodies,
 )
 from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.errors import render_for
@@ -74,12 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portway.router)
     app.include_router(responses.router)
     app.include_router(anthropic.router)
+    document = app.openapi  # the request bodies the routes decode themselves, filled in lazily
+    app.openapi = lambda: with_request_bodies(document())  # type: ignore[method-assign]
     app.add_exception_handler(OllamaError, _ollama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
     # Innermost: every layer below applies to the generation routes too (mockserver/fastpath.py).
     app.add_middleware(DirectDispatch, routes=[*openai.router.routes, *ollama.router.routes])
+    app.add_middleware(RefuseCloudModels)  # /v1's cloudPassthroughMiddleware, before decoding
     app.state.scenario = (
         Scenario.load(settings.scenario, strict=settings.scenario_strict)
         if settings.scenario

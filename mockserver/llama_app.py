@@ -20,8 +20,9 @@ from mockserver.engine.llama_engine import LlamaEngine, LlamaError
 from mockserver.engine.llama_models import model_named
 from mockserver.faults import Faults, InjectFaults
 from mockserver.guards import LimitBody
+from mockserver.journal import Journal, KeepJournal
 from mockserver.pacing import PROFILES
-from mockserver.routes import llama_server
+from mockserver.routes import llama_server, portway
 from mockserver.wire import llama_server as wire
 
 
@@ -55,6 +56,10 @@ def create_llama_app(settings: Settings) -> FastAPI:
     if settings.api_key:
         app.add_middleware(RequireLlamaApiKey, key=settings.api_key)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
+    app.state.journal = Journal(settings.journal) if settings.journal > 0 else None
+    if app.state.journal is not None:  # --journal N: GET /_portway/journal, as the Ollama flavor
+        app.include_router(portway.router)
+        app.add_middleware(KeepJournal, journal=app.state.journal)
     return app
 
 

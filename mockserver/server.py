@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, TypedDict
 
@@ -30,6 +31,7 @@ class UvicornOptions(TypedDict):
     http: type[asyncio.Protocol]
     timeout_keep_alive: int
     backlog: int
+    ws: str
 
 
 def uvicorn_options(
@@ -49,6 +51,7 @@ def uvicorn_options(
         "http": header_deadline_protocol(header_timeout, connections),
         "timeout_keep_alive": 5,
         "backlog": backlog,
+        "ws": "none",  # Ollama serves no WebSocket; uvicorn would import websockets for one
     }
 
 
@@ -58,6 +61,48 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+class _WakeableServer(uvicorn.Server):
+    """uvicorn's server, whose main loop a ``stop()`` from another thread ends at once.
+
+    uvicorn's own loop looks at ``should_exit`` every 0.1 s; a lab run or a test that stops
+    the fake would wait out that tick on every stop. This loop does the same ticks (the Date
+    header, ``limit_max_requests``) and also wakes when ``wake()`` is called."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _woken: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown (stop accepting, ask each connection to close, wait for them and
+        their tasks), polling every 5 ms where uvicorn sleeps a fixed 0.1 s and polls at 0.1 s.
+        A request still running after 5 s is cancelled."""
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        state, deadline = self.server_state, time.monotonic() + 5.0
+        while (state.connections or state.tasks) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        for task in state.tasks:
+            task.cancel(msg="the fake is stopping")
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
+
+    def wake(self) -> None:
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(woken.set)
 
 
 class BackgroundServer:
@@ -76,7 +121,7 @@ class BackgroundServer:
             lifespan="off",
             **uvicorn_options(header_timeout=settings.header_timeout),
         )
-        self._server = uvicorn.Server(config)
+        self._server = _WakeableServer(config)
         self._thread = threading.Thread(target=self._server.run, name="portway-fake", daemon=True)
 
     @property
@@ -119,6 +164,7 @@ class BackgroundServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        self._server.wake()
         self._thread.join(timeout=5)
 
 

@@ -47,6 +47,13 @@ def test_the_wheel_carries_every_experiments_lesson(wheel: zipfile.ZipFile) -> N
         assert wheel.read(experiment.lesson).startswith(b"# ")
 
 
+def test_the_wheel_carries_no_answer_keys_nor_notebooks(wheel: zipfile.ZipFile) -> None:
+    """The teacher's pack (teacher/, notebooks/) stays in the repository, out of what students
+    install: the wheel, and so the class wheelhouse (teacher/GUIDE.md)."""
+    assert not [n for n in wheel.namelist() if n.startswith(("teacher/", "notebooks/"))]
+    assert not [n for n in wheel.namelist() if "answers" in n or n.endswith(".ipynb")]
+
+
 def test_the_wheel_declares_both_console_scripts(wheel: zipfile.ZipFile) -> None:
     (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     parsed = configparser.ConfigParser()

@@ -25,6 +25,8 @@ def test_post_2_runs_on_the_twins(capsys):
     voices = results["two_models"]["data"]["same_prompt"]
     assert voices[0]["usage"]["prompt_tokens"] != voices[1]["usage"]["prompt_tokens"]
     assert len(results["two_models"]["data"]["concurrent"]) == 6
+    side_by_side = results["two_models"]["data"]["post1_vs_post2"]  # tests/test_lab_renderings.py
+    assert [r["identical_text"] for r in side_by_side] == [True, True, False]
     first, again, grown = results["prefix_cache"]["data"]["calls"]
     assert first["answer"] == again["answer"]
     assert first["usage"]["prompt_tokens"] == again["usage"]["prompt_tokens"]

@@ -8,7 +8,6 @@ from Ollama's own rendering, the strategies' budgets, and what the model could s
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -152,6 +151,7 @@ def test_the_fake_answers_from_what_it_was_given(messages, seen, expected):
 
 
 def test_posts_6_and_7_have_a_lesson_and_an_answer_key():
+    """(Their questions and answers are checked with every lesson's: tests/test_answer_keys.py.)"""
     from pathlib import Path
 
     from lab.series.experiments import EXPERIMENTS
@@ -160,7 +160,5 @@ def test_posts_6_and_7_have_a_lesson_and_an_answer_key():
     assert [e.name for e in later] == ["conversation_state", "load"]
     answers = Path(__file__).parents[1] / "teacher" / "answers"
     for experiment in later:
-        questions = experiment.lesson_file.read_text("utf-8").split("## Questions", 1)[1]
-        key = (answers / f"{experiment.name}.md").read_text("utf-8")
-        asked = re.findall(r"^(\d+)\. ", questions, re.M)
-        assert asked and re.findall(r"^(\d+)\. ", key, re.M) == asked  # one answer each
+        assert "## Discuss" in experiment.lesson_file.read_text("utf-8")
+        assert "## Q:" in (answers / f"{experiment.name}.md").read_text("utf-8")

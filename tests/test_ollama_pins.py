@@ -5,6 +5,8 @@ Each row cites the Go code that gives the answer (ollama/ollama@fb3076099).
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -143,3 +145,30 @@ def test_source_suffixes(
         assert reply.json()["prompt_eval_count"] == plain["prompt_eval_count"]
     else:
         assert reply.json() == {"error": error}
+
+
+def test_a_streamed_v1_render_only_request_is_framed_as_the_chat_writer_frames_it(
+    http: httpx.Client,
+) -> None:
+    """ChatHandler writes one not-done ChatResponse; middleware/openai.go's ChatWriter turns it
+    into one ``toChunk`` chunk (role, empty content, no ``_debug_info`` field in a chunk) and,
+    the response not being done, writes no finish chunk and no ``[DONE]``."""
+    reply = http.post(
+        "/v1/chat/completions",
+        json={
+            "model": "llama3.2:3b",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "hi"}],
+            "_debug_render_only": True,
+        },
+    )
+    assert reply.headers["content-type"] == "text/event-stream"
+    frames = reply.text.split("\n\n")
+    assert frames[-1] == "" and len(frames) == 2, frames
+    chunk = json.loads(frames[0].removeprefix("data: "))
+    assert chunk["object"] == "chat.completion.chunk"
+    assert chunk["choices"] == [
+        {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+    ]
+    assert "_debug_info" not in chunk and "usage" not in chunk

@@ -148,7 +148,9 @@ def llamacpp(session: Any) -> None:
        ``GET /v1/models`` (a failure shows the server's log tail);
     4. sends one chat completion through the openai SDK (the smoke check);
     5. runs :data:`LAB_COMMANDS` (each skipped, with a log line, while the lab lacks it);
-    6. stops the server (SIGTERM, then SIGKILL) whatever happened.
+    6. stops the server (SIGTERM, then SIGKILL) whatever happened;
+    7. builds the real ``llama-server`` (cached) and cross-checks the llama-server twin
+       against it (``LLAMACPP_SKIP_LLAMA_SERVER=1`` skips this).
     """
     cmake_args = os.environ.get("LLAMACPP_CMAKE_ARGS", CMAKE_ARGS)
     build_env = {"CMAKE_ARGS": cmake_args, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}
@@ -228,3 +230,20 @@ def llamacpp(session: Any) -> None:
     finally:
         code = server.stop()
         session.log(f"llama.cpp server stopped (exit code {code})")
+    if os.environ.get("LLAMACPP_SKIP_LLAMA_SERVER"):
+        session.log("LLAMACPP_SKIP_LLAMA_SERVER set: the real llama-server cross-check skipped")
+        return
+    _crosscheck_llama_server(session, model_path)
+
+
+def _crosscheck_llama_server(session: Any, model_path: str) -> None:
+    """Build the real ``llama-server`` from the llama.cpp tree the PyPI sdist vendors (cached in
+    ``.nox/llama-server/``: a re-run finds it at once) and cross-check the twin against it on
+    the same GGUF and template (``tools/crosscheck_llama_server.py``; exit 1 on a difference)."""
+    session.install("pip")  # `pip download` of the sdist: the registry's own client
+    cache = REPO_ROOT / ".nox" / "llama-server"
+    session.log(f"building llama-server into {cache} (cmake, -DGGML_NATIVE=OFF, -j 2) if needed")
+    session.run("python", str(HELPER.with_name("llama_server_build.py")), str(cache))
+    binary = cache / "build" / "bin" / "llama-server"
+    session.run("python", str(HELPER.with_name("crosscheck_llama_server.py")),
+                "--binary", str(binary), "--gguf", model_path)  # fmt: skip

@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from lab.conformance.outcome import Failed, Outcome, cut, failed, not_applicable, passed
 from lab.conformance.probe import BASIC, SSE, Answer, Probe, Raw, json_or_none
+from lab.engines import LLAMA_CPP
 from lab.experiments.stateless import FIVE_TURN, ONE_TURN
 from lab.ollama import RENDER_ONLY_SINCE, release_number, same_model
 
@@ -246,6 +247,8 @@ def check_models_list(probe: Probe) -> Outcome:
 
 
 def check_unknown_model(probe: Probe) -> Outcome:
+    if (reason := _single_model_server(probe)) is not None:
+        return reason
     try:
         raw = probe.sdk_chat(BASIC, model=UNKNOWN_MODEL, max_tokens=COUNT_MAX_TOKENS)
     except openai.NotFoundError as exc:
@@ -432,6 +435,21 @@ def _prompt_tokens(raw: Raw) -> int:
     if isinstance(numbers, str):
         raise Failed(numbers)
     return numbers[0]
+
+
+def _single_model_server(probe: Probe) -> Outcome | None:
+    """n/a on a llama-server that serves one model: it never reads the request's ``model``
+    (``tools/server/server-context.cpp`` answers every request with its ``--alias``; only the
+    router mode, several models, routes by name), so there is no unknown model to refuse."""
+    if probe.engine.name != LLAMA_CPP:
+        return None
+    served = [entry.id for entry in probe.client.models.list().data or []]
+    if len(served) != 1:
+        return None
+    return not_applicable(
+        f"llama-server serving one model ({served[0]}) does not read the request's model "
+        "field: there is no unknown model to refuse (a gateway in front routes by name)"
+    )
 
 
 def _not_ollama(probe: Probe) -> Outcome | None:

@@ -11,8 +11,10 @@ SERIES_GATEWAY = "http://127.0.0.1:4000"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    cmd = commands.add_parser("post", help="run Post 2 or 3 (llama-server backends, a gateway)")
-    cmd.add_argument("posts", nargs="*", type=int, default=[2, 3], help="2, 3, 6, 7 (default 2 3)")
+    cmd = commands.add_parser("post", help="run Posts 2-7 (llama-server backends, a gateway)")
+    cmd.add_argument(
+        "posts", nargs="*", type=int, default=[2, 3], help="2, 3, 4, 5, 6, 7 (default 2 3)"
+    )
     cmd.add_argument("--target", default="mock", help="mock (default): start the twins")
     cmd.add_argument("--backends", help="your llama-server URLs, e.g. "
                      + ",".join(SERIES_BACKENDS))  # fmt: skip
@@ -24,6 +26,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="m2-max-gpt-oss-20b",
         metavar="PROFILE",
         help="with --target mock: the twins' latency profile ('none': unpaced)",
+    )
+    cmd.add_argument(
+        "--dsn",
+        help="Post 5: the metering table's database, a postgresql:// URL "
+        "or a SQLite file (default with --target mock: SQLite in a temp folder)",
+    )
+    cmd.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="MODEL=IN/CACHED/OUT",
+        help="Post 5: dollars per million tokens (fresh, cached, completion)",
+    )
+    cmd.add_argument(
+        "--rate-window",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="Post 4 with --target mock: LiteLLM's rate-limit window (60)",
     )
     cmd.add_argument("--ollama", help="Post 6: your Ollama, e.g. http://127.0.0.1:11434")
     cmd.add_argument("--model", help="Posts 6-7 with --target URL: the model (default: first)")

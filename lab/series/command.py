@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import tempfile
+from pathlib import Path
 
 import openai
 from rich.console import Console
@@ -20,7 +22,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
               or e.name in args.only)]  # fmt: skip
     document: dict = {"posts": args.posts, "results": []}
     try:
-        with _stack(args, gateway=any(e.post == 3 for e in chosen)) as stack:
+        with _stack(args, gateway=any(e.post in (3, 4, 5) for e in chosen),
+                    posts={e.post for e in chosen}) as stack:  # fmt: skip
             _later_posts(stack, args)
             document["backends"] = [{"model": b.name, "url": b.url} for b in stack.backends]
             document["gateway"] = stack.gateway
@@ -49,10 +52,22 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 @contextlib.contextmanager
-def _stack(args: argparse.Namespace, *, gateway: bool):
+def _stack(args: argparse.Namespace, *, gateway: bool, posts: set[int] = frozenset()):  # type: ignore[assignment]
+    from lab.series.gateway_features import Features
+
+    prices = _prices(args)
+    if 5 in posts and args.dsn:
+        _check_dsn(args.dsn)
     if args.backends:
-        stack = targets.given_stack(args.backends, args.gateway, args.timeout)
-        stack.gateway_key = args.gateway_key
+        if posts & {4, 5} and not args.gateway:
+            raise SetupError(
+                "Posts 4 and 5 need your gateway",
+                "Keys, limits and metering live in the LiteLLM proxy: pass --gateway URL (the "
+                "series uses http://127.0.0.1:4000) and its master key with --gateway-key "
+                "(Post 4 mints keys with it), or run with --target mock.",
+            )
+        stack = targets.given_stack(args.backends, args.gateway, args.timeout, args.gateway_key)
+        stack.features = Features(meter_dsn=args.dsn, prices=prices)
         yield stack
     elif args.target.startswith(("http://", "https://")) and set(args.posts) <= {6, 7}:
         from lab.series.url_target import url_stack
@@ -62,9 +77,13 @@ def _stack(args: argparse.Namespace, *, gateway: bool):
         pace = None if args.pace == "none" else args.pace
         # Posts 6-7 need one twin (Post 6 starts its own pair with a small window).
         models = ("gpt-oss",) if set(args.posts) <= {6, 7} else ("gpt-oss", "qwen3.5")
-        with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace,
-                                models=models) as stack:  # fmt: skip
-            yield stack
+        with tempfile.TemporaryDirectory(prefix="portway-posts-") as folder:
+            features = Features.for_mock(Path(folder), keys=4 in posts, metering=5 in posts,
+                                         dsn=args.dsn, prices=prices,
+                                         rate_window=args.rate_window)  # fmt: skip
+            with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace,
+                                    features=features, models=models) as stack:  # fmt: skip
+                yield stack
     else:
         raise SetupError(
             "Posts 2 and 3 need llama-server backends",
@@ -74,12 +93,48 @@ def _stack(args: argparse.Namespace, *, gateway: bool):
         )
 
 
+def _prices(args: argparse.Namespace) -> dict:
+    from lab.series import meter
+
+    prices = dict(meter.PRICES)
+    for text in getattr(args, "price", []) or []:
+        try:
+            model, price = meter.parse_price(text)
+        except ValueError as exc:
+            raise SetupError(
+                "A --price is not MODEL=IN/CACHED/OUT",
+                f"{exc}. Prices are dollars per million tokens, e.g. gpt-oss=0.10/0.025/0.50.",
+            ) from None
+        prices[model] = price
+    return prices
+
+
+def _check_dsn(dsn: str) -> None:
+    """Post 5's database answers and takes the table (before anything is started)."""
+    from lab.series import meter
+
+    try:
+        meter.create_table(dsn)
+    except ImportError:
+        raise SetupError(
+            "psycopg is not installed",
+            "A postgresql:// DSN is opened with psycopg 3: install the gateway extra "
+            "(`pip install -e '.[gateway]'`) and run again, or leave out --dsn for SQLite.",
+        ) from None
+    except Exception as exc:  # sqlite3.Error, psycopg.Error: one paragraph, no traceback
+        kind = "Postgres" if meter.is_postgres(dsn) else "SQLite"
+        raise SetupError(
+            f"The metering database cannot be opened ({kind})",
+            f"Post 5 writes its rows to {meter.TABLE} at --dsn, and opening it failed "
+            f"({type(exc).__name__}). Check that the server runs and the DSN is right (user, "
+            "host, port, database), or leave out --dsn for a SQLite file.",
+        ) from None
+
+
 def _later_posts(stack: targets.Stack, args: argparse.Namespace) -> None:
     """Posts 6-7's options: an Ollama beside the backends, the charts' folder, the sweep."""
     stack.ollama = args.ollama.rstrip("/") if args.ollama else stack.ollama
     if args.plot:
-        from pathlib import Path
-
         from lab import plot
 
         try:

@@ -13,6 +13,9 @@ import httpx
 import openai
 
 from lab.experiment import Answer, Facts, Finding
+from lab.series import renderings
+from lab.series.limits import keys_and_limits
+from lab.series.metering import metering
 from lab.series.targets import BACKEND_KEY, Stack
 
 PROMPT = "In one sentence, what makes Ottawa Canada's capital?"  # Post 2, Block 2
@@ -107,6 +110,12 @@ def two_models(stack: Stack) -> Finding:
               tuple((str(c["call"]), c["model"], f"{c['seconds']:.3f}", str(c["total_tokens"]))
                     for c in calls)),
     ]  # fmt: skip
+    harmony = next((b for b in stack.backends if renderings.is_gpt_oss(b, stack.timeout)), None)
+    rows: list[dict[str, Any]] = []
+    if harmony is not None:
+        rows = renderings.compare(harmony, PROMPT, FIVE_TURN, stack.timeout)
+        data["post1_vs_post2"] = rows
+        show += _rendering_facts(rows)
     longest = max(c["seconds"] for c in calls)
     explanation = [
         "Two backends, one model each: the request's model field picks nothing on a "
@@ -117,7 +126,40 @@ def two_models(stack: Stack) -> Finding:
         f"Six calls took {wall:.2f} s of wall time against {longest:.2f} s for the slowest "
         "call: the two servers (and each one's slots) work at the same time.",
     ]
+    if harmony is not None:
+        explanation.append(_rendering_sentence(rows))
     return Finding(data, explanation, show)
+
+
+def _rendering_facts(rows: list[dict[str, Any]]) -> list:
+    counts = Facts("Post 1's count (Ollama's Harmony renderer) next to Post 2's (llama.cpp's "
+                   "Jinja template), gpt-oss", ("conversation", "Ollama", "llama.cpp",
+                   "same text"), tuple((r["conversation"], str(r["ollama_prompt_tokens"]),
+                   str(r["llama_cpp_prompt_tokens"]), "yes" if r["identical_text"] else "no")
+                   for r in rows))  # fmt: skip
+    parts = tuple(
+        (r["conversation"], repr(p["before"] + p["ollama"] + p["after"]),
+         repr(p["before"] + p["llama_cpp"] + p["after"]))
+        for r in rows for p in r["differing_parts"]
+    )  # fmt: skip
+    if not parts:
+        return [counts]
+    return [counts, Facts("Where the two prompts differ", ("conversation", "Ollama writes",
+                          "llama.cpp writes"), parts)]  # fmt: skip
+
+
+def _rendering_sentence(rows: list[dict[str, Any]]) -> str:
+    same = [r["conversation"] for r in rows if r["identical_text"]]
+    other = [r for r in rows if not r["identical_text"]]
+    text = (f"Ollama (Post 1) and llama.cpp (Post 2) wrote the same prompt text, so the same "
+            f"count, for: {', '.join(same)}." if same else "")  # fmt: skip
+    for r in other:
+        moved = r["llama_cpp_prompt_tokens"] - r["ollama_prompt_tokens"]
+        text += (f" For \"{r['conversation']}\" the texts differ in {len(r['differing_parts'])} "
+                 f"place(s) (shown above) and llama.cpp counts {moved:+d} token(s): "
+                 f"{r['llama_cpp_prompt_tokens']} against Ollama's {r['ollama_prompt_tokens']}; "
+                 "same vocabulary, different renderer.")  # fmt: skip
+    return text.strip()
 
 
 def prefix_cache(stack: Stack) -> Finding:
@@ -263,6 +305,14 @@ EXPERIMENTS = (
     SeriesExperiment("gateway", 3, "Post 3 · A gateway in front",
                      "A LiteLLM proxy: /v1/models, routing by name, reasoning_content, an "
                      "unknown model, what the gateway adds or drops.", gateway),
+    SeriesExperiment("keys_and_limits", 4, "Post 4 · Keys, scopes and limits",
+                     "Virtual keys on the gateway: a scoped key's /v1/models and 403, an RPM "
+                     "429, a TPM 429 from an estimate, and the SDK's retries that hide them.",
+                     keys_and_limits),
+    SeriesExperiment("metering", 5, "Post 5 · Metering every request",
+                     "A LiteLLM callback writes one row per request: non-streamed, streamed "
+                     "without and with include_usage, cached tokens; checked and billed.",
+                     metering),
     SeriesExperiment("conversation_state", 6, "Post 6 · A 50-turn thread and the window",
                      "llama-server refuses, Ollama drops turns silently; a sliding window by "
                      "exact tokens and a summary turn keep the thread under the window.",

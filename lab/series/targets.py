@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import openai
@@ -28,6 +29,9 @@ from lab.errors import SetupError
 from lab.series.arguments import MASTER_KEY
 from mockserver.config import Settings
 from mockserver.server import BackgroundServer, free_port
+
+if TYPE_CHECKING:
+    from lab.series.gateway_features import Features
 
 BACKEND_KEY = "llama"  # the series' key for llama-server (ignored locally)
 GATEWAY_START_S = 120.0  # LiteLLM imports a lot; ~25 s on a busy 2-core machine
@@ -51,6 +55,7 @@ class Stack:
     gateway_key: str = MASTER_KEY
     timeout: float = 60.0
     label: str = "mock"
+    features: Features | None = None  # Posts 4-5: keys and limits, metering
     _closers: list = field(default_factory=list)
     ollama: str | None = None  # Post 6: an Ollama root URL beside the llama-server backends
     plot_dir: str | None = None  # Posts 6-7: where their charts go (--plot DIR)
@@ -67,8 +72,10 @@ class Stack:
         )
 
 
-def config_yaml(backends: list[Backend]) -> str:
-    """Post 3's config.yaml: one ``openai/<name>`` route per backend, one master key."""
+def config_yaml(backends: list[Backend], features: Features | None = None) -> str:
+    """Post 3's config.yaml: one ``openai/<name>`` route per backend, one master key (and
+    Posts 4-5's lines: :meth:`lab.series.gateway_features.Features.config_lines`)."""
+    litellm, general = features.config_lines() if features else ([], [])
     lines = ["model_list:"]
     for backend in backends:
         lines += [
@@ -78,8 +85,8 @@ def config_yaml(backends: list[Backend]) -> str:
             f"      api_base: {backend.url}/v1",
             f"      api_key: {BACKEND_KEY}",
         ]
-    lines += ["litellm_settings:", "  drop_params: true", "general_settings:",
-              f"  master_key: {MASTER_KEY}"]  # fmt: skip
+    lines += ["litellm_settings:", "  drop_params: true", *litellm, "general_settings:",
+              f"  master_key: {MASTER_KEY}", *general]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -89,6 +96,7 @@ def mock_stack(
     gateway: bool,
     timeout: float,
     profile: str | None = "m2-max-gpt-oss-20b",
+    features: Features | None = None,
     models: tuple[str, ...] = ("gpt-oss", "qwen3.5"),
 ) -> Iterator[Stack]:
     """The series' two backends as twins (and the gateway as a real LiteLLM proxy)."""
@@ -96,12 +104,13 @@ def mock_stack(
     try:
         for model in models:
             settings = Settings(port=0, flavor="llama-server", llama_model=model, alias=model,
-                                ctx_size=131072, metrics=True, profile=profile)  # fmt: skip
+                                ctx_size=131072, metrics=True, profile=profile,
+                                journal=1000)  # fmt: skip
             servers.append(BackgroundServer(settings).start())
         backends = [Backend(s.settings.alias or "", s.url) for s in servers]
-        stack = Stack(backends, timeout=timeout)
+        stack = Stack(backends, timeout=timeout, features=features)
         if gateway:
-            with litellm_proxy(backends) as url:
+            with litellm_proxy(backends, features) as url:
                 stack.gateway = url
                 yield stack
         else:
@@ -112,7 +121,7 @@ def mock_stack(
 
 
 @contextlib.contextmanager
-def litellm_proxy(backends: list[Backend]) -> Iterator[str]:
+def litellm_proxy(backends: list[Backend], features: Features | None = None) -> Iterator[str]:
     executable = shutil.which("litellm") or str(Path(sys.executable).with_name("litellm"))
     if not Path(executable).exists():
         raise SetupError(
@@ -124,9 +133,10 @@ def litellm_proxy(backends: list[Backend]) -> Iterator[str]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="portway-gateway-") as folder:
         config = Path(folder, "config.yaml")
-        config.write_text(config_yaml(backends), encoding="utf-8")
+        config.write_text(config_yaml(backends, features), encoding="utf-8")
         env = os.environ | {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
                             "NO_DOCS": "True"}  # fmt: skip
+        env |= features.environment(MASTER_KEY) if features else {}
         log = Path(folder, "litellm.log").open("w+b")  # noqa: SIM115 (closed in finally)
         process = subprocess.Popen(
             [executable, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
@@ -169,12 +179,14 @@ def _wait_for(url: str, process: subprocess.Popen, log) -> None:
     )
 
 
-def given_stack(backends: str, gateway: str | None, timeout: float) -> Stack:
+def given_stack(
+    backends: str, gateway: str | None, timeout: float, gateway_key: str = MASTER_KEY
+) -> Stack:
     urls = [u.strip().rstrip("/") for u in backends.split(",") if u.strip()]
     urls = [u[:-3] if u.endswith("/v1") else u for u in urls]
     found = [Backend(_model_of(url, timeout), url) for url in urls]
     stack = Stack(found, gateway=gateway.rstrip("/") if gateway else None, timeout=timeout,
-                  label="your backends")  # fmt: skip
+                  label="your backends", gateway_key=gateway_key)  # fmt: skip
     if stack.gateway:
         _check_gateway(stack)
     return stack

@@ -28,7 +28,7 @@ class Message:
     thinking: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_name: str = ""
-    images: int = 0
+    images: tuple[bytes, ...] = ()  # decoded payloads (images, or audio from ``input_audio``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,11 @@ class ChatRequest:
     format: Any = None
     # ``/api/generate``'s ``context``, detokenized: written before the rendered prompt.
     prefix: str = ""
+    # ``/api/generate``'s ``template``: rendered instead of the model's, without chatPrompt.
+    template: str = ""
+    # ``logprobs`` / ``top_logprobs`` (0-20, checked by the handlers): engine/logprobs.py.
+    logprobs: bool = False
+    top_logprobs: int = 0
 
 
 def collate(messages: tuple[Message, ...]) -> tuple[str, list[Message]]:

@@ -43,7 +43,7 @@ import anyio
 import anyio.to_thread
 
 from mockserver import journal
-from mockserver.engine import generator, structured
+from mockserver.engine import generator, logprobs, media, structured
 from mockserver.engine.catalog import Catalog, ModelCard, family_of, is_valid_name
 from mockserver.engine.chat import ChatRequest, Message, ToolCall, collate
 from mockserver.engine.families import Family, Output
@@ -52,6 +52,7 @@ from mockserver.engine.templates import Conversation
 from mockserver.engine.templates.harmony import reasoning_level
 from mockserver.engine.tokenizers import encode_pieces
 from mockserver.errors import OllamaError, bad_request, model_not_found, model_required
+from mockserver.modelref import local_base
 
 T = TypeVar("T")
 DEFAULT_NUM_CTX = 4096
@@ -97,8 +98,9 @@ class Prompt:
     text: str
     tokens: int  # what the runner evaluates: BOS + prompt, after both truncation stages
     token_truncated: bool = False  # the runner cut tokens out of the middle
-    error: str = ""  # the runner refuses this prompt (400) when asked to generate
+    error: str = ""  # the runner refuses this prompt when asked to generate
     images: int = 0  # images in the messages kept (``_debug_info.image_count``)
+    error_status: int = 400
 
 
 @dataclass(slots=True)
@@ -112,6 +114,8 @@ class Completion:
     reasoning_pieces: list[str] = field(default_factory=list)
     content_pieces: list[str] = field(default_factory=list)
     raw_pieces: list[str] = field(default_factory=list)
+    raw_kinds: list[str] = field(default_factory=list)  # each raw piece's segment kind
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # one per raw piece
     tool_calls: tuple[ToolCall, ...] = ()
     eval_count: int = 0
     done_reason: str = "stop"
@@ -198,9 +202,10 @@ class Engine:
         """
         if not name.strip():
             raise model_required()
-        if not is_valid_name(name.strip()):
+        base = local_base(name)
+        if not is_valid_name(base):
             raise bad_request("invalid model name")  # errtypes.InvalidModelNameErrMsg
-        card = self.catalog.find(name)
+        card = self.catalog.find(base)
         if card is None:
             raise model_not_found(name)
         family = family_of(card)
@@ -214,7 +219,7 @@ class Engine:
 
     def is_loaded(self, name: str) -> bool:
         """True when the model's vocabulary is in memory (or the name resolves to nothing)."""
-        card = self.catalog.find(name)
+        card = self.catalog.find(local_base(name)) if name.strip() else None
         family = family_of(card) if card else None
         return family is None or family.loaded
 
@@ -308,7 +313,7 @@ class Engine:
         if request.render_only:
             return ChatResult(card, prompt, None, num_ctx=num_ctx)
         if prompt.error:  # raised by the runner, after _debug_render_only has returned
-            raise bad_request(prompt.error)
+            raise OllamaError(prompt.error_status, prompt.error)
         completion, prompt = self._generate(request, card, family, prompt, num_ctx)
         done = time.perf_counter_ns()
         self._keep(card, num_ctx, keep_alive)
@@ -354,8 +359,13 @@ class Engine:
         runner_ctx = self.context_length(request, card)
         prompt_ctx = min(self._requested_context(request), runner_ctx)  # optionsForPrompt
         if request.raw:
-            text = request.messages[-1].content if request.messages else ""
+            last = request.messages[-1] if request.messages else Message(role="user")
+            if last.images:  # GenerateHandler: the prompt untagged, the images as payloads
+                return self._with_media(request, card, family, last.content, last.images)
+            text = last.content
             return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
+        if request.template:
+            return self._direct_prompt(request, card, family, runner_ctx)
 
         messages = request.messages
         # ChatHandler: the model's SYSTEM (a created model's, else the registry default) is
@@ -369,7 +379,7 @@ class Engine:
         over = runner_ctx
 
         def length(candidate: tuple[Message, ...]) -> tuple[str, int]:
-            text = self._render(request, family, candidate)
+            text = self._render(request, family, candidate, card.template, card)
             # chatPrompt tokenizes without special tokens: BOS is not part of this check.
             return text, _count(family, text, over)
 
@@ -389,13 +399,17 @@ class Engine:
             _, text, tokens = attempt(start)
         else:
             text, tokens = length(messages)
+        payloads = tuple(image for m in messages[start:] for image in m.images)
+        if payloads:  # imageTaggedMessages, then the template over the tagged messages
+            tagged, _ = media.tag_images(messages, start)
+            kept = tuple(m for m in messages[:start] if m.role == "system") + tagged[start:]
+            text = request.prefix + self._render(request, family, kept)
+            return self._with_media(request, card, family, text, payloads)
         if request.prefix:  # GenerateHandler: the detokenized context, then chatPrompt's text
             text = request.prefix + text
             tokens = _prompt_tokens(family, text)
         if tokens < 0:  # only known to be over the window: exact where the answer shows it
-            exact_needed = not (request.truncate and request.shift and runner_ctx > 1) or any(
-                m.images for m in request.messages
-            )
+            exact_needed = not (request.truncate and request.shift and runner_ctx > 1)
             tokens = _prompt_tokens(family, text) if exact_needed else -tokens
         total = tokens + (1 if family.bos else 0)
         prompt = self._fit_tokens(request, text, total, runner_ctx, family.bos)
@@ -404,15 +418,40 @@ class Engine:
             prompt.tokens,
             token_truncated=prompt.token_truncated,
             error=prompt.error,
-            images=sum(m.images for m in messages[start:]),
         )
+
+    def _with_media(
+        self,
+        request: ChatRequest,
+        card: ModelCard,
+        family: Family,
+        text: str,
+        payloads: tuple[bytes, ...],
+    ) -> Prompt:
+        """A prompt with payloads: counted as llama-server's mtmd counts it (``media.py``),
+        never truncated by the runner (``completionPromptForRequest`` skips prompts with
+        media), refused as the runner refuses it."""
+        tower = media.TOWERS.get(family.name) if card.supports("vision") else None
+        encode = family.tokenizer.encode
+        runner = media.runner_count(text, payloads, tower, lambda t: len(encode(t)), family.bos)
+        if runner.error:
+            status = runner.error_status
+            return Prompt(text, 0, error=runner.error, images=len(payloads), error_status=status)
+        num_ctx = self.context_length(request, card)
+        fitted = self._fit_tokens(request, text, runner.tokens, num_ctx, family.bos, True)
+        return replace(fitted, images=len(payloads))
 
     @staticmethod
     def _fit_tokens(
-        request: ChatRequest, text: str, tokens: int, num_ctx: int, bos: bool
+        request: ChatRequest,
+        text: str,
+        tokens: int,
+        num_ctx: int,
+        bos: bool,
+        has_media: bool = False,
     ) -> Prompt:
-        """llm/llama_server.go completionPromptForRequest (``tokens`` include BOS)."""
-        has_media = any(m.images for m in request.messages)
+        """llm/llama_server.go completionPromptForRequest (``tokens`` include BOS); with
+        ``has_media`` (payloads in the kept messages) the runner never cuts the prompt."""
         skip = not request.truncate or has_media or num_ctx <= 1
         if skip or len(text.encode()) < num_ctx or tokens <= num_ctx - 1:
             if tokens >= num_ctx:  # untruncated and too long: llama-server refuses it
@@ -428,7 +467,36 @@ class Engine:
         limit = num_ctx - max((num_ctx - max(0, keep)) // 2, 1)
         return Prompt(text, limit, token_truncated=True)
 
-    def _render(self, request: ChatRequest, family: Family, messages: tuple[Message, ...]) -> str:
+    def _direct_prompt(
+        self, request: ChatRequest, card: ModelCard, family: Family, runner_ctx: int
+    ) -> Prompt:
+        """GenerateHandler with a request ``template``: the messages (the request's system,
+        else the model's; the user's prompt) executed by that template directly, without
+        chatPrompt's message truncation; the detokenized ``context`` before it."""
+        messages = request.messages
+        default_system = card.system or family.default_system
+        if default_system and (not messages or messages[0].role != "system"):
+            messages = (Message(role="system", content=default_system), *messages)
+        think = _handler_think(request.think, card, family)
+        text = request.prefix + _execute(request.template, self.current_date(), messages, (), think)
+        payloads = tuple(payload for message in messages for payload in message.images)
+        if payloads:  # the direct flow tags nothing: the images reach the runner as payloads
+            return self._with_media(request, card, family, text, payloads)
+        return self._fit_tokens(request, text, family.count(text), runner_ctx, family.bos)
+
+    def _render(
+        self,
+        request: ChatRequest,
+        family: Family,
+        messages: tuple[Message, ...],
+        template: str = "",
+        card: ModelCard | None = None,
+    ) -> str:
+        """The prompt: a created model's own TEMPLATE run as Ollama runs any template text
+        (``templates/ollama_template.py``), else the family's registry template."""
+        if template and card is not None:
+            think = _handler_think(request.think, card, family)
+            return _execute(template, self.current_date(), messages, request.tools, think)
         system, collated = collate(messages)
         return family.render(
             Conversation(
@@ -522,6 +590,7 @@ class Engine:
             completion.tool_calls = output.tool_calls
         for kind, piece in emitted:
             completion.raw_pieces.append(piece)
+            completion.raw_kinds.append(kind)
             if kind == "reasoning":
                 completion.reasoning_pieces.append(piece)
             elif kind == "content":
@@ -531,10 +600,49 @@ class Engine:
             completion.content_pieces = _rechunk(completion.content, output.chunking)
         if thoughts:  # streamed by the first request, not counted by the second
             completion.reasoning_pieces = thoughts
+        if request.logprobs:
+            completion.logprobs = logprobs.for_tokens(
+                family.tokenizer, completion.raw_pieces, request.top_logprobs, prompt.text
+            )
         return completion, prompt
 
 
 _FINAL_CHANNEL = "<|channel|>final<|message|>"
+
+
+def _handler_think(think: object, card: ModelCard, family: Family) -> object:
+    """The think value a template is executed with (ChatHandler, GenerateHandler): true when
+    a thinking model's request has none; harmony's "max" is "high". (The registry renderers
+    fold the same rules into their own code.)"""
+    if think is None and card.supports("thinking"):
+        return True
+    if think == "max" and family.name == "gptoss":
+        return "high"
+    return think
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, current_date: str) -> Any:
+    from mockserver.engine.templates.ollama_template import OllamaTemplate
+
+    return OllamaTemplate(text, current_date)
+
+
+def _execute(
+    text: str,
+    current_date: str,
+    messages: tuple[Message, ...],
+    tools: tuple[dict[str, Any], ...],
+    think: object,
+) -> str:
+    """A template text parsed (once) and executed as Ollama does; a template Ollama cannot
+    parse or execute is its 500 with Go's words (GenerateHandler, chatPrompt's callers)."""
+    from mockserver.engine.templates.ollama_template import TemplateError
+
+    try:
+        return str(_parsed(text, current_date).execute(messages=messages, tools=tools, think=think))
+    except TemplateError as error:
+        raise OllamaError(500, str(error)) from None
 
 
 def _structured_after_thinking(
@@ -625,7 +733,7 @@ def is_heavy(request: ChatRequest) -> bool:
         return True
     size = 0
     for message in request.messages:
-        size += len(message.content) + len(message.thinking)
+        size += len(message.content) + len(message.thinking) + sum(map(len, message.images))
         if size > HEAVY_CHARS:
             return True
     return len(request.tools) > HEAVY_MESSAGES

@@ -101,8 +101,9 @@ def _framer(
 ) -> Callable[[Output], list[Segment]]:
     """Framing of a model that emits its answer then one end-of-turn token.
 
-    Tool calls are emitted in the form the model's template shows them (the form it was
-    trained to produce) and counted, but not shown as content; they replace any text.
+    Tool calls are emitted in the form the model writes them (the form its template shows
+    them; several calls as the model's own format joins them, ``emitted_tool_calls``) and
+    counted, but not shown as content; they replace any text.
     """
 
     def frame(output: Output) -> list[Segment]:
@@ -134,7 +135,7 @@ QWEN25 = Family(
     name="qwen2.5",
     load_tokenizer=qwen2_tokenizer,
     render=qwen.render,
-    frame=_framer("<|im_end|>", qwen.tool_call_text),
+    frame=_framer("<|im_end|>", qwen.emitted_tool_calls),
     bos=False,
     default_system=qwen.DEFAULT_SYSTEM,
 )
@@ -151,7 +152,7 @@ MISTRAL = Family(
     name="mistral",
     load_tokenizer=SentencePieceTokenizer,
     render=mistral.render,
-    frame=_framer("</s>", mistral.tool_call_text),
+    frame=_framer("</s>", mistral.emitted_tool_calls),
     bos=True,
 )
 

@@ -17,14 +17,15 @@ deterministic "model" the Ollama flavor speaks with.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from mockserver.batching import Batcher, Schedule
-from mockserver.engine import generator, jinja_templates
-from mockserver.engine.chat import Message
+from mockserver.engine import agent, generator, jinja_templates, llama_tools, structured
+from mockserver.engine.chat import Message, ToolCall
 from mockserver.engine.llama_models import GgufModel
 from mockserver.engine.prefix_cache import SlotPool
 from mockserver.engine.tokenizers import _pieces_from_bytes
@@ -60,6 +61,7 @@ class Piece:
 
     reasoning: str = ""
     content: str = ""
+    tool: int = 0  # characters of tool-call text in this token
 
 
 @dataclass(slots=True)
@@ -71,6 +73,8 @@ class Generation:
     reasoning: str
     content: str
     finish_reason: str
+    calls: llama_tools.CallText | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the message's, with ids
     cached: int = 0
     slot_id: int = 0
     timings: dict[str, float] = field(default_factory=dict)
@@ -111,7 +115,7 @@ class LlamaEngine:
         self.n_parallel = n_parallel
         per_slot = self.n_ctx if kv_unified else self.n_ctx // n_parallel
         self.slot_n_ctx = min(per_slot, model.n_ctx_train)  # ``n_ctx_slot()``
-        self.pool = SlotPool(n_parallel, self.slot_n_ctx)
+        self.pool = SlotPool(n_parallel, self.slot_n_ctx, model.memory())
         self.now = datetime.fromisoformat(current_date) if current_date else None
         self.prefill_tps = prefill_tps
         self.decode_tps = decode_tps
@@ -146,21 +150,32 @@ class LlamaEngine:
             role = str(message.get("role", ""))
             if role != "assistant" and "content" not in message:
                 raise LlamaError("All non-assistant messages must contain 'content'")
-            item: dict[str, Any] = {"role": role, "content": _text(message.get("content"))}
+            content = message.get("content")
+            item: dict[str, Any] = {"role": role, "content": _text(content)}
+            if self.model.typed_content and isinstance(content, list):
+                # a template that reads typed parts gets them as parts (render_message_to_json)
+                item["content"] = [{"type": "text", "text": str(part.get("text", ""))}
+                                   for part in content if isinstance(part, dict)]  # fmt: skip
             reasoning = message.get("reasoning_content")
             if isinstance(reasoning, str):
                 item["reasoning_content"] = reasoning
                 if self.model.thinking == "harmony":
                     item["thinking"] = reasoning  # common/parsers/gpt-oss.cpp
-            for key in ("tool_calls", "tool_call_id", "name"):
+            for key in ("tool_call_id", "name"):
                 if key in message and message[key] is not None:
                     item[key] = message[key]
+            calls = message.get("tool_calls")
+            if isinstance(calls, list) and calls:
+                item["tool_calls"] = [_template_call(call) for call in calls]
+                if self.model.thinking == "harmony" and "reasoning_content" in item:
+                    item.pop("content")  # gpt-oss.cpp: thinking and a call, no content
             rendered.append(item)
         return rendered
 
     def apply_template(self, body: dict[str, Any]) -> tuple[str, bool]:
         """The rendered prompt and whether the model thinks for this request."""
         messages = self.template_messages(body.get("messages"))
+        self.tool_request(body)  # tool_choice is parsed after the messages, before rendering
         kwargs = body.get("chat_template_kwargs") or {}
         if not isinstance(kwargs, dict):
             kwargs = {}
@@ -192,6 +207,8 @@ class LlamaEngine:
             raise LlamaError(str(exc)) from None
         if self.model.thinking == "harmony":
             thinking = True  # gpt-oss always reasons; effort sets how much
+        elif self.model.thinking == "none":
+            thinking = False  # a template without a reasoning format
         return prompt, thinking
 
     def tokenize(self, text: str, *, add_special: bool) -> list[int]:
@@ -204,6 +221,12 @@ class LlamaEngine:
         return self.model.token_bytes(token_id)
 
     # --- a completion ----------------------------------------------------------------------
+
+    def tool_request(self, body: dict[str, Any]) -> llama_tools.ToolRequest:
+        try:
+            return llama_tools.tool_request(body, template_parallel=self.model.parallel_tool_calls)
+        except llama_tools.ToolChoiceError as exc:
+            raise LlamaError(str(exc)) from None
 
     def prepare(self, body: dict[str, Any]) -> tuple[str, list[int], bool]:
         prompt, thinking = self.apply_template(body)
@@ -222,45 +245,73 @@ class LlamaEngine:
         self, body: dict[str, Any], prompt: str, prompt_ids: list[int], thinking: bool
     ) -> Generation:
         """The model's reply: a function of the request alone (never of the slot's cache)."""
-        messages = tuple(
-            Message(role=str(m.get("role", "")), content=_text(m.get("content")))
-            for m in body.get("messages") or []
-            if isinstance(m, dict)
-        )
+        messages = tuple(_message(m) for m in body.get("messages") or [] if isinstance(m, dict))
         effort = body.get("reasoning_effort")
         level = effort if effort in ("low", "medium", "high") else "medium"
-        output = generator.reply(
-            generator.Situation(
-                model=self.alias,
-                messages=messages,
-                prompt_tokens=len(prompt_ids),
-                thinking=level if thinking else None,
-                seen=prompt,
-            )
+        request = self.tool_request(body)
+        offered = request.tools if request.parses_calls and self.model.tool_format else ()
+        situation = generator.Situation(
+            model=self.alias,
+            messages=messages,
+            prompt_tokens=len(prompt_ids),
+            thinking=level if thinking else None,
+            tools=offered,
+            family=self.model.key,
+            seen=prompt,
         )
-        regions = self._frame(output.reasoning, output.content, thinking)
+        output = generator.reply(situation)
+        calls = output.tool_calls
+        if offered and request.choice == "required" and not calls:
+            calls = agent.tool_calls(messages, offered, _context(messages), family=self.model.key)
+        if not request.parallel or self.model.tool_format == "harmony":
+            calls = calls[:1]  # gpt-oss.cpp parses one call; qwen3-coder.cpp one unless parallel
+        harmony = self.model.tool_format == "harmony"
+        call_text = llama_tools.CallText(calls, harmony) if calls else None
+        regions = self._frame(output.reasoning, output.content, thinking, call_text)
         raw = "".join(text for _, text in regions)
         ids = self.model.tokenizer.encode(raw)
-        ids.append(self.model.tokenizer.encode(self.model.end_of_generation)[0])
-        finish = "stop"
+        end = self.model.call_end if call_text else self.model.end_of_generation
+        ids.append(self.model.tokenizer.encode(end)[0])
+        finish = "tool_calls" if call_text else "stop"
         limit = _max_tokens(body)
         if limit is not None and limit < len(ids):
             ids, finish = ids[:limit], "length"
         pieces, reasoning, content = self._split(ids, regions)
-        return Generation(prompt, prompt_ids, ids, pieces, reasoning, content, finish_reason=finish)
+        generation = Generation(
+            prompt, prompt_ids, ids, pieces, reasoning, content, finish_reason=finish
+        )
+        if call_text is not None:
+            generation.calls = call_text
+            parsed = call_text.parsed(sum(piece.tool for piece in pieces))
+            generation.tool_calls = [
+                {"type": "function",
+                 "function": {"name": call.name, "arguments": call.arguments},
+                 "id": llama_tools.call_id()}
+                for call in parsed if call.name
+            ]  # fmt: skip
+        return generation
 
-    def _frame(self, reasoning: str, content: str, thinking: bool) -> list[tuple[str, str]]:
+    def _frame(
+        self,
+        reasoning: str,
+        content: str,
+        thinking: bool,
+        calls: llama_tools.CallText | None = None,
+    ) -> list[tuple[str, str]]:
         """The text the model emits, cut into labelled regions."""
         if self.model.thinking == "harmony":
             regions = [
                 ("control", "<|channel|>analysis<|message|>"),
                 ("reasoning", reasoning),
-                ("control", "<|end|><|start|>assistant<|channel|>final<|message|>"),
             ]
+            if calls is not None:
+                return [*regions, ("control", "<|end|>"), ("tool", calls.text)]
+            regions.append(("control", "<|end|><|start|>assistant<|channel|>final<|message|>"))
             return [*regions, ("content", content)]
-        if thinking:  # the generation prompt opened <think>
-            return [("reasoning", reasoning), ("control", "\n</think>\n\n"), ("content", content)]
-        return [("content", content)]
+        answer = ("tool", calls.text) if calls is not None else ("content", content)
+        if thinking and self.model.thinking == "think":  # the generation prompt opened <think>
+            return [("reasoning", reasoning), ("control", "\n</think>\n\n"), answer]
+        return [answer]
 
     def _split(
         self, ids: list[int], regions: list[tuple[str, str]]
@@ -273,15 +324,15 @@ class LlamaEngine:
         pieces: list[Piece] = []
         position = 0
         for text in _pieces_from_bytes(self.model.token_bytes(i) for i in ids):
-            if text == self.model.end_of_generation:
+            if text in (self.model.end_of_generation, self.model.call_end):
                 continue
             start, end = position, position + len(text)
             position = end
-            shares = {"reasoning": "", "content": ""}
+            shares = {"reasoning": "", "content": "", "tool": ""}
             for low, high, label in bounds:
                 if label in shares and low < end and start < high:
                     shares[label] += text[max(low, start) - start : min(high, end) - start]
-            pieces.append(Piece(shares["reasoning"], shares["content"]))
+            pieces.append(Piece(shares["reasoning"], shares["content"], len(shares["tool"])))
         reasoning = "".join(piece.reasoning for piece in pieces)
         content = "".join(piece.content for piece in pieces)
         return pieces, reasoning, content
@@ -313,6 +364,55 @@ class LlamaEngine:
         self.n_tokens_max = max(
             self.n_tokens_max, len(generation.prompt_ids) + generation.completion_tokens
         )
+
+
+def _template_call(call: Any) -> Any:
+    """A call as the template gets it: arguments parsed to an object
+    (``workaround::func_args_not_string``, for templates that take object arguments)."""
+    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+        return call
+    function = dict(call["function"])
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        try:
+            function["arguments"] = json.loads(arguments)
+        except ValueError:
+            message = "Failed to parse tool call arguments as JSON"
+            raise LlamaError(message, "server_error") from None
+    return {**call, "function": function}
+
+
+def _context(messages: tuple[Message, ...]) -> structured.Context:
+    """What the model draws arguments from (as ``generator`` builds it for a call)."""
+    last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    return structured.Context(
+        text="\n".join(m.content for m in messages if m.role in ("user", "tool")),
+        last_user=last_user,
+        instructions="\n".join(m.content for m in messages if m.role in ("system", "user")),
+    )
+
+
+def _message(m: dict[str, Any]) -> Message:
+    """A request message as the fake's model reads it (its calls and results included)."""
+    calls = []
+    for call in m.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            continue
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except ValueError:
+                arguments = {}
+        calls.append(ToolCall(str(function.get("name") or ""),
+                              arguments if isinstance(arguments, dict) else {}))  # fmt: skip
+    return Message(
+        role=str(m.get("role", "")),
+        content=_text(m.get("content")),
+        tool_calls=tuple(calls),
+        tool_name=str(m.get("name") or ""),
+    )
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:

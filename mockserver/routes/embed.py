@@ -19,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from mockserver.engine import embeddings, store
-from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
+from mockserver.engine.catalog import ModelCard, family_of
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
+from mockserver.modelref import refuse_cloud, validated_ref
 from mockserver.wire import embed as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.ollama import go_quote, parse_keep_alive, parse_options
@@ -65,13 +66,18 @@ class _Scheduled:
 
 
 async def _schedule(
-    engine: Engine, name: str, options: dict[str, Any] | None, keep_alive: float | None
+    engine: Engine,
+    name: str,
+    options: dict[str, Any] | None,
+    keep_alive: float | None,
+    requested: str | None = None,
 ) -> _Scheduled:
-    """``getModel`` then ``scheduleRunner`` with no capability required: load and keep."""
+    """``getModel`` then ``scheduleRunner`` with no capability required: load and keep.
+    ``name`` is looked up; errors name the model as ``requested`` (``req.Model``)."""
     started = time.perf_counter_ns()
     card = engine.catalog.find(name)
     if card is None:
-        raise _not_pulled(name)
+        raise _not_pulled(requested if requested is not None else name)
     parsed = parse_options(options)
     model = embeddings.embedding_model(card.family)
     family = family_of(card)
@@ -113,12 +119,15 @@ async def _embed_all(
     return run()
 
 
-def _check_embed_name(model: str) -> None:
-    """``parseAndValidateModelRef``: any parse failure is "not found" except an invalid name."""
+def _check_embed_name(model: str) -> str:
+    """``parseAndValidateModelRef``: any parse failure is "not found" except two source
+    suffixes and an invalid name; a cloud name is refused. The name to look up (no
+    ``:local``); the reply echoes the name as sent."""
     if not model.strip():
         raise OllamaError(404, f"model '{model}' not found")
-    if not is_valid_name(model.strip()):
-        raise OllamaError(400, "invalid model name")
+    ref = validated_ref(model)
+    refuse_cloud(ref)
+    return ref.base
 
 
 async def _embed_response(
@@ -133,9 +142,9 @@ async def _embed_response(
 ) -> tuple[str, list[list[float]], int, int, int]:
     started = time.perf_counter_ns()
     engine: Engine = request.app.state.engine
-    _check_embed_name(model)
+    base = _check_embed_name(model)
     inputs = _inputs(raw_input)
-    scheduled = await _schedule(engine, model, options, keep_alive)
+    scheduled = await _schedule(engine, base, options, keep_alive, model)
     if not inputs:
         return model, [], 0, 0, 0
     vectors, tokens = await _embed_all(scheduled, inputs, truncate, dimensions)
@@ -166,11 +175,11 @@ async def embeddings_legacy(request: Request) -> Response:
     parsed = await _decode(request, wire.EmbeddingRequestIn, "api.EmbeddingRequest", openai=False)
     keep_alive = parse_keep_alive(parsed.keep_alive)
     model = parsed.model or ""
-    if not model.strip():
+    if not model.strip():  # the fallback of writeModelRefParseError here
         raise OllamaError(400, "model is required")
-    if not is_valid_name(model.strip()):
-        raise OllamaError(400, "invalid model name")
-    scheduled = await _schedule(engine, model, parsed.options, keep_alive)
+    ref = validated_ref(model)
+    refuse_cloud(ref)
+    scheduled = await _schedule(engine, ref.base, parsed.options, keep_alive, model)
     prompt = parsed.prompt or ""
     if not prompt:  # an empty request loads the model
         return GinJSONResponse({"embedding": []})

@@ -31,11 +31,21 @@ async def _body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        # nlohmann's words differ (UNVERIFIED wording); status and type are llama-server's.
-        raise LlamaError(f"[json.exception.parse_error.101] parse error: {exc}") from None
+        # nlohmann's parse_error is a std::exception, not an invalid_argument: ex_wrapper
+        # (server.cpp) answers 500 server_error (checked on the real llama-server; the words
+        # after the prefix are Python's, not nlohmann's).
+        message = f"[json.exception.parse_error.101] parse error: {exc}"
+        raise LlamaError(message, "server_error") from None
     if not isinstance(body, dict):
         raise LlamaError("request body must be a JSON object")
     return body
+
+
+def _type_error(wanted: str, value: Any) -> str:
+    """nlohmann's ``get<T>()`` on a value of another type (a std::exception: 500)."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+             dict: "object", type(None): "null"}  # fmt: skip
+    return f"[json.exception.type_error.302] type must be {wanted}, but is {names[type(value)]}"
 
 
 @router.get("/health")
@@ -94,7 +104,7 @@ async def tokenize(request: Request) -> Response:
     content = body.get("content")
     if content is not None:
         if not isinstance(content, str):
-            raise LlamaError('"content" must be a string')
+            raise LlamaError(_type_error("string", content), "server_error")
         ids = engine.tokenize(content, add_special=bool(body.get("add_special", False)))
         if body.get("with_pieces"):
             for token in ids:
@@ -115,7 +125,7 @@ async def detokenize(request: Request) -> Response:
     body = await _body(request)
     ids = body.get("tokens", [])
     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-        raise LlamaError('"tokens" must be an array of integers')
+        raise LlamaError(_type_error("array of numbers", ids), "server_error")
     return wire.json_response({"content": engine.detokenize(ids)})
 
 
@@ -135,6 +145,7 @@ async def chat_completions(request: Request) -> Response:
     generation = engine.generate(body, prompt, ids, thinking)  # the request's answer, alone
     cache_prompt = body.get("cache_prompt", True) is not False
     placement = await engine.pool.acquire(ids, cache_prompt=cache_prompt)
+    placement.slot.params = body
     generation.cached, generation.slot_id = placement.cached, placement.slot.id
     cid = wire.completion_id()
     if body.get("stream"):
@@ -181,6 +192,7 @@ async def _stream(
     try:
         started = time.perf_counter()
         first = None
+        calls = _CallDiffs(generation)
         async with contextlib.aclosing(_sampled(engine, generation)) as sampled:
             async for n in sampled:  # token n was sampled: its piece goes out now
                 if n == 1:
@@ -196,6 +208,8 @@ async def _stream(
                     delta["content"] = piece.content
                 if delta:
                     yield wire.sse(wire.chunk(engine, cid, delta))
+                for call_delta in calls.advance(piece.tool):
+                    yield wire.sse(wire.chunk(engine, cid, {"tool_calls": [call_delta]}))
         ended = time.perf_counter()
         if first is None:  # nothing generated (max_tokens 0)
             yield wire.sse(wire.chunk(engine, cid, {"role": "assistant", "content": None}))
@@ -218,3 +232,34 @@ async def _stream(
     finally:
         if not released:
             await engine.pool.release(slot, generation.generated_ids)
+
+
+class _CallDiffs:
+    """The stream's tool-call deltas (``common_chat_msg_diff::compute_diffs`` and
+    ``server_chat_msg_diff_to_json_oaicompat``): a new call with its index, id, type, name and
+    arguments so far; then the last call's arguments as they grow. Ids are the final message's."""
+
+    def __init__(self, generation: Generation) -> None:
+        self._text = generation.calls
+        self._ids = [call["id"] for call in generation.tool_calls]
+        self._read = 0
+        self._seen: list[tuple[str, str]] = []
+
+    def advance(self, n_chars: int) -> list[dict[str, Any]]:
+        if self._text is None or not n_chars:
+            return []
+        self._read += n_chars
+        now = [(c.name, c.arguments) for c in self._text.parsed(self._read) if c.name]
+        deltas: list[dict[str, Any]] = []
+        if self._seen and now[len(self._seen) - 1][1] != self._seen[-1][1]:
+            index = len(self._seen) - 1
+            grown = now[index][1][len(self._seen[-1][1]) :]
+            deltas.append({"index": index, "function": {"arguments": grown}})
+        for index in range(len(self._seen), len(now)):
+            name, arguments = now[index]
+            function = {"name": name, **({"arguments": arguments} if arguments else {})}
+            call_id = self._ids[index] if index < len(self._ids) else ""
+            deltas.append({"index": index, "id": call_id, "type": "function",
+                           "function": function})  # fmt: skip
+        self._seen = now
+        return deltas

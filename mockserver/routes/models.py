@@ -30,6 +30,7 @@ from mockserver.engine import store
 from mockserver.engine.catalog import Catalog, ModelCard, is_valid_name, known_card, parse_name
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
+from mockserver.modelref import local_base, parse_ref, pull_name
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
 from mockserver.wire.ollama import go_quote
@@ -43,7 +44,7 @@ DOWNLOAD_BYTES_PER_S = 50_000_000
 _TICK_S = 0.06  # blobDownload.Wait reports progress every 60 ms
 _NOT_IN_REGISTRY = "pull model manifest: file does not exist"
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:
@@ -207,11 +208,16 @@ def pull_lines(catalog: Catalog, card: ModelCard, paced: bool) -> list[Line]:
     return lines
 
 
-def _pull_name(raw: str) -> str:
-    """``parseNormalizePullModelRef``: any failure is "invalid model name" (400)."""
-    if not raw.strip() or not is_valid_name(raw.strip()):
-        raise OllamaError(400, "invalid model name")
-    return raw.strip()
+def _pull_name(raw: str, invalid: str = "invalid model name") -> str:
+    """``parseNormalizePullModelRef``: two source suffixes are their 400, any other failure
+    ``invalid``; the name to pull or delete (``:local`` dropped, a cloud model's legacy stub
+    name, which the fake's registry does not have: ``mockserver/modelref.py``)."""
+    if not raw.strip():
+        raise OllamaError(400, invalid)
+    name = pull_name(parse_ref(raw))
+    if not is_valid_name(name):
+        raise OllamaError(400, invalid)
+    return name
 
 
 def _now(request: Request) -> datetime:
@@ -283,6 +289,10 @@ async def create(request: Request) -> Response:
             # not parse (it holds digests only): answered as Ollama answers an unknown type.
             return _reply([], (400, "unknown type"), parsed.stream)
         return _reply([], (400, "neither 'from' or 'files' was specified"), parsed.stream)
+    try:  # parseAndValidateModelRef; ":local" names the local model
+        source = local_base(source)
+    except OllamaError:
+        source = ""  # two suffixes: worded as any invalid name here
     if not is_valid_name(source):
         return _reply([], (400, "invalid model name"), parsed.stream)
     lines: list[Line] = []
@@ -296,6 +306,13 @@ async def create(request: Request) -> Response:
         lines += pull_lines(engine.catalog, wanted, _paced(request))
         base = replace(wanted, modified_at=_now(request))
         engine.catalog.put(base)
+    if parsed.template:  # setTemplate: template.Parse, else errBadTemplate (400)
+        from mockserver.engine.templates.ollama_template import OllamaTemplate, TemplateError
+
+        try:
+            OllamaTemplate(parsed.template)
+        except TemplateError as error:
+            return _reply(lines, (400, f"template error: {error}"), parsed.stream)
     card = store.created(
         base,
         name,
@@ -357,9 +374,7 @@ async def delete(request: Request) -> Response:
     raw = parsed.model or parsed.name or ""
     if not raw.strip():
         raise OllamaError(400, "model is required")
-    if not is_valid_name(raw.strip()):
-        raise OllamaError(400, f"name {go_quote(raw)} is invalid")
-    card = engine.catalog.remove(raw)
+    card = engine.catalog.remove(_pull_name(raw, invalid=f"name {go_quote(raw)} is invalid"))
     if card is None:
         raise OllamaError(404, f"model '{raw}' not found")
     engine.unload_card(card)

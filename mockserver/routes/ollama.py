@@ -18,14 +18,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
-from mockserver.engine import modelfiles, store
-from mockserver.engine.catalog import ModelCard, family_of, is_valid_name
+from mockserver.engine import gguf_vocab, modelfiles, store
+from mockserver.engine.catalog import ModelCard, family_of
 from mockserver.engine.chat import ChatRequest, Options
 from mockserver.engine.embeddings import EmbeddingModel, embedding_model
 from mockserver.engine.embeddings import show_fields as embedding_show_fields
 from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine, is_heavy
 from mockserver.errors import OllamaError
 from mockserver.fastpath import Action, Answer, Bound, FastPath, LeanRoute
+from mockserver.modelref import REMOTE_DETAILS, REMOTE_INFERENCE, refuse_cloud, validated_ref
 from mockserver.pacing import Pacer, Plan, paced, plan_for
 from mockserver.wire import ollama as wire
 from mockserver.wire.decode import Model, parse_json, validate
@@ -140,17 +141,17 @@ def _decode_body(body: bytes, model: type[Model], go_struct: str) -> Model:
     return validate(model, data, go_struct=go_struct, from_middleware=False)
 
 
-def _check_name(model: str, *, empty_status: int) -> str:
+def _check_name(model: str, *, empty_status: int, cloud_operation: str = REMOTE_INFERENCE) -> str:
     """``parseAndValidateModelRef``: an empty (or blank) name, two source suffixes, then an
-    invalid name. Returns the name without its ``:local`` suffix (``modelref.ParseRef``)."""
+    invalid name; a cloud name is refused (``mockserver/modelref.py``). Returns the name
+    without its ``:local`` suffix (``modelref.ParseRef``)."""
     if not model.strip():
         if empty_status == 404:  # GenerateHandler words every parse failure as not found
             raise OllamaError(404, f"model '{model}' not found")
         raise OllamaError(400, "model is required")
-    base = wire.local_model_ref(model)
-    if not is_valid_name(base):
-        raise OllamaError(400, "invalid model name")
-    return base
+    ref = validated_ref(model)
+    refuse_cloud(ref, cloud_operation)
+    return ref.base
 
 
 class _Clock:
@@ -210,6 +211,7 @@ def bind_chat(engine: Engine, body: bytes) -> Bound:
     """``ChatHandler`` up to the engine: decode, think, keep_alive, top_logprobs, the name and
     its lookup, then (with messages) the capability checks and options."""
     parsed = _decode_body(body, wire.ChatRequestIn, "api.ChatRequest")
+    images = [wire.decode_images(message.images) for message in parsed.messages or ()]
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
@@ -221,7 +223,7 @@ def bind_chat(engine: Engine, body: bytes) -> Bound:
         return Bound(parsed, None, Action.UNLOAD, keep_alive)
     as_served = parsed.model_copy(update={"model": base})  # the engine's name; replies keep model
     chat_request = _schedule(
-        engine, wire.to_chat_request(as_served, think, Options()), parsed.options
+        engine, wire.to_chat_request(as_served, think, Options(), images), parsed.options
     )
     action = Action.GENERATE if parsed.messages else Action.LOAD
     return Bound(parsed, chat_request, action, keep_alive)
@@ -278,6 +280,7 @@ def bind_generate(engine: Engine, body: bytes) -> Bound:
     """``GenerateHandler`` up to the engine (the same steps as ``bind_chat``, then raw mode
     and suffix checks)."""
     parsed = _decode_body(body, wire.GenerateRequestIn, "api.GenerateRequest")
+    images = wire.decode_images(parsed.images)
     think = wire.parse_think(parsed.think)
     keep_alive = wire.parse_keep_alive(parsed.keep_alive)
     wire.check_top_logprobs(parsed.top_logprobs)
@@ -299,7 +302,9 @@ def bind_generate(engine: Engine, body: bytes) -> Bound:
             engine.check(ChatRequest(model=base, messages=(), think=think))
             raise OllamaError(400, f"{card.full_name} does not support insert")
         chat_request = _schedule(
-            engine, wire.generate_to_chat_request(as_served, think, Options()), parsed.options
+            engine,
+            wire.generate_to_chat_request(as_served, think, Options(), images),
+            parsed.options,
         )
         if parsed.context is not None and not parsed.raw:  # `[]` too: Go's slice is non-nil
             chat_request = replace(chat_request, prefix=engine.detokenize(card, parsed.context))
@@ -326,7 +331,7 @@ async def generate(request: Request) -> Response:
     if result.completion is None:
         return GinJSONResponse(
             wire.render_only_body(
-                result, model=model, created_at=clock(), chat=False, images=len(parsed.images or ())
+                result, model=model, created_at=clock(), chat=False, images=result.prompt.images
             )
         )
     raw = bool(parsed.raw)
@@ -389,7 +394,7 @@ async def show(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     parsed, _ = await _decode(request, wire.ShowRequestIn, "api.ShowRequest")
     model = parsed.model or parsed.name or ""
-    _check_name(model, empty_status=400)
+    model = _check_name(model, empty_status=400, cloud_operation=REMOTE_DETAILS)
     card = engine.catalog.find(model)
     family = family_of(card) if card else None
     if card is None or (family is None and embedding_model(card.family) is None):
@@ -397,7 +402,23 @@ async def show(request: Request) -> Response:
         # up, so an unknown "nope" is reported as "nope:latest".
         raise OllamaError(404, f"model '{engine.catalog.display_name(model)}' not found")
     default_system = card.system or (family.default_system if family is not None else "")
-    return GinJSONResponse(show_body(card, parsed.system or default_system, engine))
+    body = show_body(card, parsed.system or default_system, engine)
+    info = body.get("model_info")
+    if parsed.verbose and family is not None and isinstance(info, dict):
+        # getModelData with maxArraySize -1: the GGUF's arrays whole (built once, off the loop)
+        name = family.name
+        whole = await engine.run_heavy(lambda: gguf_vocab.arrays(name), heavy=True)
+        for key, values in whole.items():
+            if f"tokenizer.ggml.{key}" in info:
+                info[f"tokenizer.ggml.{key}"] = values
+    if request.headers.get("user-agent", "").startswith(COPILOT_CHAT_USER_AGENT):
+        # ShowHandler: Copilot Chat prefers general.basename; Ollama echoes the name asked for
+        info = {**(info or {}), "general.basename": model}
+        body["model_info"] = dict(sorted(info.items()))  # a Go map: keys sorted
+    return GinJSONResponse(body)
+
+
+COPILOT_CHAT_USER_AGENT = "GitHubCopilotChat/"  # server/routes.go copilotChatUserAgentPrefix
 
 
 def _embedding_show(card: ModelCard, embedder: EmbeddingModel, engine: Engine) -> dict[str, Any]:

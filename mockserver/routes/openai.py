@@ -12,14 +12,15 @@ import asyncio
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from mockserver.engine.catalog import is_valid_name
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError, model_not_found
 from mockserver.fastpath import Answer, Bound, Encoded, FastPath, Ids, LeanRoute, Shape
+from mockserver.modelref import validated_ref
 from mockserver.pacing import paced, plan_for
 from mockserver.routes import json_body
 from mockserver.wire import openai as wire
 from mockserver.wire.decode import parse_json, validate
+from mockserver.wire.ollama import check_top_logprobs
 from mockserver.wire.responses import EventStream, GoJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -36,7 +37,9 @@ def bind_chat(engine: Engine, body: bytes) -> Bound:
         go_struct="openai.ChatCompletionRequest",
         from_middleware=True,
     )
-    return Bound(parsed, wire.to_chat_request(parsed))
+    chat = wire.to_chat_request(parsed)  # the middleware's own 400s come first
+    check_top_logprobs(parsed.top_logprobs)  # then ChatHandler's first check
+    return Bound(parsed, chat)
 
 
 async def chat_completions(request: Request) -> Response:
@@ -50,13 +53,14 @@ async def chat_completions(request: Request) -> Response:
     completion = result.completion
     ids = fast.ids(answer, body, len(completion.tool_calls) if completion else 0)
     plan = plan_for(request.app.state.pacer, answer.bound.chat.model, result, body)
-    if parsed.stream and completion is not None:
+    if parsed.stream:
         usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
         shape = Shape(stream=True, include_usage=usage, call_ids=ids.call_ids)
         events = _encoded(answer, shape, ids).frames(
             b"data: ", id=ids.completion_id, created=ids.created
         )
-        events.append(_DONE)
+        if completion is not None:  # a _debug_render_only stream ends without [DONE]
+            events.append(_DONE)
         if plan is None:
             return EventStream(events)
         # An async iterator: Starlette would iterate a plain one in a thread, chunk by chunk.
@@ -138,13 +142,12 @@ async def retrieve_model(request: Request) -> Response:
     model: str = request.path_params["model"]
     if not model.strip():
         raise OllamaError(400, "model is required")
-    if not is_valid_name(model.strip()):
-        raise OllamaError(400, "invalid model name")
-    card = engine.catalog.find(model)
+    base = validated_ref(model).base  # ShowHandler's parseAndValidateModelRef (":cloud": 403)
+    card = engine.catalog.find(base)
     if card is None:
         # RetrieveMiddleware runs ShowHandler, which re-spells the name before the lookup
         # (getExistingName, DisplayShortest): "nope" is reported as "nope:latest".
-        raise model_not_found(engine.catalog.display_name(model))
+        raise model_not_found(engine.catalog.display_name(base))
     created = int(engine.catalog.modified_at.timestamp())
     return GoJSONResponse(
         {"id": model, "object": "model", "created": created, "owned_by": _owner(card.name)}

@@ -22,10 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError, bad_request
+from mockserver.wire import gobase64
 from mockserver.wire.decode import json_kind
 from mockserver.wire.gojson import as_decoded, dumps
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:
@@ -160,13 +161,13 @@ def _system(system: Any) -> str:
     return ""
 
 
-def _tool_result_text(content: Any) -> tuple[str, int]:
-    """``convertToolResultContent``: text blocks joined; base64 images counted."""
+def _tool_result_text(content: Any) -> tuple[str, tuple[bytes, ...]]:
+    """``convertToolResultContent``: text blocks joined; base64 images decoded."""
     if isinstance(content, str):
-        return content, 0
+        return content, ()
     if not isinstance(content, list):
-        return "", 0
-    text, images = "", 0
+        return "", ()
+    text, images = "", []
     for block in content:
         if not isinstance(block, dict):
             continue
@@ -176,20 +177,26 @@ def _tool_result_text(content: Any) -> tuple[str, int]:
             source = block.get("source")
             if not isinstance(source, dict):
                 raise _invalid("invalid tool_result image source")
-            _image(source)
-            images += 1
-    return text, images
+            images.append(_image(source))
+    return text, tuple(images)
 
 
-def _image(source: dict[str, Any]) -> None:
+def _image(source: dict[str, Any]) -> bytes:
+    """``resolveImageSource``: base64 sources only, decoded with ``base64.StdEncoding``."""
     kind = source.get("type") if isinstance(source.get("type"), str) else ""
     if kind != "base64":
         raise _invalid(f"invalid image source type: {kind}. Only base64 images are supported.")
+    data = source.get("data")
+    try:
+        return gobase64.decode(data if isinstance(data, str) else "")
+    except gobase64.CorruptInput as error:
+        raise _invalid(f"invalid base64 image data: {error}") from None
 
 
 def _convert(message: MessageIn) -> list[Message]:
     role = (message.role or "").lower()
-    text, images, thinking = "", 0, ""
+    text, thinking = "", ""
+    images: list[bytes] = []
     calls: list[ToolCall] = []
     results: list[Message] = []
     for block in blocks(message):
@@ -201,8 +208,7 @@ def _convert(message: MessageIn) -> list[Message]:
             source = block.get("source")
             if not isinstance(source, dict):
                 raise _invalid("invalid image source")
-            _image(source)
-            images += 1
+            images.append(_image(source))
         elif kind in ("tool_use", "server_tool_use"):
             if kind == "tool_use" and not block.get("id"):
                 raise _invalid("tool_use block missing required 'id' field")
@@ -227,7 +233,11 @@ def _convert(message: MessageIn) -> list[Message]:
     if text or images or calls or thinking:
         out.append(
             Message(
-                role=role, content=text, images=images, tool_calls=tuple(calls), thinking=thinking
+                role=role,
+                content=text,
+                images=tuple(images),
+                tool_calls=tuple(calls),
+                thinking=thinking,
             )
         )
     if role != "user":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+import struct
 import time
 from typing import Any
 
@@ -71,6 +72,8 @@ def message(generation: Generation) -> dict[str, Any]:
     body: dict[str, Any] = {"role": "assistant", "content": generation.content}
     if generation.reasoning:
         body["reasoning_content"] = generation.reasoning
+    if generation.tool_calls:
+        body["tool_calls"] = generation.tool_calls
     return body
 
 
@@ -142,7 +145,7 @@ def models(engine: LlamaEngine) -> dict[str, Any]:
                 "created": int(time.time()),
                 "owned_by": "llamacpp",
                 "meta": {
-                    "vocab_type": 2,  # LLAMA_VOCAB_TYPE_BPE
+                    "vocab_type": model.vocab_type,
                     "n_vocab": model.n_vocab,
                     "n_ctx": engine.slot_n_ctx,
                     "n_ctx_train": model.n_ctx_train,
@@ -198,9 +201,57 @@ def slots(engine: LlamaEngine) -> list[dict[str, Any]]:
                 "n_prompt_tokens": len(slot.tokens),
                 "n_prompt_tokens_processed": slot.n_prompt_processed,
                 "n_prompt_tokens_cache": slot.n_prompt_cached,
-            }
+                "params": slot_params(slot.params, engine.model.generation_prompt),
+                "next_token": [{"has_next_token": slot.processing, "has_new_line": False,
+                                "n_remain": -1, "n_decoded": slot.n_decoded}],
+            }  # fmt: skip
         listed.append(item)
     return listed
+
+
+def _f32(value: float) -> float:
+    """A float field as llama.cpp holds it (``float``), widened to a double for JSON."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def slot_params(body: dict[str, Any], generation_prompt: str) -> dict[str, Any]:
+    """``slot_params::to_json(only_metrics=true)``: the task's sampling settings, the request's
+    where it gave one (``eval_llama_cmpl_schema`` defaults otherwise)."""
+
+    def number(key: str, default: float) -> float:
+        value = body.get(key, default)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return _f32(float(value if ok else default))
+
+    def integer(key: str, default: int) -> int:
+        value = body.get(key, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    n_predict = -1
+    for key in ("max_completion_tokens", "max_tokens", "n_predict"):
+        if isinstance(body.get(key), int):
+            n_predict = body[key]
+            break
+    return {
+        "seed": integer("seed", 4294967295), "temperature": number("temperature", 0.8),
+        "dynatemp_range": 0.0, "dynatemp_exponent": 1.0, "top_k": integer("top_k", 40),
+        "top_p": number("top_p", 0.95), "min_p": number("min_p", 0.05),
+        "top_n_sigma": -1.0, "xtc_probability": 0.0, "xtc_threshold": _f32(0.1),
+        "typical_p": 1.0, "repeat_last_n": 64, "repeat_penalty": number("repeat_penalty", 1.0),
+        "presence_penalty": number("presence_penalty", 0.0),
+        "frequency_penalty": number("frequency_penalty", 0.0), "dry_multiplier": 0.0,
+        "dry_base": 1.75, "dry_allowed_length": 2, "dry_penalty_last_n": 64, "mirostat": 0,
+        "mirostat_tau": 5.0, "mirostat_eta": _f32(0.1), "adaptive_target": -1.0,
+        "adaptive_decay": _f32(0.9), "max_tokens": n_predict, "n_predict": n_predict,
+        "n_keep": 0, "n_discard": 0, "ignore_eos": False, "stream": bool(body.get("stream")),
+        "n_probs": 0, "min_keep": 0, "chat_format": "peg-native",
+        "reasoning_format": "deepseek", "reasoning_in_content": False,
+        "generation_prompt": generation_prompt,
+        "samplers": ["penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p",
+                     "xtc", "temperature"],
+        "speculative.types": "none", "timings_per_token": False, "post_sampling_probs": False,
+        "backend_sampling": False, "lora": [],
+    }  # fmt: skip
 
 
 def metrics(engine: LlamaEngine) -> str:
@@ -219,11 +270,22 @@ def metrics(engine: LlamaEngine) -> str:
          "decoding and multimodal decoding", engine.n_decode),
         ("n_tokens_max", "Largest observed sequence length (prompt + generation)",
          engine.n_tokens_max),
+        ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", 0),
+        ("spec_decode_num_accepted_tokens_total",
+         "Speculative: Total draft tokens accepted by the target model", 0),
+        ("spec_decode_num_drafts_total",
+         "Speculative: Total speculative decoding verification steps", 0),
     ]  # fmt: skip
     gauges = [
+        ("prompt_tokens_seconds", "Average prompt throughput in tokens/s",
+         _rate(totals["prompt"], totals["prompt_s"])),
+        ("predicted_tokens_seconds", "Average generation throughput in tokens/s",
+         _rate(totals["predicted"], totals["predicted_s"])),
         ("requests_processing", "Number of requests processing", engine.pool.processing),
         ("requests_deferred", "Number of requests deferred", engine.pool.deferred),
-    ]
+        ("n_busy_slots_per_decode", "Average number of busy slots per llama_decode() call",
+         1.0 if engine.n_decode else 0.0),
+    ]  # fmt: skip
     lines: list[str] = []
     for kind, items in (("counter", counters), ("gauge", gauges)):
         for name, help_text, value in items:
@@ -233,6 +295,10 @@ def metrics(engine: LlamaEngine) -> str:
                 f"llamacpp:{name} {_number(value)}",
             ]
     return "\n".join(lines) + "\n"
+
+
+def _rate(n: float, seconds: float) -> float:
+    return n / seconds if seconds else 0.0
 
 
 def _number(value: float) -> str:

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, Think, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
+from mockserver.wire import gobase64
 from mockserver.wire.gojson import as_decoded
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:
@@ -200,33 +201,12 @@ def parse_keep_alive(value: Any) -> float | None:
 # --- model references (internal/modelref/modelref.go) ---------------------------------------
 
 
-def _source_suffix(raw: str) -> tuple[str, str]:
-    """``parseSourceSuffix``: ``(base, source)``, source ``"local"``, ``"cloud"`` or ``""``."""
-    index = raw.rfind(":")
-    if index >= 0:
-        suffix_raw = raw[index + 1 :].strip()
-        suffix = suffix_raw.lower()
-        if suffix in ("local", "cloud"):
-            return raw[:index], suffix
-        if "/" not in suffix_raw and suffix.endswith("-cloud"):
-            return raw[: index + 1] + suffix_raw[: -len("-cloud")], "cloud"
-    return raw, ""
-
-
 def local_model_ref(raw: str) -> str:
-    """``ParseRef`` for a local run: the trimmed name without a ``:local`` suffix.
+    """``ParseRef`` for a local run (``mockserver/modelref.py``): the trimmed name without a
+    ``:local`` suffix; two suffixes are the 400."""
+    from mockserver.modelref import local_base
 
-    Two suffixes are a 400 with ``ErrConflictingSourceSuffix``'s words. A ``:cloud`` (or
-    ``-cloud``) name is proxied to ollama.com by Ollama (``proxyCloudJSONRequest``); the fake
-    is offline and has no cloud models, so such a name stays as typed and is checked like any
-    other (``gpt-oss:20b:cloud`` is then an invalid name): NOT EMULATED, Ollama's answer there
-    depends on its network and sign-in state (401 with a sign-in URL, 502, or the cloud's).
-    """
-    raw = raw.strip()
-    base, source = _source_suffix(raw)
-    if source and _source_suffix(base)[1]:
-        raise OllamaError(400, f"use either :local or :cloud, not both: {go_quote(raw)}")
-    return base if source == "local" else raw
+    return local_base(raw)
 
 
 # --- options (api.Options.FromMap) --------------------------------------------------------------
@@ -300,7 +280,23 @@ def engine_options(options: dict[str, Any]) -> Options:
 # --- request conversion ---------------------------------------------------------------------
 
 
-def chat_messages(messages: list[MessageIn]) -> tuple[Message, ...]:
+def decode_images(values: list[str] | None) -> tuple[bytes, ...]:
+    """``[]api.ImageData``: ``encoding/json`` decodes each string with ``base64.StdEncoding``;
+    a failure is ``ShouldBindJSON``'s error, the handler's 400 (``illegal base64 data at input
+    byte N``). Checked after the JSON types (a type error elsewhere is reported first)."""
+    out: list[bytes] = []
+    for value in values or ():
+        try:
+            out.append(gobase64.decode(value))
+        except gobase64.CorruptInput as error:
+            raise OllamaError(400, str(error)) from None
+    return tuple(out)
+
+
+def chat_messages(
+    messages: list[MessageIn], images: list[tuple[bytes, ...]] | None = None
+) -> tuple[Message, ...]:
+    decoded = images if images is not None else [decode_images(m.images) for m in messages]
     return tuple(
         Message(
             role=(m.role or "").lower(),
@@ -315,16 +311,21 @@ def chat_messages(messages: list[MessageIn]) -> tuple[Message, ...]:
                 for call in m.tool_calls or ()
             ),
             tool_name=m.tool_name or "",
-            images=len(m.images or ()),
+            images=payloads,
         )
-        for m in messages
+        for m, payloads in zip(messages, decoded, strict=True)
     )
 
 
-def to_chat_request(body: ChatRequestIn, think: Think, options: Options) -> ChatRequest:
+def to_chat_request(
+    body: ChatRequestIn,
+    think: Think,
+    options: Options,
+    images: list[tuple[bytes, ...]] | None = None,
+) -> ChatRequest:
     return ChatRequest(
         model=body.model or "",
-        messages=chat_messages(body.messages or []),
+        messages=chat_messages(body.messages or [], images),
         tools=tuple(body.tools or ()),
         think=think,
         options=options,
@@ -332,11 +333,16 @@ def to_chat_request(body: ChatRequestIn, think: Think, options: Options) -> Chat
         truncate=body.truncate is not False,
         shift=body.shift is not False,
         format=body.format,
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
 def generate_to_chat_request(
-    body: GenerateRequestIn, think: Think, options: Options
+    body: GenerateRequestIn,
+    think: Think,
+    options: Options,
+    images: tuple[bytes, ...] | None = None,
 ) -> ChatRequest:
     """``GenerateHandler``'s chat-like flow: [system] + one user message, or the raw prompt.
 
@@ -346,7 +352,8 @@ def generate_to_chat_request(
     messages: list[Message] = []
     if body.system and not body.raw:
         messages.append(Message(role="system", content=body.system))
-    messages.append(Message(role="user", content=body.prompt or "", images=len(body.images or ())))
+    payloads = images if images is not None else decode_images(body.images)
+    messages.append(Message(role="user", content=body.prompt or "", images=payloads))
     return ChatRequest(
         model=body.model or "",
         messages=tuple(messages),
@@ -357,6 +364,9 @@ def generate_to_chat_request(
         truncate=body.truncate is not False,
         shift=body.shift is not False,
         format=body.format,
+        template="" if body.raw else body.template or "",
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
@@ -451,8 +461,27 @@ def chat_final(
         "message": message,
         "done": True,
         "done_reason": completion.done_reason,
+        **({"logprobs": completion.logprobs} if completion.logprobs and not stream else {}),
         **metrics(result, total_ns),
     }
+
+
+def token_chunks(completion: Completion) -> list[tuple[str, str, dict[str, Any]]]:
+    """With ``logprobs``, one streamed response per emitted token, as the runner sends them:
+    (content, thinking, its logprob); a control token's content is empty (the parsers hold
+    it back) but its response is still sent, for its logprob (ChatHandler)."""
+    out = []
+    for kind, piece, logprob in zip(
+        completion.raw_kinds, completion.raw_pieces, completion.logprobs, strict=False
+    ):
+        out.append(
+            (
+                piece if kind == "content" else "",
+                piece if kind == "reasoning" else "",
+                logprob,
+            )
+        )
+    return out
 
 
 def chat_chunks(
@@ -465,10 +494,15 @@ def chat_chunks(
     def chunk(message: dict[str, Any]) -> dict[str, Any]:
         return {"model": model, "created_at": clock(), "message": message, "done": False}
 
-    chunks += [chunk(_message("", piece)) for piece in completion.reasoning_pieces if piece]
-    chunks += [chunk(_message(piece)) for piece in completion.content_pieces if piece]
-    if completion.tool_calls:
-        chunks.append(chunk(_message("", tool_calls=completion.tool_calls, call_ids=call_ids)))
+    if completion.logprobs:
+        for content, thinking, logprob in token_chunks(completion):
+            chunks.append({**chunk(_message(content, thinking)), "logprobs": [logprob]})
+    else:
+        chunks += [chunk(_message("", p)) for p in completion.reasoning_pieces if p]
+        chunks += [chunk(_message(piece)) for piece in completion.content_pieces if piece]
+    # Each call in a chunk of its own, where its JSON closes (tools/tools.go; engine/agent.py).
+    calls = native_tool_calls(completion.tool_calls, call_ids)
+    chunks += [chunk({"role": "assistant", "content": "", "tool_calls": [c]}) for c in calls]
     return chunks
 
 
@@ -496,6 +530,8 @@ def generate_final(
     body["done_reason"] = completion.done_reason
     if context:
         body["context"] = context
+    if completion.logprobs and not stream:
+        body["logprobs"] = completion.logprobs
     body.update(metrics(result, total_ns))
     return body
 
@@ -510,6 +546,13 @@ def generate_chunks(result: ChatResult, *, model: str, raw: bool, clock) -> list
         out["done"] = False
         return out
 
+    if completion.logprobs:
+        chunks = []
+        for (content, thinking, logprob), piece in zip(
+            token_chunks(completion), completion.raw_pieces, strict=False
+        ):
+            chunks.append({**chunk(piece if raw else content, thinking), "logprobs": [logprob]})
+        return chunks
     if raw:  # no parser in raw mode: the runner's text, control tokens included
         return [chunk(piece) for piece in completion.raw_pieces if piece]
     return [chunk("", piece) for piece in completion.reasoning_pieces if piece] + [

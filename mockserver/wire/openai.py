@@ -8,7 +8,7 @@ Ollama's serialisation order (``openai/openai.go``).
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
+from mockserver.wire import gobase64
 from mockserver.wire.decode import tool_call_arguments
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:
@@ -97,6 +98,8 @@ class ChatCompletionRequest(BaseModel):
     debug_render_only: bool | None = Field(
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
+    logprobs: bool | None = Field(None, json_schema_extra=_go("bool"))
+    top_logprobs: int | None = Field(None, json_schema_extra=_go("int"))
 
 
 # --- request conversion (Ollama's FromChatRequest) -------------------------------------------
@@ -111,7 +114,6 @@ _EFFORTS = {
     "xhigh": "max",
     "ultra": "max",
 }
-_IMAGE_URL = re.compile(r"^data:(image/(jpeg|jpg|png|webp))?;base64,", re.IGNORECASE)
 
 
 def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
@@ -141,6 +143,8 @@ def to_chat_request(body: ChatCompletionRequest) -> ChatRequest:
         ),
         render_only=bool(body.debug_render_only),
         format=_format(body.response_format),
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
@@ -193,12 +197,19 @@ def _convert_message(message: MessageIn, earlier: list[Message]) -> list[Message
             return [Message(content="", tool_calls=calls, **base)]
         raise _invalid("invalid message content type: <nil>")
     if isinstance(content, list):
-        return _convert_parts(content, calls, base)
+        return _convert_parts(content, calls, base, earlier)
     raise _invalid(f"invalid message content type: {_go_kind(content)}")
 
 
-def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list[Message]:
+def _convert_parts(
+    parts: list, calls: tuple[ToolCall, ...], base: dict, earlier: list[Message]
+) -> list[Message]:
+    """A content list (``FromChatRequest``): one message per part, with only the role and the
+    part's text or payload; the message's tool calls, tool name and reasoning go on the last
+    message converted so far (``messages[len(messages)-1]``: an earlier message's when this
+    list is empty)."""
     out: list[Message] = []
+    role = base["role"]
     for part in parts:
         if not isinstance(part, dict):
             raise _invalid("invalid message format")
@@ -207,24 +218,63 @@ def _convert_parts(parts: list, calls: tuple[ToolCall, ...], base: dict) -> list
             text = part.get("text")
             if not isinstance(text, str):
                 raise _invalid("invalid message format")
-            out.append(Message(content=text, **base))
+            out.append(Message(role=role, content=text))
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str):
                 raise _invalid("invalid message format")
-            if url.startswith(("http://", "https://")):
-                raise _invalid(
-                    "image URLs are not currently supported, please use base64 encoded data instead"
-                )
-            if not _IMAGE_URL.match(url):
-                raise _invalid("invalid image input")
-            out.append(Message(images=1, **base))
+            out.append(Message(role=role, images=(decode_image_url(url),)))
+        elif kind == "input_audio":
+            out.append(Message(role=role, images=(_input_audio(part.get("input_audio")),)))
         else:
             raise _invalid("invalid message format")
     if calls:
-        out.append(Message(tool_calls=calls, **base))
+        extra = {key: value for key, value in base.items() if key != "role"}
+        if out:
+            out[-1] = replace(out[-1], tool_calls=calls, **extra)
+        elif earlier:
+            earlier[-1] = replace(earlier[-1], tool_calls=calls, **extra)
     return out
+
+
+_IMAGE_PREFIXES = tuple(f"data:image/{kind};base64," for kind in ("jpeg", "jpg", "png", "webp"))
+
+
+def decode_image_url(url: str) -> bytes:
+    """``decodeImageURL`` (``openai/openai.go``): no http(s) URLs (Ollama fetches nothing), a
+    data URL of a JPEG, PNG or WebP (or a blank type, as ``/api/chat`` takes bare base64),
+    prefixes matched case-sensitively; any failure, a bad base64 body included, is
+    ``invalid image input``."""
+    if url.startswith(("http://", "https://")):
+        raise _invalid(
+            "image URLs are not currently supported, please use base64 encoded data instead"
+        )
+    if url.startswith("data:;base64,"):
+        data = url.removeprefix("data:;base64,")
+    else:
+        prefix = next((p for p in _IMAGE_PREFIXES if url.startswith(p)), None)
+        if prefix is None:
+            raise _invalid("invalid image input")
+        data = url.removeprefix(prefix)
+    try:
+        return gobase64.decode(data)
+    except gobase64.CorruptInput:
+        raise _invalid("invalid image input") from None
+
+
+def _input_audio(audio: Any) -> bytes:
+    """An ``input_audio`` part: ``{"data": base64}`` decoded (``format`` is not read); the
+    bytes reach the runner as one more payload, like an image."""
+    if not isinstance(audio, dict):
+        raise _invalid("invalid input_audio format")
+    data = audio.get("data")
+    if not isinstance(data, str):
+        raise _invalid("invalid input_audio format: missing data")
+    try:
+        return gobase64.decode(data)
+    except gobase64.CorruptInput as error:
+        raise _invalid(f"invalid input_audio base64 data: {error}") from None
 
 
 def _convert_tool_call(call: ToolCallIn) -> ToolCall:
@@ -309,9 +359,21 @@ def completion_body(
         "created": created,
         "model": model,
         "system_fingerprint": "fp_ollama",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(completion)}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason(completion),
+                **_logprobs(completion.logprobs),
+            }
+        ],
         "usage": usage(result),
     }
+
+
+def _logprobs(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """``ChoiceLogprobs`` (``openai/openai.go``): ``{"content": [...]}``, omitted when none."""
+    return {"logprobs": {"content": entries}} if entries else {}
 
 
 def debug_info(result: ChatResult) -> dict[str, Any]:
@@ -338,8 +400,25 @@ def stream_chunks(
     include_usage: bool,
     call_ids: list[str],
 ):
-    """The chunk objects of a stream, in order (current Ollama, v0.32.6+)."""
-    completion = result.completion or Completion()
+    """The chunk objects of a stream, in order (current Ollama, v0.32.6+).
+
+    ``_debug_render_only`` (no completion): the handler writes one ChatResponse with the
+    rendered prompt and returns, and the middleware's ChatWriter frames it as it frames every
+    response of a stream: one chunk (``toChunk``: the role, empty content; the chunk type has no
+    ``_debug_info``), no finish chunk and no ``[DONE]``, since the response is not ``done``
+    (``server/routes.go`` ChatHandler, ``middleware/openai.go`` writeResponse)."""
+    if result.completion is None:
+        opening: dict[str, Any] = {"role": "assistant", "content": ""}
+        yield {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [{"index": 0, "delta": opening, "finish_reason": None}],
+        }
+        return
+    completion = result.completion
 
     def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -352,22 +431,32 @@ def stream_chunks(
         }
 
     first = True
-    for piece in completion.reasoning_pieces:
+    if completion.logprobs:  # a chunk per token, each with its logprob (ToStreamChunks)
+        from mockserver.wire.ollama import token_chunks
+
+        for content, thinking, logprob in token_chunks(completion):
+            token_delta: dict[str, Any] = {"role": "assistant"} if first else {}
+            token_delta["content"] = content
+            if thinking:
+                token_delta["reasoning"] = thinking
+            first = False
+            choice = {"index": 0, "delta": token_delta, "finish_reason": None}
+            yield chunk([{**choice, **_logprobs([logprob])}])
+    for piece in completion.reasoning_pieces if not completion.logprobs else ():
         delta: dict[str, Any] = {"role": "assistant"} if first else {}
         delta["content"] = ""
         delta["reasoning"] = piece
         first = False
         yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
-    for piece in completion.content_pieces:
+    for piece in completion.content_pieces if not completion.logprobs else ():
         delta = {"role": "assistant"} if first else {}
         delta["content"] = piece
         first = False
         yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
-    if completion.tool_calls:
+    # Each call in a chunk of its own, as Ollama's parser hands them on (engine/agent.py).
+    for i, call in enumerate(completion.tool_calls):
         delta = {"role": "assistant"} if first else {}
-        delta["tool_calls"] = [
-            tool_call_json(call, i, call_ids[i]) for i, call in enumerate(completion.tool_calls)
-        ]
+        delta["tool_calls"] = [tool_call_json(call, i, call_ids[i])]
         first = False
         yield chunk([{"index": 0, "delta": delta, "finish_reason": None}])
     if first:  # an entirely empty completion still opens with the role

@@ -23,8 +23,9 @@ from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError, bad_request
 from mockserver.wire.decode import json_kind, parse_json
 from mockserver.wire.gojson import as_decoded, dumps
+from mockserver.wire.openai import decode_image_url
 
-_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+_STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 def _go(go_type: str) -> dict[str, Any]:
@@ -116,10 +117,11 @@ def _string_or_items(value: Any, what: str) -> str | list[Any]:
     )
 
 
-def _content_text(parts: list[Any], where: str) -> tuple[str, int]:
-    """``unmarshalResponsesContent`` then ``convertResponsesContent``: text and image count."""
+def _content_text(parts: list[Any], where: str) -> tuple[str, tuple[bytes, ...]]:
+    """``unmarshalResponsesContent`` then ``convertResponsesContent``: the text, and the images
+    (``decodeImageURL``, as ``/v1/chat/completions`` decodes an ``image_url``)."""
     text = ""
-    images = 0
+    images: list[bytes] = []
     kinds: list[str] = []
     for i, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -136,11 +138,12 @@ def _content_text(parts: list[Any], where: str) -> tuple[str, int]:
             value = part.get("text")
             text += value if isinstance(value, str) else ""
         elif kind == "input_image":
-            if part.get("image_url"):
-                images += 1
+            url = part.get("image_url")
+            if url:
+                images.append(decode_image_url(url if isinstance(url, str) else ""))
         else:
             raise _invalid("file inputs are not currently supported")
-    return text, images
+    return text, tuple(images)
 
 
 def _think(body: ResponsesRequest) -> Any:
@@ -200,11 +203,12 @@ def to_chat_request(body: ResponsesRequest) -> ChatRequest:
         elif kind == "message":
             role = str(item["role"]) if isinstance(item.get("role"), str) else ""
             content = item.get("content")
-            text, images = ("", 0)
+            text = ""
+            images: tuple[bytes, ...] = ()
             if content is not None:
                 value = _string_or_items(content, f"input[{i}]: content")
                 text, images = (
-                    (value, 0)
+                    (value, ())
                     if isinstance(value, str)
                     else _content_text(value, f"input[{i}]: content")
                 )
@@ -269,11 +273,11 @@ def to_chat_request(body: ResponsesRequest) -> ChatRequest:
             pending_thinking = ""
         elif kind == "function_call_output":
             output = item.get("output")
-            text, images = "", 0
+            text, images = "", ()
             if output is not None:
                 value = _string_or_items(output, f"input[{i}]: output")
                 text, images = (
-                    (value, 0)
+                    (value, ())
                     if isinstance(value, str)
                     else _content_text(value, f"input[{i}]: output")
                 )

@@ -354,6 +354,10 @@ type Case struct {
 	Tools       []Tool          `json:"tools"`
 	Think       json.RawMessage `json:"think"`
 	CurrentDate string          `json:"current_date"`
+	Mode        string          `json:"mode"` // "", "data" or "ollama" (ollama.go)
+	Data        json.RawMessage `json:"data"`
+	Prompt      string          `json:"prompt"`
+	Suffix      string          `json:"suffix"`
 }
 
 type Result struct {
@@ -431,6 +435,10 @@ func render(c Case) (string, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-lines" {
+		serveLines()
+		return
+	}
 	input, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -443,6 +451,9 @@ func main() {
 	}
 	results := make([]Result, 0, len(cases))
 	for _, c := range cases {
+		render := map[string]func(Case) (string, error){
+			"": render, "data": renderData, "ollama": renderOllama,
+		}[c.Mode]
 		rendered, err := render(c)
 		result := Result{ID: c.ID, Rendered: rendered}
 		if err != nil {

@@ -56,3 +56,17 @@ def tool_call_text(message: Message) -> str:
         for call in message.tool_calls
     )
     return f"[TOOL_CALLS] [{calls}]"
+
+
+def emitted_tool_calls(message: Message) -> str:
+    """Tool calls as the model writes them: ``[TOOL_CALLS]`` and a JSON list, its items
+    separated by ``", "``, as ``json.dumps`` writes the list of calls in the format Mistral 7B
+    v0.3 was trained with (mistral-common, ``tokens/tokenizers/instruct.py``:
+    ``_encode_tool_calls_in_assistant_message``). Ollama's template prints the calls back with
+    nothing between them (:func:`tool_call_text`); its parser (``tools/tools.go``, tag
+    ``[TOOL_CALLS] [``) reads both. One call: the same text either way."""
+    calls = ", ".join(
+        f'{{"name": "{call.name}", "arguments": {arguments_json(call)}}}'
+        for call in message.tool_calls
+    )
+    return f"[TOOL_CALLS] [{calls}]"

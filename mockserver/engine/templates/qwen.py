@@ -71,3 +71,15 @@ def tool_call_text(message: Message) -> str:
         for call in message.tool_calls
     )
     return f"<tool_call>\n{calls}</tool_call>"
+
+
+def emitted_tool_calls(message: Message) -> str:
+    """Tool calls as the model writes them: one ``<tool_call>`` block per call, the blocks
+    joined by a newline. That is how Qwen2.5-Instruct's own chat template, the one it was
+    trained with (``tokenizer_config.json``: for each call a newline, ``<tool_call>``, a
+    newline, the call's JSON, a newline, ``</tool_call>``), writes several calls; Ollama's
+    template shows them back in a single block (:func:`tool_call_text`), and its parser
+    (``tools/tools.go``, tag ``<tool_call>``) reads both. One call: the same text either way."""
+    return "\n".join(
+        tool_call_text(Message(role="assistant", tool_calls=(call,))) for call in message.tool_calls
+    )
