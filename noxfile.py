@@ -51,16 +51,19 @@ def _series(session: nox.Session, target: str, posts: list[int], rest: list[str]
     """Post 1 with ``lab run``; Posts 2 and 3 with ``lab post`` (llama-server backends)."""
     if 1 in posts:
         _lab(session, "run", "--target", target, *(rest or ["--all"]))
-    later = [str(n) for n in posts if n in (2, 3, 4, 5)]
+    later = [str(n) for n in posts if n in (2, 3, 4, 5, 6, 7)]
     if later:
         where = ["--target", "mock"]
         if 4 in posts:  # LiteLLM's window shortened from 60 s: a retried 429 waits it out
             where += ["--rate-window", "10"]
+        if {"6", "7"} & set(later):  # their charts
+            where += ["--plot", "lab-output/series"]
         if target != "mock":
             where = ["--backends", os.environ.get("LAB_BACKENDS", "http://127.0.0.1:8010,"
                                                   "http://127.0.0.1:8011")]  # fmt: skip
-            where += ["--gateway", os.environ.get("LAB_GATEWAY", "http://127.0.0.1:4000")]
-            where += _gateway_admin(posts)
+            if not set(later) <= {"6", "7"}:  # Posts 6-7 need no gateway
+                where += ["--gateway", os.environ.get("LAB_GATEWAY", "http://127.0.0.1:4000")]
+                where += _gateway_admin(posts)
         if target == "mock" and 5 in posts and postgres.binaries():  # Post 5 on a real Postgres
             with postgres.throwaway_postgres() as dsn:
                 session.log(f"Post 5's metering table: a throwaway Postgres at {dsn}")
@@ -80,9 +83,10 @@ def _gateway_admin(posts: list[int]) -> list[str]:
 def mock(session: nox.Session) -> None:
     """Run the lab against the bundled fakes: Post 1 on the fake Ollama, Posts 2-5 on the
     llama-server twins and a real LiteLLM proxy (``-- --post 3`` picks one); Post 5's meter
-    writes to a throwaway Postgres when the system has one (tools/postgres.py)."""
-    session.install(".[gateway]")
-    posts, rest = _posts(session.posargs, [1, 2, 3, 4, 5])
+    writes to a throwaway Postgres when the system has one (tools/postgres.py); Posts 6-7 on
+    a twin and the fake Ollama, their charts in lab-output/series."""
+    session.install(".[gateway,plot]")  # plot: the charts of Posts 6-7
+    posts, rest = _posts(session.posargs, [1, 2, 3, 4, 5, 6, 7])
     _series(session, "mock", posts, rest)
     if 3 in posts:  # the conformance report through the gateway (a ~30 s proxy start)
         session.run("python", "tools/conformance_reports.py", "--gateway",
@@ -200,6 +204,15 @@ def fuzz(session: nox.Session) -> None:
         "tests/test_fragments.py",  # prompt counts by fragments == whole-text counts
     ]
     session.run("python", "-m", "pytest", "-q", *tests, *session.posargs, env=env)
+
+
+@nox.session
+def loadtool(session: nox.Session) -> None:
+    """NVIDIA AIPerf (``aiperf profile``) against the llama-server twin: the lab's Post 7
+    statistics, computed from AIPerf's per-request records, must equal AIPerf's summary.
+    Not in the default run: aiperf brings ~140 packages (transformers, no torch)."""
+    session.install("-e", ".", "aiperf==0.13.0")
+    session.run("python", "tools/aiperf_check.py", *session.posargs)
 
 
 @nox.session(name="llamacpp")

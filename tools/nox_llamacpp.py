@@ -75,6 +75,9 @@ LAB_COMMANDS: list[str] = [
     "python tools/verify_replay.py lab-output/llamacpp/recording",
     # The llama-server twin's tokenization path against the real engine's (ids, BOS included).
     "python tools/crosscheck_llama.py {root}",
+    # Post 7: the same load sweep on the engine and on the twin, side by side (md, json, png).
+    "python tools/load_curves.py {url} --label 'llama.cpp (llama-cpp-python)' "
+    "--out lab-output/llamacpp/load-curves",
 ]
 
 

@@ -11,8 +11,10 @@ SERIES_GATEWAY = "http://127.0.0.1:4000"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    cmd = commands.add_parser("post", help="run Posts 2-5 (llama-server backends, a gateway)")
-    cmd.add_argument("posts", nargs="*", type=int, default=[2, 3], help="2, 3, 4, 5 (default 2 3)")
+    cmd = commands.add_parser("post", help="run Posts 2-7 (llama-server backends, a gateway)")
+    cmd.add_argument(
+        "posts", nargs="*", type=int, default=[2, 3], help="2, 3, 4, 5, 6, 7 (default 2 3)"
+    )
     cmd.add_argument("--target", default="mock", help="mock (default): start the twins")
     cmd.add_argument("--backends", help="your llama-server URLs, e.g. "
                      + ",".join(SERIES_BACKENDS))  # fmt: skip
@@ -44,5 +46,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="Post 4 with --target mock: LiteLLM's rate-limit window (60)",
     )
+    cmd.add_argument("--ollama", help="Post 6: your Ollama, e.g. http://127.0.0.1:11434")
+    cmd.add_argument("--model", help="Posts 6-7 with --target URL: the model (default: first)")
+    cmd.add_argument("--plot", metavar="DIR", help="Posts 6-7: write their charts (.png) here")
+    cmd.add_argument("--clients", default="1,2,4,8", help="Post 7: clients per level (1,2,4,8)")
+    cmd.add_argument("--seconds", type=float, default=2.0, help="Post 7: seconds per level")
     cmd.add_argument("--timeout", type=float, default=60.0)
     cmd.add_argument("--json", action="store_true", help="print one JSON document")

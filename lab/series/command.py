@@ -24,6 +24,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         with _stack(args, gateway=any(e.post in (3, 4, 5) for e in chosen),
                     posts={e.post for e in chosen}) as stack:  # fmt: skip
+            _later_posts(stack, args)
             document["backends"] = [{"model": b.name, "url": b.url} for b in stack.backends]
             document["gateway"] = stack.gateway
             for experiment in chosen:
@@ -68,14 +69,20 @@ def _stack(args: argparse.Namespace, *, gateway: bool, posts: set[int] = frozens
         stack = targets.given_stack(args.backends, args.gateway, args.timeout, args.gateway_key)
         stack.features = Features(meter_dsn=args.dsn, prices=prices)
         yield stack
+    elif args.target.startswith(("http://", "https://")) and set(args.posts) <= {6, 7}:
+        from lab.series.url_target import url_stack
+
+        yield url_stack(args.target, args.timeout, args.model)
     elif args.target == "mock":
         pace = None if args.pace == "none" else args.pace
+        # Posts 6-7 need one twin (Post 6 starts its own pair with a small window).
+        models = ("gpt-oss",) if set(args.posts) <= {6, 7} else ("gpt-oss", "qwen3.5")
         with tempfile.TemporaryDirectory(prefix="portway-posts-") as folder:
             features = Features.for_mock(Path(folder), keys=4 in posts, metering=5 in posts,
                                          dsn=args.dsn, prices=prices,
                                          rate_window=args.rate_window)  # fmt: skip
             with targets.mock_stack(gateway=gateway, timeout=args.timeout, profile=pace,
-                                    features=features) as stack:  # fmt: skip
+                                    features=features, models=models) as stack:  # fmt: skip
                 yield stack
     else:
         raise SetupError(
@@ -122,3 +129,24 @@ def _check_dsn(dsn: str) -> None:
             f"({type(exc).__name__}). Check that the server runs and the DSN is right (user, "
             "host, port, database), or leave out --dsn for a SQLite file.",
         ) from None
+
+
+def _later_posts(stack: targets.Stack, args: argparse.Namespace) -> None:
+    """Posts 6-7's options: an Ollama beside the backends, the charts' folder, the sweep."""
+    stack.ollama = args.ollama.rstrip("/") if args.ollama else stack.ollama
+    if args.plot:
+        from lab import plot
+
+        try:
+            plot.check(Path(args.plot) / "chart.png")
+        except plot.PlotProblem as problem:
+            raise SetupError("The charts cannot be drawn", str(problem)) from None
+    stack.plot_dir = args.plot
+    levels = [int(n) for n in str(args.clients).split(",") if n.strip().isdigit()]
+    if not levels or min(levels) < 1 or args.seconds <= 0:
+        raise SetupError(
+            "Post 7 needs a number of clients and a duration",
+            f"--clients {args.clients!r} --seconds {args.seconds:g}: give positive clients "
+            "per level, e.g. --clients 1,2,4,8, and a positive --seconds.",
+        )
+    stack.load_levels, stack.load_seconds = tuple(levels), args.seconds

@@ -284,6 +284,17 @@ def _paths(value: Any, prefix: str = "") -> set[str]:
     return set()
 
 
+def _later(module: str, name: str) -> Callable[[Stack], Finding]:
+    """Posts 6-7 live in their own modules (lab/series/conversation.py, load.py)."""
+
+    def run(stack: Stack) -> Finding:
+        import importlib
+
+        return getattr(importlib.import_module(f"lab.series.{module}"), name)(stack)
+
+    return run
+
+
 EXPERIMENTS = (
     SeriesExperiment("two_models", 2, "Post 2 · Two models side by side",
                      "Both backends' inventory, the same prompt in two voices, six concurrent "
@@ -302,4 +313,12 @@ EXPERIMENTS = (
                      "A LiteLLM callback writes one row per request: non-streamed, streamed "
                      "without and with include_usage, cached tokens; checked and billed.",
                      metering),
+    SeriesExperiment("conversation_state", 6, "Post 6 · A 50-turn thread and the window",
+                     "llama-server refuses, Ollama drops turns silently; a sliding window by "
+                     "exact tokens and a summary turn keep the thread under the window.",
+                     _later("conversation", "conversation_state")),
+    SeriesExperiment("load", 7, "Post 7 · Streaming under load",
+                     "N concurrent streams per level: TTFT p50/p95, inter-token latency, "
+                     "tokens/s per stream and in total, errors; the knee.",
+                     _later("load", "load")),
 )  # fmt: skip

@@ -57,6 +57,10 @@ class Stack:
     label: str = "mock"
     features: Features | None = None  # Posts 4-5: keys and limits, metering
     _closers: list = field(default_factory=list)
+    ollama: str | None = None  # Post 6: an Ollama root URL beside the llama-server backends
+    plot_dir: str | None = None  # Posts 6-7: where their charts go (--plot DIR)
+    load_levels: tuple[int, ...] = (1, 2, 4, 8)  # Post 7: clients per level (--clients)
+    load_seconds: float = 2.0  # Post 7: seconds per level (--seconds)
 
     def gateway_client(self) -> openai.OpenAI:
         assert self.gateway
@@ -93,11 +97,12 @@ def mock_stack(
     timeout: float,
     profile: str | None = "m2-max-gpt-oss-20b",
     features: Features | None = None,
+    models: tuple[str, ...] = ("gpt-oss", "qwen3.5"),
 ) -> Iterator[Stack]:
     """The series' two backends as twins (and the gateway as a real LiteLLM proxy)."""
     servers: list[BackgroundServer] = []
     try:
-        for model in ("gpt-oss", "qwen3.5"):
+        for model in models:
             settings = Settings(port=0, flavor="llama-server", llama_model=model, alias=model,
                                 ctx_size=131072, metrics=True, profile=profile,
                                 journal=1000)  # fmt: skip

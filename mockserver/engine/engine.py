@@ -539,6 +539,7 @@ class Engine:
                 tools=request.tools if card.supports("tools") else (),
                 format=structured.parse_format(request.format),
                 family=family.name,
+                seen=prompt.text,
             )
         )
         # llm/server.go: num_predict < 0 (unlimited) or > 10*num_ctx becomes 10*num_ctx; the

@@ -8,6 +8,8 @@ Replies are a pure function of the request, decided in this order:
    (:mod:`mockserver.engine.agent`).
 3. A built-in script (``scripts.json``): natural answers to the lab's own conversations, each a
    rule that matches one whole conversation, so it never answers another one.
+3b. A question about what the user said ("what is my X?"), or a request to summarise the
+   conversation: answered from the prompt the server kept (:mod:`mockserver.engine.recall`).
 4. Otherwise a reply that reports what the server received in *this* request, which is the
    stateless contract made visible, and is recognisably the fake's.
 
@@ -23,7 +25,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from mockserver.engine import agent, structured
+from mockserver.engine import agent, recall, structured
 from mockserver.engine.chat import Message
 from mockserver.engine.families import Output
 
@@ -39,6 +41,7 @@ class Situation:
     tools: tuple[dict[str, Any], ...] = ()
     format: Any = None  # the request's format: None, "json" or a JSON schema (parsed)
     family: str = ""
+    seen: str = ""  # the rendered prompt the server kept (after truncation): what is "read"
 
 
 @cache
@@ -83,8 +86,11 @@ def _model_output(situation: Situation, last_user: str, reasoning: str) -> Outpu
         return Output("", reasoning, calls, source="agent:tool-call")
     else:
         script = _scripts().builtin_rule(messages)
+        recalled = recall.answer(messages, situation.seen) if script is None else None
         if script is not None:
             content, source = script.answer.content or "", f"script:{script.name}"
+        elif recalled is not None:
+            content, source = recalled, "recall"
         else:
             content, source = _report(situation, last_user), "report"
     if situation.format is None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from mockserver.batching import Batcher, Schedule
 from mockserver.engine import agent, generator, jinja_templates, llama_tools, structured
 from mockserver.engine.chat import Message, ToolCall
 from mockserver.engine.llama_models import GgufModel
@@ -118,6 +119,12 @@ class LlamaEngine:
         self.now = datetime.fromisoformat(current_date) if current_date else None
         self.prefill_tps = prefill_tps
         self.decode_tps = decode_tps
+        # With a latency profile: continuous batching over the slots (mockserver/batching.py).
+        self.batcher = (
+            Batcher(Schedule(prefill_tps, decode_tps, n_parallel))
+            if prefill_tps and decode_tps
+            else None
+        )
         self.started = time.time()
         self.totals = {
             "prompt": 0,
@@ -250,6 +257,7 @@ class LlamaEngine:
             thinking=level if thinking else None,
             tools=offered,
             family=self.model.key,
+            seen=prompt,
         )
         output = generator.reply(situation)
         calls = output.tool_calls
@@ -345,12 +353,6 @@ class LlamaEngine:
             "predicted_per_token_ms": predicted_ms / n_gen if n_gen else 0.0,
             "predicted_per_second": 1e3 / predicted_ms * n_gen if predicted_ms else 0.0,
         }
-
-    def prefill_seconds(self, n_tokens: int) -> float:
-        return n_tokens / self.prefill_tps if self.prefill_tps else 0.0
-
-    def token_seconds(self) -> float:
-        return 1.0 / self.decode_tps if self.decode_tps else 0.0
 
     def record(self, generation: Generation, prompt_s: float, predicted_s: float) -> None:
         self.totals["prompt"] += len(generation.prompt_ids) - generation.cached

@@ -6,10 +6,10 @@ Routes as ``tools/server/server.cpp`` registers them (the OpenAI ones with and w
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -157,15 +157,32 @@ async def chat_completions(request: Request) -> Response:
         )
     try:
         started = time.perf_counter()
-        prompt_s = engine.prefill_seconds(len(ids) - generation.cached)
-        predicted_s = engine.token_seconds() * generation.completion_tokens
-        await asyncio.sleep(prompt_s + predicted_s)
-        prompt_s = prompt_s or (time.perf_counter() - started)
+        first = None
+        async with contextlib.aclosing(_sampled(engine, generation)) as sampled:
+            async for n in sampled:
+                first = first or (time.perf_counter() if n == 1 else None)
+        ended = time.perf_counter()
+        prompt_s, predicted_s = (first or ended) - started, ended - (first or ended)
         generation.timings = engine.timings(generation, prompt_s, predicted_s)
         engine.record(generation, prompt_s, predicted_s)
     finally:
         await engine.pool.release(placement.slot, generation.generated_ids)
     return wire.json_response(wire.completion(engine, generation, cid))
+
+
+async def _sampled(engine: LlamaEngine, generation: Generation) -> AsyncGenerator[int]:
+    """1, 2, ... as each generated token is sampled: when the continuous-batching model says
+    with a latency profile (``mockserver/batching.py``), at once without one."""
+    if engine.batcher is None:
+        for n in range(1, generation.completion_tokens + 1):
+            yield n
+        return
+    evaluated = len(generation.prompt_ids) - generation.cached
+    async with contextlib.aclosing(
+        engine.batcher.tokens(evaluated, generation.completion_tokens)
+    ) as tokens:
+        async for n in tokens:
+            yield n
 
 
 async def _stream(
@@ -174,26 +191,29 @@ async def _stream(
     released = False
     try:
         started = time.perf_counter()
-        prompt_s = engine.prefill_seconds(len(generation.prompt_ids) - generation.cached)
-        await asyncio.sleep(prompt_s)
-        prompt_s = prompt_s or (time.perf_counter() - started)
-        decode_started = time.perf_counter()
-        step = engine.token_seconds()
-        yield wire.sse(wire.chunk(engine, cid, {"role": "assistant", "content": None}))
+        first = None
         calls = _CallDiffs(generation)
-        for index, piece in enumerate(generation.pieces):
-            if index and step:
-                await asyncio.sleep(step)
-            delta: dict[str, Any] = {}
-            if piece.reasoning:
-                delta["reasoning_content"] = piece.reasoning
-            if piece.content:
-                delta["content"] = piece.content
-            if delta:
-                yield wire.sse(wire.chunk(engine, cid, delta))
-            for call_delta in calls.advance(piece.tool):
-                yield wire.sse(wire.chunk(engine, cid, {"tool_calls": [call_delta]}))
-        predicted_s = step * generation.completion_tokens or (time.perf_counter() - decode_started)
+        async with contextlib.aclosing(_sampled(engine, generation)) as sampled:
+            async for n in sampled:  # token n was sampled: its piece goes out now
+                if n == 1:
+                    first = time.perf_counter()
+                    yield wire.sse(wire.chunk(engine, cid, {"role": "assistant", "content": None}))
+                if n > len(generation.pieces):
+                    continue  # the end-of-generation token: no text
+                piece = generation.pieces[n - 1]
+                delta: dict[str, Any] = {}
+                if piece.reasoning:
+                    delta["reasoning_content"] = piece.reasoning
+                if piece.content:
+                    delta["content"] = piece.content
+                if delta:
+                    yield wire.sse(wire.chunk(engine, cid, delta))
+                for call_delta in calls.advance(piece.tool):
+                    yield wire.sse(wire.chunk(engine, cid, {"tool_calls": [call_delta]}))
+        ended = time.perf_counter()
+        if first is None:  # nothing generated (max_tokens 0)
+            yield wire.sse(wire.chunk(engine, cid, {"role": "assistant", "content": None}))
+        prompt_s, predicted_s = (first or ended) - started, ended - (first or ended)
         generation.timings = engine.timings(generation, prompt_s, predicted_s)
         engine.record(generation, prompt_s, predicted_s)
         final = wire.chunk(engine, cid, {}, generation.finish_reason)
