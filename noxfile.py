@@ -160,6 +160,14 @@ def wheelhouse(session: nox.Session) -> None:
 
 
 @nox.session
+def slow(session: nox.Session) -> None:
+    """The tests marked slow (tests/conftest.py), kept out of the default suite's two minutes."""
+    session.install("-e", ".[test,plot,gateway]")  # gateway: LiteLLM's custom_auth contract
+    env = {"PORTWAY_SLOW": "1", "PYTHONHASHSEED": "0"}
+    session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs, env=env)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy (types of lab/ and mockserver/), as the project is kept."""
     session.install("ruff>=0.17,<0.18")
@@ -192,7 +200,8 @@ def fuzz(session: nox.Session) -> None:
     Origin and Host headers; then the hostile-client regression tests (slow, hanging up,
     the open-file limit, per-key bounds, security)."""
     session.install("-e", ".[test,fuzz]")
-    env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0"}
+    env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0",
+           "PORTWAY_SLOW": "1"}  # fmt: skip
     tests = [
         "tests/test_fuzz.py",
         "tests/test_schemathesis.py",

@@ -24,3 +24,17 @@ def fake() -> Iterator[BackgroundServer]:
 @pytest.fixture
 def client(fake: BackgroundServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=fake.openai_url, api_key="ollama", max_retries=0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (each several seconds: worker processes, the open-file limit,
+    whole tokenizer arrays, tracemalloc) run with ``PORTWAY_SLOW=1``, as ``nox -s slow`` and
+    CI run them; the default suite stays under two minutes on two cores."""
+    import os
+
+    if os.environ.get("PORTWAY_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: PORTWAY_SLOW=1 or nox -s slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -132,6 +132,7 @@ uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.port, loop="as
 """
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 @pytest.mark.skipif(sys.platform == "win32", reason="no open-file limit to reach")
 def test_at_the_open_file_limit_the_fake_says_busy_quietly_and_recovers():
     """300 idle connections against 256 files: new clients get 503 (not a hang), nothing is

@@ -202,6 +202,7 @@ def test_posts_4_and_5_on_real_backends_need_the_gateway(capsys):
     assert "\n" not in document["error"]["message"]
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 def test_the_hook_gives_litellm_the_key_scope(tmp_path, monkeypatch):
     """LiteLLM's custom_auth contract (only where litellm is installed: the gateway extra)."""
     pytest.importorskip("litellm.proxy._types")

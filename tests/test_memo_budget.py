@@ -73,6 +73,7 @@ def test_the_least_recently_used_answer_leaves_first() -> None:
     assert (len(memo), memo.size) == (0, 0)
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 @pytest.mark.parametrize("size", [300, 12_000])
 def test_the_accounted_size_is_not_below_what_an_answer_keeps_alive(size: int) -> None:
     """``tracemalloc``, traced while the answers are made: the memory given back when the memo

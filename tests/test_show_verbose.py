@@ -44,6 +44,7 @@ MODELS = [
 ]
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 @pytest.mark.parametrize(("model", "size", "bpe"), MODELS, ids=[m for m, _, _ in MODELS])
 def test_verbose_returns_the_tokenizer_arrays_whole(fake, model: str, size: int, bpe: bool) -> None:
     short = show(fake, model=model)["model_info"]

@@ -8,6 +8,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from mockserver.app import SETTINGS_ENV, app_from_environment, settings_json
 from mockserver.config import Settings
@@ -20,6 +21,7 @@ def test_a_worker_builds_the_app_from_the_parents_settings(monkeypatch) -> None:
     assert app_from_environment().state.settings == settings
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 def test_two_workers_answer_on_one_port() -> None:
     port = free_port()
     argv = [sys.executable, "-m", "mockserver", "--port", str(port), "--workers", "2"]
