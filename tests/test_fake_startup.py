@@ -80,6 +80,7 @@ def test_stop_ends_the_server_with_a_keep_alive_connection_still_open() -> None:
     client.close()
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 def test_stop_lets_a_request_in_flight_finish_first() -> None:
     """As uvicorn's graceful shutdown does, within a bound (a request still running 5 s after
     ``stop()`` is cancelled, where uvicorn would wait for ever)."""

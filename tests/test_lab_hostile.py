@@ -58,6 +58,7 @@ def test_every_experiment_runs_against_the_hostile_server_where_it_does_not_atta
     assert "✗" not in captured.err
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 @pytest.mark.parametrize(
     ("behaviour", "at", "experiment", "says"),
     [
@@ -135,6 +136,7 @@ def test_the_lab_stops_reading_at_the_byte_cap(behaviour: str, capsys) -> None:
     assert server.bytes_sent < MAX_ANSWER_BYTES + 16 * MIB < 64 * MIB
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 @pytest.mark.parametrize(
     ("behaviour", "at", "experiment"),
     [

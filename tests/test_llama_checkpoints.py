@@ -7,6 +7,7 @@ llama-server (built from the llama.cpp tree in llama-cpp-python 0.3.36, Gemma 3 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from mockserver.config import Settings
 from mockserver.server import serving
@@ -29,6 +30,7 @@ MEASURED = [
 ]
 
 
+@pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 def test_the_twin_reuses_what_the_real_server_reused():
     settings = Settings(port=0, flavor="llama-server", llama_model="gemma3-270m",
                         alias="gemma-3-270m-q4_k_m", ctx_size=2048, parallel=1)  # fmt: skip
