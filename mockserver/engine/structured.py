@@ -40,6 +40,11 @@ from mockserver.errors import OllamaError
 
 MAX_LOOPS = 2  # a recursive schema ($ref to an enclosing one) stops growing optional parts
 MAX_DEPTH = 6
+# A schema that asks for more than this is refused (400) instead of built: no model writes a
+# 64 K-character string or 4 K items inside one answer, and a hostile ``minLength: 1e9`` must
+# not hang the server (or fill its memory) while the fake tries.
+MAX_STRING = 65_536
+MAX_ITEMS = 4_096
 
 
 class SchemaError(OllamaError):
@@ -455,6 +460,11 @@ class _Builder:
                 text = _pattern_string(pattern, rng, schema, path)
         low = _count(schema, "minLength", 0)
         high = _count(schema, "maxLength", None)
+        if low > MAX_STRING:
+            raise SchemaError(
+                f"the string at {path or 'the root'} must be at least {low} characters long "
+                f"(the fake writes at most {MAX_STRING})"
+            )
         if len(text) < low:
             filler = " ".join(self.context.words) or "value"
             while len(text) < low:
@@ -536,6 +546,11 @@ class _Builder:
     ) -> list[Any]:
         low = _count(schema, "minItems", 0)
         high = _count(schema, "maxItems", None)
+        if low > MAX_ITEMS:
+            raise SchemaError(
+                f"the array at {path or 'the root'} must hold at least {low} items "
+                f"(the fake writes at most {MAX_ITEMS})"
+            )
         prefix = schema.get("prefixItems")
         if prefix is None and isinstance(schema.get("items"), list):  # draft 4-7 tuples
             prefix = schema["items"]
@@ -589,6 +604,11 @@ class _Builder:
                     )
                 out[key] = self.build(sub, f"{path}/{key}", chain, resolver)
         index = 1
+        if _count(schema, "minProperties", 0) > MAX_ITEMS:
+            raise SchemaError(
+                f"the object at {path or 'the root'} needs more properties than the fake writes "
+                f"({MAX_ITEMS})"
+            )
         while len(out) < _count(schema, "minProperties", 0):
             if extra is False:
                 raise SchemaError(f"the object at {path or 'the root'} needs more properties")
