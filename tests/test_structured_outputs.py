@@ -481,6 +481,7 @@ def test_gpt_oss_thinks_first_then_a_second_request_emits_the_json(client, fake)
         {"type": "string", "minLength": 10**9},
         {"type": "array", "minItems": 10**9},
         {"type": "object", "minProperties": 10**9},
+        {"type": "array", "minItems": 4000, "items": {"type": "array", "minItems": 4000}},
     ],
 )
 def test_a_schema_asking_for_a_huge_value_is_refused_not_built(schema) -> None:

@@ -45,6 +45,7 @@ MAX_DEPTH = 6
 # not hang the server (or fill its memory) while the fake tries.
 MAX_STRING = 65_536
 MAX_ITEMS = 4_096
+MAX_VALUES = 20_000  # values in one answer, nested ones included (4,096 arrays of 4,096 ...)
 
 
 class SchemaError(OllamaError):
@@ -262,11 +263,15 @@ class _Builder:
         resource = Resource.from_contents(schema, default_specification=DRAFT202012)
         registry: Registry = Registry().with_resource("urn:portway:format", resource)
         self.root = registry.resolver(base_uri="urn:portway:format")
+        self.values = 0  # built so far: MAX_VALUES bounds the whole answer
 
     # Each step gets the schema, the JSON path of the value (for naming and seeding), the
     # nesting chain through references and the resolver for relative references.
 
     def build(self, schema: Any, path: str, chain: tuple[str, ...], resolver: Any) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise SchemaError(f"it asks for more values than the fake writes ({MAX_VALUES})")
         if schema is True or schema == {}:
             return self.string({}, path)
         if schema is False:
