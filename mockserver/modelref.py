@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.asgi import read_body, replaying
 from mockserver.engine.catalog import is_valid_name
 from mockserver.errors import OllamaError
 
@@ -136,11 +137,11 @@ class RefuseCloudModels:
                 await _refuse(scope, receive, send, REMOTE_DETAILS)
                 return
         elif method == "POST" and path in _PASSTHROUGH_POSTS:
-            body = await _read(receive)
-            if is_cloud(_model_field(body)):
+            body, complete = await read_body(receive)
+            if complete and is_cloud(_model_field(body)):
                 await _refuse(scope, receive, send, REMOTE_INFERENCE)
                 return
-            receive = _replay(body, receive)
+            receive = replaying(body, complete, receive)
         await self.app(scope, receive, send)
 
 
@@ -163,25 +164,3 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, operation: str) ->
     from mockserver.wire.errors import Surface, render
 
     await render(cloud_disabled(operation), Surface.NATIVE)(scope, receive, send)
-
-
-async def _read(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay

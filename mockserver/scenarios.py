@@ -33,6 +33,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.asgi import read_body, replaying
 from mockserver.engine.chat import Message as ChatMessage
 from mockserver.engine.chat import ToolCall
 from mockserver.engine.families import Output
@@ -466,7 +467,10 @@ class PlayScenario:
         from mockserver.guards import send_error
         from mockserver.journal import note
 
-        body = await _read(receive)
+        body, complete = await read_body(receive)
+        if not complete:  # the client went away mid-body: the app sees its disconnect
+            await self.app(scope, replaying(body, complete, receive), send)
+            return
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -478,7 +482,7 @@ class PlayScenario:
                 note("scenario:no rule (strict)")
                 await send_error(send, scope["path"], 404, NO_RULE)
                 return
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replaying(body, complete, receive), send)
             return
         answer = rule.answer
         note(f"scenario:{rule.name}")
@@ -493,35 +497,13 @@ class PlayScenario:
             try:
                 if answer.cut_after is not None:
                     send = _cutting(send, answer.cut_after)
-                await self.app(scope, _replay(body, receive), send)
+                await self.app(scope, replaying(body, complete, receive), send)
             except _StreamCut:
                 return
             finally:
                 _answer.reset(token)
         finally:
             _rule_name.reset(rule_token)
-
-
-async def _read(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 def _cutting(send: Send, after: int) -> Send:
