@@ -19,8 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from mockserver.engine.llama_models import GgufModel
-from mockserver.engine.tokenizers import gemma3_tokenizer
+from mockserver.engine.llama_models import model_named
 
 TEXTS = (
     "In one sentence, what makes Ottawa Canada's capital?",
@@ -33,23 +32,7 @@ TEXTS = (
     "",
 )
 
-GEMMA3 = GgufModel(
-    key="gemma3-270m",
-    file="gemma-3-270m-q4_k_m.gguf",
-    template="",
-    load_tokenizer=gemma3_tokenizer,
-    add_bos=True,
-    bos_token="<bos>",
-    eos_token="<eos>",
-    end_of_generation="<end_of_turn>",
-    thinking="none",
-    n_ctx_train=32768,
-    n_vocab=262144,
-    n_embd=640,
-    n_params=268098176,
-    size=253000000,
-    ftype="Q4_K - Medium",
-)
+GEMMA3 = model_named("gemma3-270m")  # the twin's model of the same GGUF
 
 
 def main(argv: list[str]) -> int:
