@@ -167,6 +167,12 @@ def _think(body: ChatCompletionRequest) -> Any:
     """``thinkFromReasoningEffort`` (``openai/openai.go``). A ``reasoning`` object, even one
     without an effort, takes precedence over ``reasoning_effort``."""
     effort = body.reasoning.effort if body.reasoning is not None else body.reasoning_effort
+    return think_from_effort(effort)
+
+
+def think_from_effort(effort: str | None) -> Any:
+    """``thinkFromReasoningEffort``: the ``think`` value of an effort (None: not asked), or
+    Ollama's 400 for a name it does not know; shared by chat and Responses."""
     if not effort:
         return None
     if effort not in _EFFORTS:

@@ -23,7 +23,7 @@ from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError, bad_request
 from mockserver.wire.decode import json_kind, parse_json
 from mockserver.wire.gojson import as_decoded, dumps
-from mockserver.wire.openai import decode_image_url
+from mockserver.wire.openai import decode_image_url, think_from_effort
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
@@ -89,17 +89,6 @@ class ResponsesRequest(BaseModel):
 
 # --- request conversion (FromResponsesRequest) -----------------------------------------------
 
-_EFFORTS = {
-    "none": False,
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "max": "max",
-    "xhigh": "max",
-    "ultra": "max",
-}
-
 
 def _invalid(message: str) -> OllamaError:
     return bad_request(message, from_middleware=True)
@@ -147,15 +136,7 @@ def _content_text(parts: list[Any], where: str) -> tuple[str, tuple[bytes, ...]]
 
 
 def _think(body: ResponsesRequest) -> Any:
-    effort = body.reasoning.effort if body.reasoning else None
-    if not effort:
-        return None
-    if effort not in _EFFORTS:
-        raise _invalid(
-            f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", '
-            '"high", "xhigh", "ultra", "max", or "none")'
-        )
-    return _EFFORTS[effort]
+    return think_from_effort(body.reasoning.effort if body.reasoning else None)
 
 
 def _tools(tools: list[ToolIn], prefix: str = "") -> list[dict[str, Any]]:
