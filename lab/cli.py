@@ -25,6 +25,7 @@ from lab.experiment import names as experiment_names
 from lab.experiment import registered, select
 from lab.modeltable import DEFAULT_MODEL
 from lab.series import arguments as series_arguments
+from mockserver.startup import collector_paused
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -212,9 +213,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
-    from lab import report
-    from lab.errors import SetupError
-    from lab.runner import run
+    with collector_paused():  # the openai SDK's import (mockserver/startup.py)
+        from lab import report
+        from lab.errors import SetupError
+        from lab.runner import run
 
     try:
         options = options_from(args, env)
@@ -333,9 +335,10 @@ def _add_report(commands: argparse._SubParsersAction, env: Mapping[str, str]) ->
 
 
 def _report(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
-    from lab import report
-    from lab.conformance import ReportOptions, run_report
-    from lab.errors import SetupError
+    with collector_paused():
+        from lab import report
+        from lab.conformance import ReportOptions, run_report
+        from lab.errors import SetupError
 
     try:
         options = ReportOptions(
@@ -424,9 +427,10 @@ def _add_fidelity(commands: argparse._SubParsersAction) -> None:
 
 
 def _fidelity(args: argparse.Namespace, env: Mapping[str, str], out: Console, err: Console) -> int:
-    from lab import report
-    from lab.errors import SetupError
-    from lab.fidelity import FidelityOptions, run_fidelity
+    with collector_paused():
+        from lab import report
+        from lab.errors import SetupError
+        from lab.fidelity import FidelityOptions, run_fidelity
 
     try:
         options = FidelityOptions(

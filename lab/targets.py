@@ -158,11 +158,14 @@ def opened(target: Target) -> Iterator[Target]:
     if target.kind != "mock":
         yield target
         return
-    from mockserver.config import Settings
-    from mockserver.server import BackgroundServer
+    from mockserver.startup import collector_paused
 
     try:
-        fake = BackgroundServer(Settings(port=0)).start()
+        with collector_paused():  # the fake's imports and start (mockserver/startup.py)
+            from mockserver.config import Settings
+            from mockserver.server import BackgroundServer
+
+            fake = BackgroundServer(Settings(port=0)).start()
     except (RuntimeError, OSError, ValueError) as exc:
         raise FakeDidNotStart(str(exc)) from exc
     try:

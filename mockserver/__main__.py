@@ -163,21 +163,24 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import uvicorn
+    from mockserver.startup import collector_paused
 
-    from mockserver.app import SETTINGS_ENV, create_app, settings_json
-    from mockserver.server import uvicorn_options
+    with collector_paused():  # imports and the app: long-lived objects only (startup.py)
+        import uvicorn
 
-    args = parse_args(argv)
-    if args.workers < 1:
-        print("error: --workers must be 1 or more", file=sys.stderr)
-        return 2
-    try:
-        settings = settings_from(args)
-        app = create_app(settings)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        from mockserver.app import SETTINGS_ENV, create_app, settings_json
+        from mockserver.server import uvicorn_options
+
+        args = parse_args(argv)
+        if args.workers < 1:
+            print("error: --workers must be 1 or more", file=sys.stderr)
+            return 2
+        try:
+            settings = settings_from(args)
+            app = create_app(settings)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if settings.flavor == "llama-server":
         engine = app.state.llama
         print(

@@ -22,7 +22,8 @@ EXAMPLES = max(150, int(os.environ.get("PORTWAY_FUZZ_EXAMPLES", "0")))
 
 # Text a template or a user may put between and around special tokens.
 WORDS = ["user", "assistant", "\n", "\n\n", "  ", " ", "Hello", " world", "é", "🙂", "'s",
-         "123456", "\t", "<", "|", ">", "<|", "|>", "</", "[", "]", "▁", "<0x0A>"]  # fmt: skip
+         "123456", "\t", "<", "|", ">", "<|", "|>", "</", "[", "]", "▁", "<0x0A>", "<|x|>",
+         "<||>"]  # fmt: skip
 
 
 def specials_of(family: Family) -> list[str]:
@@ -89,6 +90,28 @@ def test_a_growing_conversation_counts_as_the_whole_prompt(family: Family) -> No
             )
         )
         assert family.tokenizer.count(text) == len(family.tokenizer.encode(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<|foo|>",  # the shape of a Harmony special, not one: text
+        "a<|reserved_199999|>b<|reserved_200013|>c",  # below the reserved range, then in it
+        "<||><|END|><|end |>",
+        "<|a<|end|>",  # a candidate cut short by the start of a real special
+        "<|end|><|nope|><|start|>user<|message|>x<|return|>",
+        "x<|nope|>",
+        "<|nope|>y<|call|>",
+        "<|start|>assistant<|channel|>final<|message|><|fake|><|end|>",
+    ],
+)
+def test_harmony_counts_look_alike_specials_as_text(text: str) -> None:
+    """Harmony's fragments are cut at every ``<|...|>``; one that is not a special is joined
+    back into the text around it, as tiktoken tokenizes it."""
+    tokenizer = GPT_OSS.tokenizer
+    whole = len(tokenizer.encode(text))
+    assert tokenizer.count(text) == whole
+    assert tokenizer.count(text) == whole  # from the kept fragments
 
 
 def test_the_trie_pattern_finds_the_leftmost_longest_token() -> None:

@@ -43,7 +43,10 @@ class FragmentCounts:
     """``count(text)``: the tokens of ``text``, its fragments between specials counted once.
 
     ``specials`` finds the special tokens (one capturing group: ``re.split`` alternates
-    fragment, special, fragment...); ``count_fragment`` tokenizes one fragment. Fragments are
+    fragment, special, fragment...); ``count_fragment`` tokenizes one fragment. With
+    ``known``, ``specials`` finds candidates that can neither overlap one another nor a
+    special (Harmony's ``<|...|>`` shape: one regex instead of a trie of 1,089 tokens, ~25 ms
+    to compile at the first request), and a candidate not in ``known`` is text. Fragments are
     kept up to ``budget`` bytes, the oldest kept leaving first (no reordering on a hit: a
     lookup is one C call, which is what makes the history cheap); one longer than ``max_fragment``
     characters is counted every time.
@@ -56,10 +59,11 @@ class FragmentCounts:
         *,
         budget: int = 8 * 1024 * 1024,
         max_fragment: int = 32_768,
+        known: frozenset[str] | None = None,
     ) -> None:
         if specials.groups != 1:
             raise ValueError("the specials pattern needs exactly one capturing group")
-        self._split = specials.split
+        self._split = specials.split if known is None else _keeping(specials.split, known)
         self._count_fragment = count_fragment
         self._max_fragment = max_fragment
         self.budget = budget
@@ -99,6 +103,25 @@ class FragmentCounts:
 
 
 _SLOT = 100  # a dict slot, the int, the hash table's share
+
+
+def _keeping(split: Callable[[str], list[str]], known: frozenset[str]):
+    """``split``, with every candidate that is not a ``known`` special joined back into the
+    text around it (a candidate cannot contain the start of a special: see the class)."""
+
+    def split_known(text: str) -> list[str]:
+        parts = split(text)
+        if all(map(known.__contains__, parts[1::2])):  # nearly always
+            return parts
+        joined = [parts[0]]
+        for index in range(1, len(parts), 2):
+            if parts[index] in known:
+                joined += (parts[index], parts[index + 1])
+            else:
+                joined[-1] += parts[index] + parts[index + 1]
+        return joined
+
+    return split_known
 
 
 def longest_first(tokens: Iterable[str]) -> re.Pattern[str]:

@@ -73,6 +73,7 @@ _HARMONY_SPECIALS = {
 
 # Every Harmony special is ``<|name|>`` with no ``<`` or ``|`` inside: this finds all of them.
 _SPECIAL_LIKE = re.compile(r"<\|[^<|]*\|>")
+_SPECIAL_CANDIDATE = re.compile(r"(<\|[^<|]*\|>)")  # the same, as FragmentCounts splits
 
 O200K_BASE = VocabFile(
     "o200k_base.tiktoken.gz",
@@ -112,7 +113,9 @@ class HarmonyTokenizer:
 
         self._core = self._encoding._core_bpe
         self._bytes_of: dict[int, bytes] = {}
-        self._counts = FragmentCounts(longest_first(_HARMONY_SPECIALS), self._count_ordinary)
+        self._counts = FragmentCounts(
+            _SPECIAL_CANDIDATE, self._count_ordinary, known=frozenset(_HARMONY_SPECIALS)
+        )
         # The longest token, in bytes: a text of n bytes has at least n / this many tokens.
         self.max_token_bytes = max(max(map(len, ranks)), max(map(len, _HARMONY_SPECIALS)))
 
