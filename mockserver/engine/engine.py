@@ -145,6 +145,11 @@ class ChatResult:
     num_ctx: int = DEFAULT_NUM_CTX
 
 
+def _expiry(kept_at: float, seconds: float) -> datetime:
+    life = _FOREVER if seconds < 0 else timedelta(seconds=min(seconds, 9e9))
+    return datetime.fromtimestamp(kept_at, UTC) + life
+
+
 @dataclass(frozen=True, slots=True)
 class Resident:
     """A model "in memory", as ``/api/ps`` lists it."""
@@ -165,7 +170,8 @@ class Engine:
         self.catalog = catalog
         self.num_ctx = num_ctx
         self._current_date = current_date
-        self._resident: dict[str, Resident] = {}
+        # name -> (card, kept at (epoch s), keep_alive s (< 0: forever), num_ctx)
+        self._resident: dict[str, tuple[ModelCard, float, float, int]] = {}
         self._resident_lock = threading.Lock()
         self._limiter: anyio.CapacityLimiter | None = None
 
@@ -274,10 +280,18 @@ class Engine:
         """Loaded models, the one that expires last first (``PsHandler``)."""
         now = datetime.now(UTC)
         with self._resident_lock:
-            for name in [n for n, r in self._resident.items() if r.expires_at <= now]:
-                del self._resident[name]
-            models = list(self._resident.values())
-        return sorted(models, key=lambda r: r.expires_at, reverse=True)
+            models = [
+                Resident(card, _expiry(kept_at, seconds), num_ctx)
+                for card, kept_at, seconds, num_ctx in self._resident.values()
+            ]
+            for model in models:
+                if model.expires_at <= now:
+                    del self._resident[model.card.name]
+        return sorted(
+            (model for model in models if model.expires_at > now),
+            key=lambda r: r.expires_at,
+            reverse=True,
+        )
 
     def hold(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
         """Keep ``card`` resident after a request that is not a chat (an embedding)."""
@@ -289,14 +303,14 @@ class Engine:
         journal.observe(result)
 
     def _keep(self, card: ModelCard, num_ctx: int, keep_alive: float | None) -> None:
+        """Note when and for how long ``card`` was kept; ``resident()`` makes the expiry of it
+        (every answer, memoized ones too, comes through here: no datetime per request)."""
         seconds = DEFAULT_KEEP_ALIVE if keep_alive is None else keep_alive
         with self._resident_lock:
             if seconds == 0:
                 self._resident.pop(card.name, None)
                 return
-            now = datetime.now(UTC)
-            life = _FOREVER if seconds < 0 else timedelta(seconds=min(seconds, 9e9))
-            self._resident[card.name] = Resident(card, now + life, num_ctx)
+            self._resident[card.name] = (card, time.time(), seconds, num_ctx)
 
     # --- chat --------------------------------------------------------------------------------
 
