@@ -1,9 +1,11 @@
-"""``python -m bench.compare --before DIR``: the unseen-body cases on two codes, one run.
+"""``python -m bench.compare --before DIR``: two codes measured in one run.
 
 The fake of this tree and the fake of another source tree (``DIR``, e.g. ``git archive main |
 tar -x -C DIR``) are measured back to back with the bare ceilings, in interleaved rounds
 (medians), with the harness of ``bench.run`` (same uvicorn settings, same pinning, same load
-generator): the before/after figures of docs/benchmarks.md. Prints a Markdown table.
+generator); then their start-up, spawn after spawn, alternating (``--spawns``): the fake's spawn
+to its first answer and ``python -m lab run --target mock``. The before/after figures of
+docs/benchmarks.md. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -15,7 +17,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import FAKE_ARGS, PATH, PY, ROOT, Load, Proc, ceiling, loadavg, pinning, post
+from bench.run import (
+    FAKE_ARGS,
+    PATH,
+    PY,
+    ROOT,
+    Load,
+    Proc,
+    ceiling,
+    first_answer,
+    loadavg,
+    pinning,
+    post,
+)
+from bench.startup import _wall
 from bench.workload import CHAT_BODY, STREAM_BODY
 from mockserver.server import free_port
 
@@ -25,7 +40,9 @@ CASES = [  # (label, target, body, connections, distinct)
     ("unseen, non-streamed, 16 conns", "fake", CHAT_BODY, 16, True),
     ("unseen, streamed + usage, 4 conns", "fake", STREAM_BODY, 4, True),
     ("same body (memo), non-streamed, 16 conns", "fake", CHAT_BODY, 16, False),
+    ("same body (memo), non-streamed, 2 conns", "fake", CHAT_BODY, 2, False),
 ]
+LAB_RUN = ["-m", "lab", "run", "--target", "mock"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +50,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, required=True, help="the other source tree")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--spawns", type=int, default=7, help="start-ups per tree (0: none)")
     args = parser.parse_args(argv)
+    throughput(args)
+    if args.spawns:
+        start_up(args.before.resolve(), args.spawns)
+    return 0
+
+
+def start_up(before: Path, spawns: int) -> None:
+    """Spawn to first answer (wall, CPU) and ``lab run --target mock`` (wall), per tree,
+    alternating spawn by spawn; the first of each only writes bytecode caches."""
+    trees = {"before": before, "after": ROOT}
+    first: dict[str, list[float]] = {name: [] for name in trees}
+    cpu: dict[str, list[float]] = {name: [] for name in trees}
+    lab: dict[str, list[float]] = {name: [] for name in trees}
+    for index in range(spawns + 1):
+        for name, tree in trees.items():
+            _, answered, used = first_answer(tree)
+            ran = _wall(LAB_RUN, cwd=tree)
+            if index:
+                first[name].append(answered)
+                cpu[name].append(used or 0.0)
+                lab[name].append(ran)
+    print(f"\n| Start-up ({spawns} spawns each, alternating, medians; min-max) | before | after |")
+    print("|---|---|---|")
+    for label, values, unit in (
+        ("fake: spawn to first 200, gpt-oss (wall)", first, "s"),
+        ("fake: CPU used by then", cpu, "s"),
+        ("`python -m lab run --target mock` (wall)", lab, "s"),
+    ):
+        cells = [_spread(values[name], unit) for name in trees]
+        print(f"| {label} | {cells[0]} | {cells[1]} |")
+    print(f"\nLoad average at the end: {loadavg()}.")
+
+
+def _spread(values: list[float], unit: str) -> str:
+    return f"{statistics.median(values):.3f} {unit} ({min(values):.2f}-{max(values):.2f})"
+
+
+def throughput(args: argparse.Namespace) -> None:
     cores = pinning(True)
     procs: list[Proc] = []
     ports: dict[str, int] = {}
@@ -90,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
             for code in ("before", "after")
         ]
         print(f"| {label} | {cells[0]} | {cells[1]} |")
-    return 0
 
 
 if __name__ == "__main__":

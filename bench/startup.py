@@ -27,10 +27,11 @@ COMMANDS = (
 RUN_TARGET_S = 2.0
 
 
-def _wall(args: list[str]) -> float:
+def _wall(args: list[str], cwd: Path = ROOT) -> float:
+    """Wall seconds of ``python ARGS`` run in the tree ``cwd`` (whose code it imports)."""
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     return time.perf_counter() - started
 
