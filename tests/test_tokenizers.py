@@ -154,3 +154,67 @@ def test_the_shipped_o200k_ranks_are_every_line_in_order() -> None:
     assert _tiktoken_ranks(data) == parsed
     shuffled = b"\n".join(data.splitlines()[::-1])  # a file in another order: ranks parsed
     assert _tiktoken_ranks(shuffled) == parsed
+
+
+def _tiktoken_with_specials():
+    """o200k_harmony as tiktoken builds it with its specials: the reference encode."""
+    import tiktoken
+
+    from mockserver.engine.tokenizers import _HARMONY_SPECIALS, _O200K_PATTERN, _tiktoken_ranks
+
+    return tiktoken.Encoding(
+        "o200k_harmony",
+        pat_str=_O200K_PATTERN,
+        mergeable_ranks=_tiktoken_ranks(O200K_BASE.read()),
+        special_tokens=_HARMONY_SPECIALS,
+    )
+
+
+_HARMONY_TEXTS = [
+    *TEXTS,
+    "<|start|>user<|message|>Hi<|end|><|start|>assistant",
+    "<|foo|> <|reserved_199999|> <|reserved_200013|> <||> <|END|> <|a<|end|>",
+    "x<|channel|>analysis<|message|>thinking...<|end|><|return|><|call|><|constrain|>json",
+    "lone \ud800 surrogate <|end|> and a pair \ud83d\ude00 split <|message|>\udfff",
+    "<|start|><|start|><|end|>",
+    "",
+]
+
+
+def test_harmony_encode_is_tiktokens_with_every_special_allowed() -> None:
+    """The core is built without specials and the text cut at them here: the same ids as
+    tiktoken's ``encode(allowed_special="all")`` on an encoding that has them, and the same
+    bytes for every id."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from mockserver.engine.tokenizers import _HARMONY_SPECIALS, HarmonyTokenizer
+
+    ours, reference = HarmonyTokenizer(), _tiktoken_with_specials()
+
+    def same(text: str) -> None:
+        try:
+            expected = reference.encode(text, allowed_special="all")
+        except UnicodeEncodeError:  # tiktoken's Encoding.encode makes this fix-up itself
+            fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            expected = reference.encode(fixed, allowed_special="all")
+        assert ours.encode(text) == expected, text
+        assert ours.count(text) == len(expected), text
+        for token in set(expected):
+            assert ours.token_bytes(token) == reference.decode_single_token_bytes(token)
+
+    for text in _HARMONY_TEXTS:
+        same(text)
+    names = sorted(_HARMONY_SPECIALS)
+    piece = st.one_of(
+        st.sampled_from(names[::25] + names[-12:]),
+        st.sampled_from(["<|", "|>", "<||>", "<|x|>", "<", "|", " ", "\n", "é", "🙂"]),
+        st.text(max_size=10),  # lone surrogates included
+    )
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(piece, max_size=20).map("".join))
+    def check(text: str) -> None:
+        same(text)
+
+    check()

@@ -827,9 +827,10 @@ def _count(family: Family, text: str, over: int) -> int:
     prompt is known not to fit a 4,096-token window without tokenizing it. Tokenizers whose
     normalizer can shrink the text (SentencePiece's NFKC) have no such bound.
     """
-    longest = getattr(family.tokenizer, "max_token_bytes", None)
-    if longest and len(text) > (over + 1) * longest:
-        return -(len(text) // longest)
+    if len(text) > over + 1:  # else it cannot prove it: no token is shorter than a byte
+        longest = getattr(family.tokenizer, "max_token_bytes", None)
+        if longest and len(text) > (over + 1) * longest:
+            return -(len(text) // longest)
     return _prompt_tokens(family, text)
 
 

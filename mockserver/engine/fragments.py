@@ -63,7 +63,7 @@ class FragmentCounts:
     ) -> None:
         if specials.groups != 1:
             raise ValueError("the specials pattern needs exactly one capturing group")
-        self._split = specials.split if known is None else _keeping(specials.split, known)
+        self._split = specials.split if known is None else cut_at_known(specials.split, known)
         self._count_fragment = count_fragment
         self._max_fragment = max_fragment
         self.budget = budget
@@ -105,7 +105,9 @@ class FragmentCounts:
 _SLOT = 100  # a dict slot, the int, the hash table's share
 
 
-def _keeping(split: Callable[[str], list[str]], known: frozenset[str]):
+def cut_at_known(
+    split: Callable[[str], list[str]], known: frozenset[str]
+) -> Callable[[str], list[str]]:
     """``split``, with every candidate that is not a ``known`` special joined back into the
     text around it (a candidate cannot contain the start of a special: see the class)."""
 
