@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         # Each worker process builds the same app from the same settings (app.py).
         os.environ[SETTINGS_ENV] = settings_json(settings)
         uvicorn.run(
-            "mockserver.app:app_from_environment",
+            "mockserver.startup:worker_app",
             factory=True,
             workers=args.workers,
             host=settings.host,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -34,4 +35,13 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-__all__ = ["collector_paused"]
+def worker_app() -> Any:
+    """The app of one ``python -m mockserver --workers N`` worker (uvicorn's factory, named by
+    import string): imported and built with the collector paused, as the single process's."""
+    with collector_paused():
+        from mockserver.app import app_from_environment
+
+        return app_from_environment()
+
+
+__all__ = ["collector_paused", "worker_app"]

@@ -21,6 +21,19 @@ def test_a_worker_builds_the_app_from_the_parents_settings(monkeypatch) -> None:
     assert app_from_environment().state.settings == settings
 
 
+def test_a_worker_starts_without_the_collector_and_serves_with_it(monkeypatch) -> None:
+    """uvicorn calls ``startup.worker_app`` in each worker (``--workers N``)."""
+    import gc
+
+    from mockserver.startup import worker_app
+
+    settings = Settings(models=("llama3.2:3b",), current_date="2026-03-23")
+    monkeypatch.setenv(SETTINGS_ENV, settings_json(settings))
+    assert worker_app().state.settings == settings
+    assert gc.isenabled()
+    gc.unfreeze()
+
+
 @pytest.mark.slow  # PORTWAY_SLOW=1 or nox -s slow (tests/conftest.py)
 def test_two_workers_answer_on_one_port() -> None:
     port = free_port()
