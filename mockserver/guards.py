@@ -94,6 +94,8 @@ class LimitBody:
 
         async def counting_receive() -> Message:
             nonlocal received, too_large
+            if too_large:  # told the app the client left: it must not wait for more body
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import httpx
@@ -67,6 +68,28 @@ def test_a_chunked_body_over_the_limit_gets_a_413_too(keyed):
         content=chunks(),
     )
     assert response.status_code == 413
+
+
+def test_a_chunked_body_sent_whole_over_the_limit_gets_its_413_at_once(keyed):
+    """The client writes its whole chunked body before reading (as many do): the 413 must not
+    wait for body that will never come (the layers behind the limit were told the client
+    left, and one of them asked for the rest of the body again: a hang until the deadline)."""
+    chunks = [b'{"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "']
+    chunks += [b"x" * 500] * 10 + [b'"}]}']
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", keyed.settings.port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer s3cret\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks)
+                + b"0\r\n\r\n"
+            )
+            answer = b""
+            while b"the limit is 2048 bytes" not in answer:
+                data = sock.recv(65536)  # socket.timeout (5 s) fails the test
+                assert data, answer
+                answer += data
+        assert answer.startswith(b"HTTP/1.1 413 ")
 
 
 @pytest.mark.parametrize(
