@@ -30,7 +30,7 @@ from bench.run import (
     pinning,
     post,
 )
-from bench.startup import _wall
+from bench.startup import wall
 from bench.workload import CHAT_BODY, STREAM_BODY
 from mockserver.server import free_port
 
@@ -68,7 +68,7 @@ def start_up(before: Path, spawns: int) -> None:
     for index in range(spawns + 1):
         for name, tree in trees.items():
             _, answered, used = first_answer(tree)
-            ran = _wall(LAB_RUN, cwd=tree)
+            ran = wall(LAB_RUN, cwd=tree)
             if index:
                 first[name].append(answered)
                 cpu[name].append(used or 0.0)

@@ -27,7 +27,7 @@ COMMANDS = (
 RUN_TARGET_S = 2.0
 
 
-def _wall(args: list[str], cwd: Path = ROOT) -> float:
+def wall(args: list[str], cwd: Path = ROOT) -> float:
     """Wall seconds of ``python ARGS`` run in the tree ``cwd`` (whose code it imports)."""
     started = time.perf_counter()
     subprocess.run(
@@ -40,11 +40,11 @@ def measure(rounds: int = 5) -> dict[str, float]:
     """Median wall seconds of each command (and of the baseline), ``rounds`` interleaved runs."""
     everything = (BASELINE, *COMMANDS)
     for _, args in everything:  # unmeasured: writes bytecode caches, warms the page cache
-        _wall(args)
+        wall(args)
     samples: dict[str, list[float]] = {name: [] for name, _ in everything}
     for _ in range(rounds):
         for name, args in everything:
-            samples[name].append(_wall(args))
+            samples[name].append(wall(args))
     return {name: statistics.median(times) for name, times in samples.items()}
 
 

@@ -412,7 +412,6 @@ class _Deadlines:
         except asyncio.CancelledError:
             if task not in self._expired:
                 raise
-            self._expired.discard(task)
             task.uncancel()  # this cancellation was the deadline's, not the caller's
             raise _SlowBody from None
         finally:

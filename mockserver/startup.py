@@ -3,9 +3,9 @@
 Importing FastAPI, pydantic and the openai SDK builds hundreds of thousands of long-lived
 objects (classes, schemas, validators), every one a container the collector tracks. While they
 pile up, CPython runs its collector again and again over the growing heap (a full collection
-each time the long-lived objects grow by a quarter) and frees next to nothing: measured, about
-a tenth of the fake's CPU from spawn to its first answer and a fifth of ``lab run --target
-mock`` (``docs/benchmarks.md``). So start-up runs with the collector off; when it is over, what
+each time the long-lived objects grow by a quarter) and frees next to nothing: measured, 3-12 %
+of the fake's CPU from spawn to its first answer and about a quarter of ``lab run --target
+mock`` (``bench/NOTES.md``). So start-up runs with the collector off; when it is over, what
 it built is moved to the permanent generation (``gc.freeze``: later collections never walk it
 again) and the collector is on again, for the requests.
 """

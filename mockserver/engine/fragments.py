@@ -63,7 +63,8 @@ class FragmentCounts:
     ) -> None:
         if specials.groups != 1:
             raise ValueError("the specials pattern needs exactly one capturing group")
-        self._split = specials.split if known is None else cut_at_known(specials.split, known)
+        # The text cut at its specials: text, special, text, ... (also the tokenizer's encode).
+        self.split = specials.split if known is None else cut_at_known(specials.split, known)
         self._count_fragment = count_fragment
         self._max_fragment = max_fragment
         self.budget = budget
@@ -72,7 +73,7 @@ class FragmentCounts:
         self._lock = threading.Lock()
 
     def count(self, text: str) -> int:
-        parts = self._split(text)
+        parts = self.split(text)
         total = len(parts) // 2  # the specials
         known = self._known.get
         for fragment in parts[0::2]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
-from mockserver.engine.fragments import FragmentCounts, cut_at_known, longest_first
+from mockserver.engine.fragments import FragmentCounts, longest_first
 from mockserver.engine.vocab import VocabFile
 
 
@@ -71,9 +71,9 @@ _HARMONY_SPECIALS = {
     "<|call|>": 200012,
 } | {f"<|reserved_{i}|>": i for i in range(200013, 201088)}
 
-# Every Harmony special is ``<|name|>`` with no ``<`` or ``|`` inside: this finds all of them.
-_SPECIAL_LIKE = re.compile(r"<\|[^<|]*\|>")
-_SPECIAL_CANDIDATE = re.compile(r"(<\|[^<|]*\|>)")  # the same, as FragmentCounts splits
+# Every Harmony special is ``<|name|>`` with no ``<`` or ``|`` inside: this finds all of them
+# (and look-alikes, which ``FragmentCounts(known=...)`` joins back into the text).
+_SPECIAL_CANDIDATE = re.compile(r"(<\|[^<|]*\|>)")
 _HARMONY_NAMES = frozenset(_HARMONY_SPECIALS)
 
 O200K_BASE = VocabFile(
@@ -121,7 +121,6 @@ class HarmonyTokenizer:
         self._bytes_of: dict[int, bytes] = {
             token: name.encode() for name, token in _HARMONY_SPECIALS.items()
         }
-        self._split = cut_at_known(_SPECIAL_CANDIDATE.split, _HARMONY_NAMES)
         self._counts = FragmentCounts(
             _SPECIAL_CANDIDATE, self._count_ordinary, known=_HARMONY_NAMES
         )
@@ -141,7 +140,7 @@ class HarmonyTokenizer:
         if "<|" not in text:
             return self._ordinary(text)
         ids: list[int] = []
-        parts = self._split(text)  # text, special, text, ... (look-alikes kept as text)
+        parts = self._counts.split(text)  # text, special, text, ... (look-alikes are text)
         for index in range(0, len(parts), 2):
             if parts[index]:
                 ids += self._ordinary(parts[index])
