@@ -16,14 +16,23 @@ FROZEN_CLOCK = 1767225600  # 2026-01-01T00:00:00Z
 _CALL_ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
+# Unseeded ids as Ollama draws them: ``math/rand`` (completion, call and message numbers) from
+# one generator seeded by the OS at start, no system call per request; ``crypto/rand`` ids
+# (``token_hex``) from the OS every time.
+_MATH_RAND = random.Random()
+_CRYPTO_RAND = random.SystemRandom()
+
+
 class RequestIdentity:
     def __init__(self, seed: int | None, body: bytes) -> None:
+        self._rng: random.Random
+        self._crypto: random.Random
         if seed is None:
-            self._rng: random.Random = random.SystemRandom()
+            self._rng, self._crypto = _MATH_RAND, _CRYPTO_RAND
             self._now = time.time()
         else:
             digest = hashlib.sha256(f"{seed}\0".encode() + body).digest()
-            self._rng = random.Random(int.from_bytes(digest[:16], "big"))
+            self._rng = self._crypto = random.Random(int.from_bytes(digest[:16], "big"))
             self._now = float(FROZEN_CLOCK)
 
     @property
@@ -43,7 +52,7 @@ class RequestIdentity:
 
     def token_hex(self, nbytes: int) -> str:
         """``nbytes`` random bytes in hex (Ollama's crypto/rand ids, e.g. Anthropic ``msg_``)."""
-        return f"{self._rng.getrandbits(8 * nbytes):0{2 * nbytes}x}"
+        return f"{self._crypto.getrandbits(8 * nbytes):0{2 * nbytes}x}"
 
     def call_ids(self, count: int) -> list[str]:
         return [

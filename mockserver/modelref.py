@@ -19,6 +19,7 @@ offline, or the cloud model's answer): not emulated.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import orjson
@@ -85,9 +86,21 @@ def pull_name(ref: ModelRef) -> str:
 
 
 def local_base(raw: str) -> str:
-    """The name to look up: without a ``:local`` suffix (two suffixes: the 400)."""
+    """The name to look up: without a ``:local`` suffix (two suffixes: the 400). Every
+    generation request asks it two or three times of the same few names: those up to
+    ``_CACHED_NAME`` characters are parsed once (a bounded cache: 512 short names)."""
+    if len(raw) <= _CACHED_NAME:
+        return _cached_local_base(raw)
+    return _local_base(raw)
+
+
+def _local_base(raw: str) -> str:
     ref = parse_ref(raw)
     return ref.base if ref.source == LOCAL else ref.original
+
+
+_CACHED_NAME = 128
+_cached_local_base = functools.lru_cache(maxsize=512)(_local_base)  # errors are not cached
 
 
 def cloud_disabled(operation: str) -> OllamaError:

@@ -13,13 +13,14 @@ from mockserver.engine.tokenizers import (
     LLAMA3,
     MISTRAL_V3,
     O200K_BASE,
+    O200K_TOKENS,
     QWEN,
     HFTokenizer,
     SentencePieceTokenizer,
 )
 from mockserver.engine.vocab import VocabFile, VocabularyError
 
-SHIPPED = [O200K_BASE, LLAMA3, QWEN, GEMMA3, MISTRAL_V3]
+SHIPPED = [O200K_BASE, O200K_TOKENS, LLAMA3, QWEN, GEMMA3, MISTRAL_V3]
 
 SPECIALS = {
     "gptoss": ["<|start|>", "<|message|>", "<|end|>", "<|channel|>", "<|return|>", "<|call|>"],
@@ -154,6 +155,26 @@ def test_the_shipped_o200k_ranks_are_every_line_in_order() -> None:
     assert _tiktoken_ranks(data) == parsed
     shuffled = b"\n".join(data.splitlines()[::-1])  # a file in another order: ranks parsed
     assert _tiktoken_ranks(shuffled) == parsed
+
+
+def test_the_packed_gpt_oss_tokens_are_the_tiktoken_files_ranks() -> None:
+    """The token list the fake loads (``tools/pack_vocab.py``) holds exactly the ranks of the
+    shipped .tiktoken file, upstream's bytes."""
+    from mockserver.engine.tokenizers import _tiktoken_ranks, o200k_ranks
+
+    assert o200k_ranks() == _tiktoken_ranks(O200K_BASE.read())
+
+
+def test_a_python_that_cannot_read_the_packed_tokens_parses_the_tiktoken_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mockserver.engine import tokenizers
+
+    def unreadable(data: bytes) -> object:
+        raise ValueError("bad marshal data (unknown type code)")
+
+    monkeypatch.setattr(tokenizers.marshal, "loads", unreadable)
+    assert tokenizers.o200k_ranks() == tokenizers._tiktoken_ranks(O200K_BASE.read())
 
 
 def _tiktoken_with_specials():

@@ -29,18 +29,18 @@ trained context; the prompt stage uses the requested value, capped at the runner
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
-
-import anyio
-import anyio.to_thread
 
 from mockserver import journal
 from mockserver.engine import generator, logprobs, media, structured
@@ -173,7 +173,7 @@ class Engine:
         # name -> (card, kept at (epoch s), keep_alive s (< 0: forever), num_ctx)
         self._resident: dict[str, tuple[ModelCard, float, float, int]] = {}
         self._resident_lock = threading.Lock()
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._threads: ThreadPoolExecutor | None = None
 
     async def run(self, work: Callable[..., T], request: ChatRequest, **options: Any) -> T:
         """``work(request, **options)`` (``chat``, ``load``...) where it keeps the server
@@ -183,21 +183,26 @@ class Engine:
         prompt no longer stalls every other client)."""
         if self.is_loaded(request.model) and not is_heavy(request):
             return work(request, **options)
-        if self._limiter is None:  # made on the loop that uses it
-            self._limiter = anyio.CapacityLimiter(WORKERS)
-        call = functools.partial(work, request, **options)
-        return await anyio.to_thread.run_sync(call, limiter=self._limiter)
+        return await self._in_thread(functools.partial(work, request, **options))
 
     async def run_heavy(self, work: Callable[[], T], heavy: bool) -> T:
         """``work()`` in the engine's threads when ``heavy``, else right here."""
         if not heavy:
             return work()
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(WORKERS)
-        return await anyio.to_thread.run_sync(work, limiter=self._limiter)
+        return await self._in_thread(work)
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        """``work()`` in one of the engine's ``WORKERS`` threads (made at the first use), with
+        the caller's context variables (a scenario's answer). An executor of the standard
+        library, not anyio's: the first request, which loads the model here, does not import
+        anyio's event-loop backend on the way to its answer."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(WORKERS, thread_name_prefix="engine")
+        call = functools.partial(contextvars.copy_context().run, work)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     def current_date(self) -> str:
-        return self._current_date or date.today().isoformat()
+        return self._current_date or _today()
 
     def resolve(self, name: str, think: object = None) -> tuple[ModelCard, Family]:
         """The pulled model and the family that generates for it.
@@ -793,6 +798,22 @@ def is_heavy(request: ChatRequest) -> bool:
         if size > HEAVY_CHARS:
             return True
     return len(request.tools) > HEAVY_MESSAGES
+
+
+_day: tuple[float, str] = (0.0, "")  # (the next local midnight, epoch s; today's ISO date)
+
+
+def _today() -> str:
+    """The local date as ``date.today().isoformat()``, remade only after local midnight (the
+    memo's key and every prompt ask for it: a clock read, not a calendar, per request)."""
+    global _day
+    until, today = _day
+    now = time.time()
+    if now >= until or not today:
+        day = date.fromtimestamp(now)
+        midnight = datetime.combine(day + timedelta(days=1), datetime.min.time()).timestamp()
+        _day = until, today = midnight, day.isoformat()
+    return today
 
 
 def _first_fitting(last: int, fits: Callable[[int], bool]) -> int:
