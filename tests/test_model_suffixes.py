@@ -187,3 +187,17 @@ def test_create_from_a_local_name(http: httpx.Client) -> None:
     assert (reply.status_code, reply.json()) == (200, {"status": "success"})
     shown = http.post("/api/show", json={"model": "mine:v1:local"}).json()
     assert shown["system"] == "Be brief."
+
+
+def test_the_name_cache_is_bounded_and_keeps_no_error() -> None:
+    from mockserver.errors import OllamaError
+    from mockserver.modelref import _cached_local_base, local_base
+
+    _cached_local_base.cache_clear()
+    for _ in range(2):  # raised every time, never remembered as an answer
+        with pytest.raises(OllamaError, match="not both"):
+            local_base("gpt-oss:20b:local:cloud")
+    assert local_base("gpt-oss:20b:local") == "gpt-oss:20b"
+    local_base("m" * 10_000 + ":local")  # a long name is parsed, not kept
+    info = _cached_local_base.cache_info()
+    assert info.maxsize == 512 and info.currsize == 1
