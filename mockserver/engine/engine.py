@@ -173,7 +173,6 @@ class Engine:
         # name -> (card, kept at (epoch s), keep_alive s (< 0: forever), num_ctx)
         self._resident: dict[str, tuple[ModelCard, float, float, int]] = {}
         self._resident_lock = threading.Lock()
-        self._threads: ThreadPoolExecutor | None = None
 
     async def run(self, work: Callable[..., T], request: ChatRequest, **options: Any) -> T:
         """``work(request, **options)`` (``chat``, ``load``...) where it keeps the server
@@ -192,14 +191,10 @@ class Engine:
         return await self._in_thread(work)
 
     async def _in_thread(self, work: Callable[[], T]) -> T:
-        """``work()`` in one of the engine's ``WORKERS`` threads (made at the first use), with
-        the caller's context variables (a scenario's answer). An executor of the standard
-        library, not anyio's: the first request, which loads the model here, does not import
-        anyio's event-loop backend on the way to its answer."""
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(WORKERS, thread_name_prefix="engine")
+        """``work()`` in one of the engine threads (``engine_threads``), with the caller's
+        context variables (a scenario's answer)."""
         call = functools.partial(contextvars.copy_context().run, work)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        return await asyncio.get_running_loop().run_in_executor(engine_threads(), call)
 
     def current_date(self) -> str:
         return self._current_date or _today()
@@ -784,6 +779,22 @@ _RECURRING_CHARS = 64  # reply texts up to this long are kept tokenized, as cont
 
 
 WORKERS = max(1, min(4, os.cpu_count() or 1))  # engine threads for heavy requests
+_threads: ThreadPoolExecutor | None = None
+_threads_made = threading.Lock()
+
+
+def engine_threads() -> ThreadPoolExecutor:
+    """The process's ``WORKERS`` engine threads, made at the first use: heavy requests and
+    model loads run there, at most ``WORKERS`` at once, the others queued in order. An
+    executor of the standard library, not anyio's: the first request, which loads the model,
+    does not import anyio's event-loop backend on the way to its answer."""
+    global _threads
+    with _threads_made:
+        if _threads is None:
+            _threads = ThreadPoolExecutor(WORKERS, thread_name_prefix="engine")
+        return _threads
+
+
 HEAVY_CHARS = 32_768  # a request with more text than this is worked off the event loop
 HEAVY_MESSAGES = 64  # ... and one with more messages (truncation renders several suffixes)
 
