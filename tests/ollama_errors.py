@@ -1,8 +1,12 @@
 """The 5xx answers Ollama itself gives for client input, which the fake copies.
 
-Only one: a wrongly typed option (``options.num_ctx: "big"``). ``api.Options.FromMap``
-(``api/types.go``) returns the error, ``scheduleRunner`` passes it on and
-``handleScheduleError``'s default branch answers 500 with its text (``server/routes.go``).
+- A wrongly typed option (``options.num_ctx: "big"``). ``api.Options.FromMap``
+  (``api/types.go``) returns the error, ``scheduleRunner`` passes it on and
+  ``handleScheduleError``'s default branch answers 500 with its text (``server/routes.go``).
+- A ``context`` on ``/api/generate`` with an id outside the vocabulary (``[-1]``).
+  GenerateHandler detokenizes it and answers any error with 500 and the error's text
+  (``server/routes.go``); the runner's ``Detokenize`` (``llm/llama_server.go``) asks
+  llama-server's ``/detokenize`` and words a failure ``detokenize error: <its body>``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,12 @@ _FROM_MAP_ERROR = re.compile(
 )
 
 
+_DETOKENIZE_ERROR = re.compile(rb'\{"error":"detokenize error: [^"]+"\}')
+
+
 def ollamas_own_500(status: int, body: bytes) -> bool:
     """Whether a 500 is the one Ollama answers too (its exact body), not a fake's failure."""
-    return status == 500 and _FROM_MAP_ERROR.fullmatch(body.strip()) is not None
+    body = body.strip()
+    return status == 500 and any(
+        pattern.fullmatch(body) is not None for pattern in (_FROM_MAP_ERROR, _DETOKENIZE_ERROR)
+    )

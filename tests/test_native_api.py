@@ -203,6 +203,20 @@ CT = "content-type"
          "json: cannot unmarshal string into Go struct field ChatRequest.stream of type bool"),
         ("/api/generate", b'{"model": "gpt-oss:20b", "prompt": ["a"]}', 400,
          "json: cannot unmarshal array into Go struct field GenerateRequest.prompt of type string"),
+        # An element of a list: Go names the element's type; a number that is not a 64-bit
+        # integer is quoted (decode.go literalStore; checked with Go's encoding/json).
+        ("/api/generate", b'{"model": "gpt-oss:20b", "context": ["a"]}', 400,
+         "json: cannot unmarshal string into Go struct field GenerateRequest.context of type int"),
+        ("/api/generate", b'{"model": "gpt-oss:20b", "context": [1.5]}', 400,
+         "json: cannot unmarshal number 1.5 into Go struct field GenerateRequest.context of type int"),  # noqa: E501
+        ("/api/generate", b'{"model": "gpt-oss:20b", "context": [9223372036854775808]}', 400,
+         "json: cannot unmarshal number 9223372036854775808 into Go struct field GenerateRequest.context of type int"),  # noqa: E501
+        ("/api/chat", b'{"model": "gpt-oss:20b", "top_logprobs": 18446744073709551615}', 400,
+         "json: cannot unmarshal number 18446744073709551615 into Go struct field ChatRequest.top_logprobs of type int"),  # noqa: E501
+        # A context id outside the vocabulary: llama-server's /detokenize fails, and
+        # GenerateHandler answers the runner's error with 500 (llm/llama_server.go).
+        ("/api/generate", b'{"model": "gpt-oss:20b", "prompt": "hi", "context": [-1]}', 500,
+         "detokenize error: invalid token id -1"),
         # api/types.go ThinkValue.UnmarshalJSON: "max" is a level since v0.22.
         ("/api/chat", b'{"model": "gpt-oss:20b", "think": "ultra"}', 400,
          'invalid think value: "ultra" (must be "high", "medium", "low", "max", true, or false)'),

@@ -23,7 +23,7 @@ from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError, bad_request
 from mockserver.wire import gobase64
-from mockserver.wire.decode import json_kind
+from mockserver.wire.decode import GoInt, json_kind
 from mockserver.wire.gojson import as_decoded, dumps
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
@@ -36,7 +36,7 @@ def _go(go_type: str) -> dict[str, Any]:
 class ThinkingIn(BaseModel):
     model_config = _STRICT
     type: str | None = Field(None, json_schema_extra=_go("string"))
-    budget_tokens: int | None = Field(None, json_schema_extra=_go("int"))
+    budget_tokens: GoInt | None = Field(None, json_schema_extra=_go("int"))
 
 
 class OutputConfigIn(BaseModel):
@@ -63,7 +63,7 @@ class MessagesRequest(BaseModel):
 
     model_config = _STRICT
     model: str | None = Field(None, json_schema_extra=_go("string"))
-    max_tokens: int | None = Field(None, json_schema_extra=_go("int"))
+    max_tokens: GoInt | None = Field(None, json_schema_extra=_go("int"))
     messages: list[MessageIn] | None = Field(
         None, json_schema_extra=_go("[]anthropic.MessageParam")
     )
@@ -71,7 +71,7 @@ class MessagesRequest(BaseModel):
     stream: bool | None = Field(None, json_schema_extra=_go("bool"))
     temperature: float | None = Field(None, json_schema_extra=_go("float64"))
     top_p: float | None = Field(None, json_schema_extra=_go("float64"))
-    top_k: int | None = Field(None, json_schema_extra=_go("int"))
+    top_k: GoInt | None = Field(None, json_schema_extra=_go("int"))
     stop_sequences: list[str] | None = Field(None, json_schema_extra=_go("[]string"))
     # Not named ``tools``: the shared decoder checks ``tools`` against chat's ``api.Tool``.
     tool_list: list[ToolIn] | None = Field(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import codecs
 import math
 import re
-from typing import Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 import anyio.to_thread
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from mockserver.errors import OllamaError
 
@@ -35,6 +35,10 @@ def parse_json(body: bytes, *, from_middleware: bool) -> Any:
 
 
 LARGE_BODY = 256 * 1024  # bodies decoded off the event loop
+
+# Go's ``int`` (64 bits here): a JSON integer beyond it fails to decode (``literalStore``:
+# ``ParseInt`` fails or ``OverflowInt``) with the literal in the error, as a float does.
+GoInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 async def decode_body(
@@ -67,9 +71,10 @@ def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: 
         error = exc.errors()[0]
         path = ".".join(str(p) for p in error["loc"] if not isinstance(p, int))
         go_type = _go_type(model, error["loc"])
-        kind = json_kind(error.get("input"))
-        if go_type == "int" and isinstance(error.get("input"), float):
-            kind = f"number {_go_number(error['input'])}"
+        given = error.get("input")
+        kind = json_kind(given)
+        if go_type == "int" and isinstance(given, int | float) and not isinstance(given, bool):
+            kind = f"number {_go_number(given)}"  # a fraction, or beyond 64 bits
         struct = go_struct.rsplit(".", 1)[-1]
         raise OllamaError(
             400,
@@ -129,7 +134,8 @@ def _go_type(model: type[BaseModel], loc: tuple) -> str:
     current: Any = model
     go_type = "string"
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int):  # an element of a list: Go names the element's type
+            go_type = go_type.removeprefix("[]")
             continue
         if current is None or not hasattr(current, "model_fields"):
             break
@@ -170,7 +176,11 @@ def json_kind(value: Any) -> str:
 
 
 def _go_number(value: float) -> str:
-    return repr(value)
+    """The literal Go quotes, as the decoded value spells it: an integer that fits 64 bits
+    exactly; any other number as float64, as JSON encoders write it (the body's own spelling
+    is not kept: ``1E30`` is quoted ``1e+30``, and an integer beyond 64 bits, which the JSON
+    decoder gives as float64, as that float: UNVERIFIED digits, the same 400)."""
+    return str(value) if isinstance(value, int) else repr(value)
 
 
 # --- Go's decoder, where orjson refuses what Go accepts ---------------------------------------

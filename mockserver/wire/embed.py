@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from mockserver.wire.decode import GoInt
+
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
@@ -33,7 +35,7 @@ class EmbedRequestIn(BaseModel):
     input: Any = None
     keep_alive: Any = None
     truncate: bool | None = Field(None, json_schema_extra=_go("bool"))
-    dimensions: int | None = Field(None, json_schema_extra=_go("int"))
+    dimensions: GoInt | None = Field(None, json_schema_extra=_go("int"))
     options: dict[str, Any] | None = Field(None, json_schema_extra=_go("map[string]interface {}"))
 
 
@@ -53,7 +55,7 @@ class OpenAIEmbedRequestIn(BaseModel):
     model_config = _STRICT
     input: Any = None
     model: str | None = Field(None, json_schema_extra=_go("string"))
-    dimensions: int | None = Field(None, json_schema_extra=_go("int"))
+    dimensions: GoInt | None = Field(None, json_schema_extra=_go("int"))
     encoding_format: str | None = Field(None, json_schema_extra=_go("string"))
 
 

@@ -19,6 +19,7 @@ from mockserver.engine.chat import ChatRequest, Message, Options, Think, ToolCal
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
 from mockserver.wire import gobase64
+from mockserver.wire.decode import GoInt
 from mockserver.wire.gojson import as_decoded
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
@@ -30,7 +31,7 @@ def _go(go_type: str) -> dict[str, Any]:
 
 class ToolCallFunctionIn(BaseModel):
     model_config = _STRICT
-    index: int | None = Field(None, json_schema_extra=_go("int"))
+    index: GoInt | None = Field(None, json_schema_extra=_go("int"))
     name: str | None = Field(None, json_schema_extra=_go("string"))
     arguments: dict[str, Any] | None = Field(
         None, json_schema_extra=_go("api.ToolCallFunctionArguments")
@@ -70,7 +71,7 @@ class _Common(BaseModel):
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
     logprobs: bool | None = Field(None, json_schema_extra=_go("bool"))
-    top_logprobs: int | None = Field(None, json_schema_extra=_go("int"))
+    top_logprobs: GoInt | None = Field(None, json_schema_extra=_go("int"))
 
 
 class ChatRequestIn(_Common):
@@ -87,7 +88,7 @@ class GenerateRequestIn(_Common):
     suffix: str | None = Field(None, json_schema_extra=_go("string"))
     system: str | None = Field(None, json_schema_extra=_go("string"))
     template: str | None = Field(None, json_schema_extra=_go("string"))
-    context: list[int] | None = Field(None, json_schema_extra=_go("[]int"))
+    context: list[GoInt] | None = Field(None, json_schema_extra=_go("[]int"))
     raw: bool | None = Field(None, json_schema_extra=_go("bool"))
     images: list[str] | None = Field(None, json_schema_extra=_go("[]api.ImageData"))
 

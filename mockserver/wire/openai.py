@@ -18,7 +18,7 @@ from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
 from mockserver.wire import gobase64
-from mockserver.wire.decode import tool_call_arguments
+from mockserver.wire.decode import GoInt, tool_call_arguments
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
@@ -37,7 +37,7 @@ class FunctionCall(BaseModel):
 class ToolCallIn(BaseModel):
     model_config = _STRICT
     id: str | None = Field(None, json_schema_extra=_go("string"))
-    index: int | None = Field(None, json_schema_extra=_go("int"))
+    index: GoInt | None = Field(None, json_schema_extra=_go("int"))
     type: str | None = Field(None, json_schema_extra=_go("string"))
     function: FunctionCall | None = Field(None, json_schema_extra=_go("openai.Function"))
 
@@ -83,8 +83,8 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = Field(
         None, json_schema_extra=_go("openai.StreamOptions")
     )
-    max_tokens: int | None = Field(None, json_schema_extra=_go("int"))
-    seed: int | None = Field(None, json_schema_extra=_go("int"))
+    max_tokens: GoInt | None = Field(None, json_schema_extra=_go("int"))
+    seed: GoInt | None = Field(None, json_schema_extra=_go("int"))
     stop: Any = None
     temperature: float | None = Field(None, json_schema_extra=_go("float64"))
     top_p: float | None = Field(None, json_schema_extra=_go("float64"))
@@ -100,7 +100,7 @@ class ChatCompletionRequest(BaseModel):
         None, alias="_debug_render_only", json_schema_extra=_go("bool")
     )
     logprobs: bool | None = Field(None, json_schema_extra=_go("bool"))
-    top_logprobs: int | None = Field(None, json_schema_extra=_go("int"))
+    top_logprobs: GoInt | None = Field(None, json_schema_extra=_go("int"))
 
 
 # --- request conversion (Ollama's FromChatRequest) -------------------------------------------

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mockserver.engine.chat import ChatRequest, Message, Options, ToolCall
 from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError, bad_request
-from mockserver.wire.decode import json_kind, parse_json
+from mockserver.wire.decode import GoInt, json_kind, parse_json
 from mockserver.wire.gojson import as_decoded, dumps
 from mockserver.wire.openai import decode_image_url, think_from_effort
 
@@ -74,7 +74,7 @@ class ResponsesRequest(BaseModel):
     background: bool | None = Field(None, json_schema_extra=_go("bool"))
     input: Any = None
     instructions: str | None = Field(None, json_schema_extra=_go("string"))
-    max_output_tokens: int | None = Field(None, json_schema_extra=_go("int"))
+    max_output_tokens: GoInt | None = Field(None, json_schema_extra=_go("int"))
     reasoning: ReasoningIn | None = Field(None, json_schema_extra=_go("openai.ResponsesReasoning"))
     temperature: float | None = Field(None, json_schema_extra=_go("float64"))
     text: TextIn | None = Field(None, json_schema_extra=_go("openai.ResponsesText"))
