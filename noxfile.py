@@ -107,7 +107,12 @@ def real(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite: unit tests, the fake over real sockets, fidelity cases."""
     session.install("-e", ".[test,plot]")  # plot: the --plot tests draw real PNG/SVG/PDF
-    session.run("python", "-m", "pytest", "-q", *session.posargs, env={"PYTHONHASHSEED": "0"})
+    # One pytest worker per core (pytest-xdist): the suite is ~140 s on one core of the 2-core
+    # machine, ~80 s on both. The slow session stays on one (file limits, worker processes).
+    session.run(
+        "python", "-m", "pytest", "-q", "-n", "auto", *session.posargs,
+        env={"PYTHONHASHSEED": "0"},
+    )  # fmt: skip
 
 
 def _without_network() -> list[str]:
