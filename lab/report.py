@@ -143,14 +143,16 @@ def summary_table(results: list[tuple[Experiment, Finding]]) -> Table:
 
 
 def recorded(console: Console, directory: Path, count: int) -> None:
-    """What ``--record DIR`` saved, and how to use it."""
+    """What ``--record DIR`` saved, and how to use it: soft-wrapped (the terminal wraps it), so
+    that a long path is never cut by a line break inside it and copies whole."""
     console.print()
     console.print(
         Text(
             f"Recorded {count} exchange{'s' if count != 1 else ''} in {directory} "
             f"(python -m mockserver --replay {directory} answers them offline).",
             style="bold",
-        )
+        ),
+        soft_wrap=True,
     )
 
 

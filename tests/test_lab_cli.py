@@ -353,3 +353,18 @@ def test_run_all_ends_with_one_summary_and_says_what_it_recorded(fake, tmp_path,
 def test_one_experiment_needs_no_summary(fake, capsys) -> None:
     assert main(["run", "round_trip", "--target", fake.openai_url], env={}) == 0
     assert "Summary:" not in capsys.readouterr().out
+
+
+def test_a_long_recording_path_is_printed_whole_at_80_columns(tmp_path) -> None:
+    """The path --record names is never cut by a line break inside it: it is copied whole."""
+    import io
+
+    from rich.console import Console
+
+    from lab.report import recorded
+
+    directory = tmp_path / ("deep-" * 20) / "recording"
+    out = io.StringIO()
+    recorded(Console(file=out, width=80, color_system=None), directory, 3)
+    assert f"Recorded 3 exchanges in {directory} " in out.getvalue()
+    assert f"--replay {directory} answers" in out.getvalue()
