@@ -143,17 +143,13 @@ def summary_table(results: list[tuple[Experiment, Finding]]) -> Table:
 
 
 def recorded(console: Console, directory: Path, count: int) -> None:
-    """What ``--record DIR`` saved, and how to use it: soft-wrapped (the terminal wraps it), so
-    that a long path is never cut by a line break inside it and copies whole."""
+    """What ``--record DIR`` saved, and how to use it. The folder is on a line of its own, so
+    that a path up to the line's width is never cut by a line break inside it (it copies
+    whole; a longer one is folded, as every line is kept within the terminal's width)."""
     console.print()
-    console.print(
-        Text(
-            f"Recorded {count} exchange{'s' if count != 1 else ''} in {directory} "
-            f"(python -m mockserver --replay {directory} answers them offline).",
-            style="bold",
-        ),
-        soft_wrap=True,
-    )
+    console.print(Text(f"Recorded {count} exchange{'s' if count != 1 else ''} in:", style="bold"))
+    console.print(Text(f"  {directory}", style="bold"))
+    console.print(Text(f"python -m mockserver --replay {directory} answers them offline."))
 
 
 def error(console: Console, problem: LabError) -> None:

@@ -338,7 +338,8 @@ def test_run_all_ends_with_one_summary_and_says_what_it_recorded(fake, tmp_path,
     argv = ["run", "--all", "--target", fake.openai_url, "--record", str(saved)]
     assert main(argv, env={}) == 0
 
-    out = plain(capsys.readouterr().out)
+    raw = capsys.readouterr().out
+    out = plain(raw)
     assert out.count("Summary: 8 experiments") == 1
     summary = out[out.index("Summary: 8 experiments") :]
     for experiment in registered():
@@ -346,8 +347,9 @@ def test_run_all_ends_with_one_summary_and_says_what_it_recorded(fake, tmp_path,
     assert "8 shown, 0 not applicable, 0 unexpected" in summary
     files = sorted(saved.glob("*.json"))
     assert files
-    assert f"Recorded {len(files)} exchanges in {saved}" in plain(summary)
-    assert f"python -m mockserver --replay {saved}" in summary
+    # the folder on its own line (folded only where it is longer than the line)
+    assert f"Recorded{len(files)}exchangesin:{saved}python-m" in "".join(raw.split())
+    assert "python -m mockserver --replay" in summary
 
 
 def test_one_experiment_needs_no_summary(fake, capsys) -> None:
@@ -355,16 +357,20 @@ def test_one_experiment_needs_no_summary(fake, capsys) -> None:
     assert "Summary:" not in capsys.readouterr().out
 
 
-def test_a_long_recording_path_is_printed_whole_at_80_columns(tmp_path) -> None:
-    """The path --record names is never cut by a line break inside it: it is copied whole."""
+def test_a_recording_path_that_fits_a_line_is_printed_whole_at_80_columns(tmp_path) -> None:
+    """The folder --record names is on a line of its own: not cut by a line break inside it
+    (copied whole), every line within 80 columns."""
     import io
 
     from rich.console import Console
 
     from lab.report import recorded
 
-    directory = tmp_path / ("deep-" * 20) / "recording"
-    out = io.StringIO()
-    recorded(Console(file=out, width=80, color_system=None), directory, 3)
-    assert f"Recorded 3 exchanges in {directory} " in out.getvalue()
-    assert f"--replay {directory} answers" in out.getvalue()
+    long = tmp_path / ("x" * max(0, 76 - len(str(tmp_path)) - 2)) / "r"  # 78 columns with indent
+    for directory in (tmp_path / "rec", Path("runs/post-1"), long):
+        out = io.StringIO()
+        recorded(Console(file=out, width=80, color_system=None), directory, 3)
+        lines = out.getvalue().splitlines()
+        assert f"  {directory}" in lines
+        assert lines[lines.index(f"  {directory}") - 1] == "Recorded 3 exchanges in:"
+        assert all(len(line) <= 80 for line in lines)
