@@ -28,13 +28,13 @@ It does it in two ways, each measured (docs/benchmarks.md):
 from __future__ import annotations
 
 import enum
+import functools
 import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import anyio
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,6 +46,7 @@ from mockserver.engine.engine import ChatResult, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
 from mockserver.scenarios import current_answer
+from mockserver.threads import off_loop
 from mockserver.wire.decode import LARGE_BODY
 from mockserver.wire.errors import render_for
 from mockserver.wire.gojson import dumps
@@ -327,7 +328,7 @@ class FastPath:
         engine = self.engine
         key = (route, body, engine.current_date())
         if len(body) > LARGE_BODY:  # parsing megabytes of JSON would hold up every client
-            bound = await anyio.to_thread.run_sync(bind, engine, body)
+            bound = await off_loop(functools.partial(bind, engine, body))
         else:
             bound = bind(engine, body)
         result = None

@@ -29,15 +29,11 @@ trained context; the prompt stage uses the requested value, capped at the runner
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import functools
-import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -53,6 +49,7 @@ from mockserver.engine.templates.harmony import reasoning_level
 from mockserver.engine.tokenizers import encode_pieces
 from mockserver.errors import OllamaError, bad_request, model_not_found, model_required
 from mockserver.modelref import local_base
+from mockserver.threads import off_loop
 
 T = TypeVar("T")
 DEFAULT_NUM_CTX = 4096
@@ -177,24 +174,18 @@ class Engine:
     async def run(self, work: Callable[..., T], request: ChatRequest, **options: Any) -> T:
         """``work(request, **options)`` (``chat``, ``load``...) where it keeps the server
         responsive: on the event loop when it is quick (the model is loaded and the request is
-        small: a thread hop would cost more than the work), else in the engine's threads, at
-        most ``WORKERS`` at once; the others wait their turn without holding the loop (a 10 MB
-        prompt no longer stalls every other client)."""
+        small: a thread hop would cost more than the work), else in the worker threads
+        (``mockserver/threads.py``), at most ``WORKERS`` at once; the others wait their turn
+        without holding the loop (a 10 MB prompt no longer stalls every other client)."""
         if self.is_loaded(request.model) and not is_heavy(request):
             return work(request, **options)
-        return await self._in_thread(functools.partial(work, request, **options))
+        return await off_loop(functools.partial(work, request, **options))
 
     async def run_heavy(self, work: Callable[[], T], heavy: bool) -> T:
-        """``work()`` in the engine's threads when ``heavy``, else right here."""
+        """``work()`` in the worker threads when ``heavy``, else right here."""
         if not heavy:
             return work()
-        return await self._in_thread(work)
-
-    async def _in_thread(self, work: Callable[[], T]) -> T:
-        """``work()`` in one of the engine threads (``engine_threads``), with the caller's
-        context variables (a scenario's answer)."""
-        call = functools.partial(contextvars.copy_context().run, work)
-        return await asyncio.get_running_loop().run_in_executor(engine_threads(), call)
+        return await off_loop(work)
 
     def current_date(self) -> str:
         return self._current_date or _today()
@@ -776,23 +767,6 @@ def _whole(counted: Counted, output: Output) -> Completion:
 
 
 _RECURRING_CHARS = 64  # reply texts up to this long are kept tokenized, as control segments
-
-
-WORKERS = max(1, min(4, os.cpu_count() or 1))  # engine threads for heavy requests
-_threads: ThreadPoolExecutor | None = None
-_threads_made = threading.Lock()
-
-
-def engine_threads() -> ThreadPoolExecutor:
-    """The process's ``WORKERS`` engine threads, made at the first use: heavy requests and
-    model loads run there, at most ``WORKERS`` at once, the others queued in order. An
-    executor of the standard library, not anyio's: the first request, which loads the model,
-    does not import anyio's event-loop backend on the way to its answer."""
-    global _threads
-    with _threads_made:
-        if _threads is None:
-            _threads = ThreadPoolExecutor(WORKERS, thread_name_prefix="engine")
-        return _threads
 
 
 HEAVY_CHARS = 32_768  # a request with more text than this is worked off the event loop

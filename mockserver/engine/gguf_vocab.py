@@ -44,7 +44,7 @@ def arrays(family: str) -> dict[str, list[Any]]:
     if family == "mistral":
         return _from_sentencepiece(tokenizers.MISTRAL_V3.read())
     if family == "gptoss":
-        return _from_tiktoken(tokenizers.O200K_BASE.read())
+        return _from_ranks(tokenizers.o200k_ranks())
     return {}
 
 
@@ -110,10 +110,9 @@ def _byte_level_encoder() -> dict[int, str]:
     return table
 
 
-def _from_tiktoken(data: bytes) -> dict[str, list[Any]]:
-    from mockserver.engine.tokenizers import _HARMONY_SPECIALS, _tiktoken_ranks
+def _from_ranks(ranks: dict[bytes, int]) -> dict[str, list[Any]]:
+    from mockserver.engine.tokenizers import _HARMONY_SPECIALS
 
-    ranks = _tiktoken_ranks(data)
     encode = _byte_level_encoder()
 
     def spell(token: bytes) -> str:

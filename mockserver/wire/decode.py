@@ -12,11 +12,11 @@ import math
 import re
 from typing import Annotated, Any, TypeVar, get_args
 
-import anyio.to_thread
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
 from mockserver.errors import OllamaError
+from mockserver.threads import off_loop
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -53,7 +53,7 @@ async def decode_body(
 
     if len(body) <= LARGE_BODY:
         return decode()
-    return await anyio.to_thread.run_sync(decode)
+    return await off_loop(decode)
 
 
 def validate(model: type[Model], data: Any, *, go_struct: str, from_middleware: bool) -> Model:
