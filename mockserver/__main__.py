@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     with collector_paused():  # imports and the app: long-lived objects only (startup.py)
         import uvicorn
 
-        from mockserver.app import SETTINGS_ENV, create_app, settings_json
+        from mockserver.served import SETTINGS_ENV, serving_app, settings_json
         from mockserver.server import uvicorn_options
 
         args = parse_args(argv)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             settings = settings_from(args)
-            app = create_app(settings)
+            app = serving_app(settings)  # lean routes answer before FastAPI is imported
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -16,13 +16,14 @@ It does it in two ways, each measured (docs/benchmarks.md):
    responses that do not depend on the id or the time (``Encoded``), so a /v1 answer is sent
    again with only its head serialised anew.
 2. **Direct dispatch.** FastAPI's per-request routing (included routers, route contexts, the
-   dependency solver, exit stacks) costs more than a memo hit. The generation routes are
-   ``LeanRoute``s: routed and documented (OpenAPI) like any APIRoute, but their endpoint is
-   called as plain ASGI, with nothing in between. ``DirectDispatch``, the app's innermost layer
+   dependency solver, exit stacks) costs more than a memo hit. The generation routes (and the
+   probes a client sends first: ``/``, ``/api/version``, ``/api/tags``, ``/v1/models``) are
+   declared ``lean`` (``routes/deferred.py``): routed and documented (OpenAPI) like any
+   APIRoute (``routes/lean.LeanRoute``), but their endpoint is called as plain ASGI by
+   ``lean_handler``, with nothing in between. ``DirectDispatch``, the app's innermost layer
    (inside every guard, fault and replay layer), hands a request for exactly one of their
-   method and path to that same route code; every other request goes through FastAPI's
-   router. There is one implementation of each route: the router and the dispatch run the
-   same ``LeanRoute.handler``.
+   method and path to that same handler code; every other request goes to FastAPI's router.
+   So the served app (``served.py``) answers them before FastAPI is even imported.
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ import enum
 import functools
 import sys
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -371,23 +371,6 @@ async def run_engine(
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class LeanRoute(APIRoute):
-    """An APIRoute whose endpoint takes only the ``Request`` and returns a ``Response``, called
-    as plain ASGI: no dependency solver, exit stacks or response validation (such an endpoint
-    needs none). Its ``OllamaError``s are rendered for its surface (``wire/errors.py``); any
-    other exception reaches the app's 500 handler."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        self.handler = lean_handler(endpoint)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.methods and scope["method"] not in self.methods:
-            await super().handle(scope, receive, send)  # FastAPI's 405
-            return
-        await self.handler(scope, receive, send)
-
-
 def lean_handler(endpoint: Endpoint) -> ASGIApp:
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         body, complete = await read_body(receive)
@@ -412,16 +395,13 @@ class _ReadRequest(Request):
 
 
 class DirectDispatch:
-    """The app's innermost ASGI layer: a request for a ``LeanRoute``'s method and exact path
-    goes straight to that route's handler; everything else to FastAPI."""
+    """The innermost ASGI layer: a request for a lean route's method and exact path goes
+    straight to its endpoint's ``lean_handler``; everything else to ``app`` (FastAPI's router)."""
 
-    def __init__(self, app: ASGIApp, routes: Iterable[Any]) -> None:
+    def __init__(self, app: ASGIApp, endpoints: Mapping[tuple[str, str], Endpoint]) -> None:
         self.app = app
         self.handlers: dict[tuple[str, str], ASGIApp] = {
-            (method, route.path): route.handler
-            for route in routes
-            if isinstance(route, LeanRoute)
-            for method in route.methods or ()
+            key: lean_handler(endpoint) for key, endpoint in endpoints.items()
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

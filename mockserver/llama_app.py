@@ -45,7 +45,7 @@ def create_llama_app(settings: Settings) -> FastAPI:
         prefill_tps=profile.prefill_tps if profile else None,
         decode_tps=profile.decode_tps if profile else None,
     )
-    app.include_router(llama_server.router)
+    app.include_router(llama_server.router.build())
     app.add_exception_handler(LlamaError, _llama_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -58,7 +58,7 @@ def create_llama_app(settings: Settings) -> FastAPI:
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
     app.state.journal = Journal(settings.journal) if settings.journal > 0 else None
     if app.state.journal is not None:  # --journal N: GET /_portway/journal, as the Ollama flavor
-        app.include_router(portway.router)
+        app.include_router(portway.router.build())
         app.add_middleware(KeepJournal, journal=app.state.journal)
     return app
 

@@ -62,9 +62,6 @@ from mockserver.guards import send_error
 from mockserver.wire import sse
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-    from mockserver.config import Settings
     from mockserver.engine.engine import Engine
 
 FORMAT = "portway-recording/1"
@@ -490,20 +487,3 @@ class ReplayRecordings:
         delay = started + offset / self.speed - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-
-
-def install(app: FastAPI, settings: Settings) -> Recordings:
-    """Load ``settings.replay_dir`` (errors now, not at the first request); add the middleware."""
-    assert settings.replay_dir is not None
-    if settings.replay_speed < 0:
-        raise ValueError("--replay-speed must be 0 (no delays) or more")
-    recordings = Recordings.load(settings.replay_dir)
-    app.state.replay = recordings
-    app.add_middleware(
-        ReplayRecordings,
-        recordings=recordings,
-        strict=settings.replay_strict,
-        speed=settings.replay_speed,
-        engine=app.state.engine,
-    )
-    return recordings

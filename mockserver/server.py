@@ -17,11 +17,11 @@ from typing import Any, TypedDict
 
 import uvicorn
 
-from mockserver.app import create_app
 from mockserver.config import Settings
 from mockserver.guards import HEADER_TIMEOUT, connection_limits, header_deadline_protocol
 from mockserver.journal import Journal
 from mockserver.scenarios import Scenario
+from mockserver.served import serving_app
 
 
 class UvicornOptions(TypedDict):
@@ -113,7 +113,7 @@ class BackgroundServer:
         if settings.port == 0:
             settings = dataclasses.replace(settings, port=free_port(settings.host))
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = serving_app(settings)  # served.py: FastAPI built when first needed
         config = uvicorn.Config(
             self.app,
             host=settings.host,

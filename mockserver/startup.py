@@ -39,7 +39,7 @@ def worker_app() -> Any:
     """The app of one ``python -m mockserver --workers N`` worker (uvicorn's factory, named by
     import string): imported and built with the collector paused, as the single process's."""
     with collector_paused():
-        from mockserver.app import app_from_environment
+        from mockserver.served import app_from_environment
 
         return app_from_environment()
 

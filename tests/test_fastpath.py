@@ -16,6 +16,8 @@ from mockserver.engine.catalog import Catalog
 from mockserver.engine.chat import ChatRequest, Message
 from mockserver.engine.engine import Engine
 from mockserver.fastpath import Answer, DirectDispatch, Encoded
+from mockserver.routes import ollama, openai
+from mockserver.routes.lean import LeanRoute
 from mockserver.wire import openai as wire
 from mockserver.wire.gojson import dumps
 from tests.asgi_call import call
@@ -145,10 +147,26 @@ def test_the_dispatch_table_is_the_lean_routes_and_nothing_else() -> None:
     dispatch = next(m for m in app.user_middleware if m.cls is DirectDispatch)
     table = DirectDispatch(None, **dispatch.kwargs).handlers  # type: ignore[arg-type]
     assert sorted(table) == [
+        ("GET", "/"),
+        ("GET", "/api/tags"),
+        ("GET", "/api/version"),
+        ("GET", "/v1/models"),
+        ("HEAD", "/"),
+        ("HEAD", "/api/tags"),
+        ("HEAD", "/api/version"),
         ("POST", "/api/chat"),
         ("POST", "/api/generate"),
         ("POST", "/v1/chat/completions"),
     ]
+    routers = [surface.router.build() for surface in (ollama, openai)]
+    lean = {
+        (m, r.path)
+        for rs in routers
+        for r in rs.routes
+        if isinstance(r, LeanRoute)
+        for m in r.methods
+    }
+    assert lean == set(table)  # FastAPI's router holds the same routes, as LeanRoutes
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT"])

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from mockserver.app import SETTINGS_ENV, app_from_environment, settings_json
 from mockserver.config import Settings
+from mockserver.served import SETTINGS_ENV, app_from_environment, settings_json
 from mockserver.server import free_port
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.engine.engine import Engine
@@ -20,12 +20,13 @@ from mockserver.identity import RequestIdentity
 from mockserver.modelref import local_base
 from mockserver.pacing import plan_for
 from mockserver.routes import json_body
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.routes.responses import chat_or_load, event_stream
 from mockserver.wire import anthropic as wire
 from mockserver.wire.decode import decode_body
 from mockserver.wire.responses import GoJSONResponse
 
-router = APIRouter(prefix="/v1", tags=["anthropic"])
+router = DeferredRouter(prefix="/v1", tags=["anthropic"])
 
 
 @router.post(

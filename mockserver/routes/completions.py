@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.engine.chat import Options
@@ -29,12 +29,13 @@ from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine
 from mockserver.errors import OllamaError
 from mockserver.identity import RequestIdentity
 from mockserver.modelref import validated_ref
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire import ollama as native
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
 from mockserver.wire.responses import GoJSONResponse
 
-router = APIRouter(tags=["openai"])
+router = DeferredRouter(tags=["openai"])
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.engine import embeddings, store
@@ -23,12 +23,13 @@ from mockserver.engine.catalog import ModelCard, family_of
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.modelref import refuse_cloud, validated_ref
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire import embed as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.ollama import go_quote, parse_keep_alive, parse_options
 from mockserver.wire.responses import GinJSONResponse, GoJSONResponse
 
-router = APIRouter(tags=["embeddings"])
+router = DeferredRouter(tags=["embeddings"])
 
 
 async def _decode(request: Request, model: type[BaseModel], go_struct: str, *, openai: bool):

@@ -12,14 +12,15 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from mockserver.engine import jinja_templates
 from mockserver.engine.llama_engine import Generation, LlamaEngine, LlamaError
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire import llama_server as wire
 
-router = APIRouter()
+router = DeferredRouter()
 
 
 def _engine(request: Request) -> LlamaEngine:

@@ -22,8 +22,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.engine import store
@@ -31,12 +31,13 @@ from mockserver.engine.catalog import Catalog, ModelCard, is_valid_name, known_c
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
 from mockserver.modelref import local_base, parse_ref, pull_name
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
 from mockserver.wire.ollama import go_quote
 from mockserver.wire.responses import GinJSONResponse
 
-router = APIRouter(tags=["models"])
+router = DeferredRouter(tags=["models"])
 
 # With a latency profile, a pull takes as long as a download on a 400 Mbit/s line would: an
 # assumption (Ollama's own speed is the network's), not a measurement.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver import OLLAMA_VERSION
@@ -25,30 +25,31 @@ from mockserver.engine.embeddings import EmbeddingModel, embedding_model
 from mockserver.engine.embeddings import show_fields as embedding_show_fields
 from mockserver.engine.engine import ChatResult, CompletionUnsupported, Engine, is_heavy
 from mockserver.errors import OllamaError
-from mockserver.fastpath import Action, Answer, Bound, FastPath, LeanRoute
+from mockserver.fastpath import Action, Answer, Bound, FastPath
 from mockserver.modelref import REMOTE_DETAILS, REMOTE_INFERENCE, refuse_cloud, validated_ref
 from mockserver.pacing import Pacer, Plan, paced, plan_for
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire import ollama as wire
 from mockserver.wire.decode import Model, parse_json, validate
 from mockserver.wire.gojson import dumps
 from mockserver.wire.responses import GinJSONResponse, GinTextResponse
 
-router = APIRouter(tags=["ollama"])
+router = DeferredRouter(tags=["ollama"])
 
 NDJSON = "application/x-ndjson"
 
 
-@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
-async def root() -> Response:
+@router.api_route("/", methods=["GET", "HEAD"], lean=True, include_in_schema=False)
+async def root(request: Request) -> Response:
     return GinTextResponse("Ollama is running")
 
 
-@router.api_route("/api/version", methods=["GET", "HEAD"])
-async def version() -> Response:
+@router.api_route("/api/version", methods=["GET", "HEAD"], lean=True)
+async def version(request: Request) -> Response:
     return GinJSONResponse({"version": OLLAMA_VERSION})
 
 
-@router.api_route("/api/tags", methods=["GET", "HEAD"])
+@router.api_route("/api/tags", methods=["GET", "HEAD"], lean=True)
 async def tags(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     release = engine.catalog.modified_at  # the manifest file's ModTime
@@ -361,7 +362,7 @@ async def generate(request: Request) -> Response:
 
 
 for _path, _endpoint in ((CHAT_PATH, chat), (GENERATE_PATH, generate)):
-    router.add_api_route(_path, _endpoint, methods=["POST"], route_class_override=LeanRoute)
+    router.add_api_route(_path, _endpoint, methods=["POST"], lean=True)
 
 
 def _served(answer: Answer, started: int) -> ChatResult:

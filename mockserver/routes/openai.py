@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError, model_not_found
-from mockserver.fastpath import Answer, Bound, Encoded, FastPath, Ids, LeanRoute, Shape
+from mockserver.fastpath import Answer, Bound, Encoded, FastPath, Ids, Shape
 from mockserver.modelref import validated_ref
 from mockserver.pacing import paced, plan_for
 from mockserver.routes import json_body
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire import openai as wire
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.ollama import check_top_logprobs
 from mockserver.wire.responses import EventStream, GoJSONResponse
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = DeferredRouter(prefix="/v1", tags=["openai"])
 CHAT_PATH = "/v1/chat/completions"
 _HEAD_KEYS = 5  # id, object, created, model, system_fingerprint: the same in every chunk
 _DONE = b"data: [DONE]\n\n"
@@ -115,12 +116,12 @@ router.add_api_route(
     "/chat/completions",
     chat_completions,
     methods=["POST"],
-    route_class_override=LeanRoute,
+    lean=True,
     openapi_extra=json_body(wire.ChatCompletionRequest),
 )
 
 
-@router.get("/models")
+@router.get("/models", lean=True)
 async def list_models(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     created = int(engine.catalog.modified_at.timestamp())

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.journal import ROUTE, Journal, listing
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire.responses import GinJSONResponse, GinTextResponse
 
-router = APIRouter(tags=["portway"], include_in_schema=False)
+router = DeferredRouter(tags=["portway"], include_in_schema=False)
 
 
 def _journal(request: Request) -> Journal | None:

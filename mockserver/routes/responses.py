@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.engine.chat import ChatRequest
@@ -19,11 +19,12 @@ from mockserver.fastpath import run_engine
 from mockserver.identity import RequestIdentity
 from mockserver.pacing import Plan, paced, plan_for
 from mockserver.routes import json_body
+from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire import responses_api as wire
 from mockserver.wire.decode import decode_body
 from mockserver.wire.responses import GoJSONResponse
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = DeferredRouter(prefix="/v1", tags=["openai"])
 
 
 def event_stream(frames: list[bytes], plan: Plan | None) -> StreamingResponse:
