@@ -372,6 +372,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def lean_handler(endpoint: Endpoint) -> ASGIApp:
+    """A lean route's endpoint as plain ASGI (what ``DirectDispatch`` and ``LeanRoute`` call):
+    the body read once, the endpoint's ``Response`` sent, its ``OllamaError`` rendered for its
+    surface (``wire/errors.py``); any other exception reaches the app's 500 handler."""
+
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         body, complete = await read_body(receive)
         if not complete:
