@@ -15,6 +15,8 @@ import os
 
 import orjson
 
+from mockserver.asgi import serve_lifespan
+
 COMPLETION = (
     b'{"id":"chatcmpl-137","object":"chat.completion","created":1767225600,'
     b'"model":"gpt-oss:20b","system_fingerprint":"fp_ollama","choices":[{"index":0,'
@@ -49,19 +51,9 @@ async def _drain(receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _lifespan(receive, send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def fixed(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        return await _lifespan(receive, send)
+        return await serve_lifespan(receive, send)
     await _drain(receive)
     await send({"type": "http.response.start", "status": 200, "headers": JSON_HEADERS})
     await send({"type": "http.response.body", "body": COMPLETION})
@@ -69,7 +61,7 @@ async def fixed(scope, receive, send) -> None:
 
 async def parse(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        return await _lifespan(receive, send)
+        return await serve_lifespan(receive, send)
     body = await _drain(receive)
     request = orjson.loads(body) if body else {}
     status = 200 if isinstance(request, dict) else 400
@@ -79,7 +71,7 @@ async def parse(scope, receive, send) -> None:
 
 async def sse(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        return await _lifespan(receive, send)
+        return await serve_lifespan(receive, send)
     await _drain(receive)
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     for _ in range(SSE_EVENTS):

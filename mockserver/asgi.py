@@ -1,9 +1,21 @@
 """Small plain-ASGI helpers shared by the layers that must see a request body before the app
-does (``faults.py`` for ``slow-load``, ``replay.py`` for the match key)."""
+does (``faults.py`` for ``slow-load``, ``replay.py`` for the match key), and by the apps that
+answer ASGI's lifespan themselves (``served.py``, ``bench/ceilings.py``)."""
 
 from __future__ import annotations
 
-from starlette.types import Message, Receive
+from starlette.types import Message, Receive, Send
+
+
+async def serve_lifespan(receive: Receive, send: Send) -> None:
+    """ASGI's lifespan for an app with nothing to start or stop: each step reported done."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 async def read_body(receive: Receive) -> tuple[bytes, bool]:

@@ -19,6 +19,7 @@ from typing import Any
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mockserver.asgi import serve_lifespan
 from mockserver.config import Settings
 from mockserver.layers import fake_state, layers, stacked, unexpected_error
 
@@ -39,7 +40,7 @@ class ServedApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)  # the store and vocabularies load on demand
             return
         scope["app"] = self  # what Starlette sets: the routes read ``request.app.state``
         await self._stack(scope, receive, send)
@@ -55,17 +56,6 @@ class ServedApp:
 
     async def _to_router(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.routed(scope, receive, send)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop: the model store and the vocabularies load on demand."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def serving_app(settings: Settings) -> Any:
