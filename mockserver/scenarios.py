@@ -332,9 +332,15 @@ class Scenario:
         return None
 
     def builtin_rule(self, messages: tuple[ChatMessage, ...]) -> Rule | None:
-        """The built-in script for this conversation (no ``times``, nothing consumed)."""
+        """The built-in script for this conversation (no ``times``, nothing consumed). A rule
+        for a whole conversation of another length cannot hold: it is not tried (every reply
+        asks, and nearly every conversation is one no script was written for)."""
+        count = len(messages)
+        rules = [r for r in self.rules if r.match.messages is None or len(r.match.messages) == count]
+        if not rules:
+            return None
         view = RequestView.from_messages(messages)
-        return next((r for r in self.rules if r.match.holds(view)), None)
+        return next((r for r in rules if r.match.holds(view)), None)
 
     def add(self, rules: list[dict[str, Any]] | dict[str, Any]) -> list[Rule]:
         """Add rules (the scenario file's shape) in front of the others; checked as a file is."""

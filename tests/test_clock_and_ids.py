@@ -57,6 +57,16 @@ def test_unseeded_ids_vary_and_seeded_ids_repeat() -> None:
     assert first.created == second.created
 
 
+def test_seeded_ids_depend_on_the_body_and_every_draw_is_a_new_one() -> None:
+    numbers = {RequestIdentity(7, b"body %d" % n).completion_id() for n in range(300)}
+    assert len(numbers) > 200  # 300 bodies over 999 numbers: nearly all distinct
+    identity = RequestIdentity(7, b"one body")
+    drawn = [identity.completion_id() for _ in range(50)]
+    assert len(set(drawn)) > 40  # the first from the hash, the next ones from the generator
+    again = RequestIdentity(7, b"one body")
+    assert [again.completion_id() for _ in range(50)] == drawn
+
+
 def test_unseeded_crypto_ids_come_from_the_system() -> None:
     hexes = {RequestIdentity(None, b"").token_hex(12) for _ in range(100)}
     assert len(hexes) == 100 and all(len(h) == 24 for h in hexes)

@@ -38,10 +38,14 @@ def facts(text: str) -> list[tuple[str, str]]:
 def answer(messages: Sequence[Message], seen: str) -> str | None:
     """The recall or summary answer to this request, or None when neither rule applies."""
     last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    summary = _SUMMARY.search(last_user)
+    question = None if summary else _QUESTION.search(last_user)
+    if summary is None and question is None:  # nearly always: nothing else to read
+        return None
     earlier = seen or "\n".join(m.content for m in messages[:-1] if m.role == "user")
     if seen and last_user:
         earlier = earlier.replace(last_user, "")  # the question itself states nothing
-    if _SUMMARY.search(last_user):
+    if summary is not None:
         turns = sum(1 for m in messages if m.role == "user") - 1
         stated = facts(earlier)
         listed = "; ".join(f"my {what} is {value}" for what, value in stated)
@@ -51,9 +55,7 @@ def answer(messages: Sequence[Message], seen: str) -> str | None:
             + (f"Facts the user stated: {listed}." if stated else "The user stated no facts.")
             + " (An extractive summary by the Portway fake: the facts it can quote, nothing more.)"
         )
-    question = _QUESTION.search(last_user)
-    if question is None:
-        return None
+    assert question is not None
     wanted = question.group(1).strip().lower()
     for what, value in facts(earlier):
         if what == wanted:
