@@ -75,6 +75,5 @@ class RequestIdentity:
     def call_ids(self, count: int) -> list[str]:
         rng = self._generator()
         return [
-            "call_" + "".join(rng.choice(_CALL_ID_ALPHABET) for _ in range(8))
-            for _ in range(count)
+            "call_" + "".join(rng.choice(_CALL_ID_ALPHABET) for _ in range(8)) for _ in range(count)
         ]

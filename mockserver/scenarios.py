@@ -336,7 +336,11 @@ class Scenario:
         for a whole conversation of another length cannot hold: it is not tried (every reply
         asks, and nearly every conversation is one no script was written for)."""
         count = len(messages)
-        rules = [r for r in self.rules if r.match.messages is None or len(r.match.messages) == count]
+        rules = [
+            rule
+            for rule in self.rules
+            if rule.match.messages is None or len(rule.match.messages) == count
+        ]
         if not rules:
             return None
         view = RequestView.from_messages(messages)
