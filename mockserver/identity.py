@@ -73,6 +73,8 @@ class RequestIdentity:
         return f"{crypto.getrandbits(8 * nbytes):0{2 * nbytes}x}"
 
     def call_ids(self, count: int) -> list[str]:
+        if count <= 0:  # most answers: no generator made for no draw
+            return []
         rng = self._generator()
         return [
             "call_" + "".join(rng.choice(_CALL_ID_ALPHABET) for _ in range(8)) for _ in range(count)

@@ -28,6 +28,7 @@ from typing import Any
 from mockserver.engine import agent, recall, structured
 from mockserver.engine.chat import Message
 from mockserver.engine.families import Output
+from mockserver.scenarios import Scenario, current_answer, current_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,6 @@ class Situation:
 
 @cache
 def _scripts() -> Any:
-    from mockserver.scenarios import Scenario
-
     return Scenario.builtin()
 
 
@@ -57,8 +56,6 @@ def _longest_script_words() -> int:
 
 
 def reply(situation: Situation) -> Output:
-    from mockserver.scenarios import current_answer, current_rule
-
     last_user = next((m.content for m in reversed(situation.messages) if m.role == "user"), "")
     turns = sum(1 for m in situation.messages if m.role in ("user", "assistant"))
     reasoning = _reasoning(situation, last_user, turns) if situation.thinking else ""

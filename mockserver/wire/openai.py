@@ -19,6 +19,7 @@ from mockserver.engine.engine import ChatResult, Completion
 from mockserver.errors import OllamaError
 from mockserver.wire import gobase64
 from mockserver.wire.decode import GoInt, tool_call_arguments
+from mockserver.wire.gojson import as_decoded, dumps, dumps_strings
 
 _STRICT = ConfigDict(strict=True, extra="ignore", populate_by_name=True, defer_build=True)
 
@@ -317,7 +318,6 @@ def _invalid(message: str) -> OllamaError:
 
 
 def tool_call_json(call: ToolCall, index: int, call_id: str) -> dict[str, Any]:
-    from mockserver.wire.gojson import as_decoded, dumps
 
     # Ollama parses the arguments out of the model's output (the fake's model writes them as
     # the template shows them: keys sorted) into an ordered map of decoded values.
@@ -500,7 +500,6 @@ def _around_piece(delta: dict[str, Any]) -> tuple[bytes, bytes]:
     (``delta`` holds the sentinel where the piece goes): serialised once, by ``dumps`` itself,
     so that ``before + dumps(piece) + after`` is exactly ``dumps`` of the chunk's rest (JSON
     concatenates: a string value's encoding does not depend on what is around it)."""
-    from mockserver.wire.gojson import dumps
 
     rest = dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]})[1:]
     before, marker, after = rest.partition(dumps(_SENTINEL))
@@ -530,8 +529,6 @@ def stream_rests(
     by ``stream_chunks`` itself, from the completion with only its first piece. ``tests/
     test_fastpath.py`` checks every frame against ``dumps(chunk)``."""
     from dataclasses import replace
-
-    from mockserver.wire.gojson import dumps, dumps_strings
 
     def whole(chunks: Any) -> tuple[dict[str, Any], list[bytes]]:
         items = list(next(chunks).items())
@@ -581,7 +578,6 @@ def _holes(count: int) -> list[str]:
 def _cut_at_holes(value: dict[str, Any], holes: list[str]) -> tuple[bytes, ...]:
     """``dumps(value)`` (its ``{`` left off) cut where each hole's JSON string stands, in
     order: filling the holes with values' JSON gives ``dumps`` of the filled value."""
-    from mockserver.wire.gojson import dumps
 
     rest = dumps(value)[1:]
     parts = []
@@ -614,7 +610,6 @@ def completion_rest(result: ChatResult) -> bytes | None:
     into fixed bytes; None where ``completion_body`` must build it (tool calls, logprobs,
     render-only).
     ``tests/test_fastpath.py`` checks it against ``dumps``."""
-    from mockserver.wire.gojson import dumps_strings
 
     completion = result.completion
     if completion is None or completion.tool_calls or completion.logprobs:
