@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 
 import httpx
 import pytest
@@ -47,6 +48,16 @@ def test_the_openapi_document_still_describes_the_bodies_the_routes_decode_thems
         body = document["paths"][path]["post"]["requestBody"]
         assert body["content"]["application/json"]["schema"]["type"] == "object"
     assert "x-portway-request-model" not in json.dumps(document)
+
+
+def test_the_openapi_document_names_each_method_once_without_a_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FastAPI's "Duplicate Operation ID" is a UserWarning
+        document = create_app(Settings()).openapi()
+    for path in ("/api/version", "/api/tags"):
+        operations = document["paths"][path]
+        assert set(operations) == {"get", "head"}
+        assert operations["get"]["operationId"] != operations["head"]["operationId"]
 
 
 def test_a_deferred_model_still_refuses_what_its_surface_refuses(fake_url: str) -> None:

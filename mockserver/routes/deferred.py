@@ -94,13 +94,16 @@ class DeferredRouter:
             router = APIRouter(
                 prefix=self.prefix, tags=list(self.tags), include_in_schema=self.include_in_schema
             )
+            # One APIRoute per method: FastAPI names every method of a route with the route's
+            # one operation id, and warns of the duplicate (GET and HEAD) in the OpenAPI doc.
             for route in self.declared:
-                router.add_api_route(
-                    route.path,
-                    route.endpoint,
-                    methods=list(route.methods),
-                    route_class_override=LeanRoute if route.lean else None,
-                    **route.options,
-                )
+                for method in route.methods:
+                    router.add_api_route(
+                        route.path,
+                        route.endpoint,
+                        methods=[method],
+                        route_class_override=LeanRoute if route.lean else None,
+                        **route.options,
+                    )
             self._built = router
         return self._built
