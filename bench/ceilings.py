@@ -4,6 +4,11 @@
 - ``parse``: parses the JSON body with orjson, then returns the same fixed chat completion.
 - ``sse``: drains the body and streams ``SSE_EVENTS`` fixed ``data:`` events (one per token),
   then ``data: [DONE]``, as one ``http.response.body`` message per event, like the fake.
+- ``tokenize``: the tokenizer work an exact fake cannot skip on an unseen body, and nothing
+  else: it parses the body (orjson), counts every message's text with the shipped gpt-oss
+  tokenizer (the history from its fragment counts, as the fake's), tokenizes an answer and a
+  reasoning of the fake's length that quote the last message, and writes them with orjson.
+  Its counts are not Ollama's (no template, no engine): it prices exactness, not fidelity.
 
 The fixed bodies have the size and shape of the fake's answers to the benchmark requests, so
 the ceilings move the same bytes; they only skip the model logic.
@@ -80,4 +85,62 @@ async def sse(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-APPS = {"fixed": fixed, "parse": parse, "sse": sse}
+_TOKENIZER = None
+
+
+def _harmony():
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        from mockserver.engine.tokenizers import HarmonyTokenizer
+
+        _TOKENIZER = HarmonyTokenizer()
+    return _TOKENIZER
+
+
+async def tokenize(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        _harmony()  # the vocabulary, before the first request
+        return await serve_lifespan(receive, send)
+    body = await _drain(receive)
+    tokenizer = _harmony()
+    request = orjson.loads(body)
+    messages = request["messages"]
+    prompt = sum(tokenizer.count(str(message.get("content") or "")) + 4 for message in messages)
+    last = str(messages[-1].get("content") or "")
+    content = (
+        f"This request reached me with {len(messages)} messages for {request['model']}, "
+        f'{prompt} prompt tokens once rendered. Your last message was: "{last}". I remember '
+        "nothing between requests: whatever history you want me to use, send it again."
+    )
+    reasoning = (
+        f'The user asks: "{last}". The request carries {len(messages)} conversation turns; '
+        "that is all the context I have."
+    )
+    completion = len(tokenizer.encode(content)) + len(tokenizer.encode(reasoning)) + 5
+    answer = orjson.dumps(
+        {
+            "id": "chatcmpl-137",
+            "object": "chat.completion",
+            "created": 1767225600,
+            "model": request["model"],
+            "system_fingerprint": "fp_ollama",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "reasoning": reasoning},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        }
+    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+APPS = {"fixed": fixed, "parse": parse, "sse": sse, "tokenize": tokenize}

@@ -369,6 +369,7 @@ def rounds_run(load: Load, args, ports: dict[str, int]) -> dict:
         for target in ("fixed", "parse", "fake"):
             cases.append((f"chat/{target}/c{conns}", target, CHAT_BODY, conns, False, PATH))
     cases.append((f"distinct/fake/c{c_hi}", "fake", CHAT_BODY, c_hi, True, PATH))
+    cases.append((f"distinct/tokenize/c{c_hi}", "tokenize", CHAT_BODY, c_hi, True, PATH))
     if "fake2" in ports:
         cases.append((f"distinct/fake2/c{c_hi}", "fake2", CHAT_BODY, c_hi, True, PATH))
     cases.append((f"native/fake/c{c_hi}", "fake", NATIVE_BODY, c_hi, False, NATIVE_PATH))
@@ -497,6 +498,14 @@ def table(fig: dict, cold: dict, mem: dict, args) -> list[str]:
         f"| &nbsp; latency p50 / p99 (ms) | {distinct['p50_ms']:.2f} / "
         f"{distinct['p99_ms']:.2f} | | | | |"
     )
+    floor = fig.get(f"distinct/tokenize/c{c_hi}")
+    if floor is not None:
+        rows.append(
+            "| &nbsp; the tokenize ceiling on the same bodies (parse, count, tokenize an answer "
+            f"of the fake's length; no engine): req/s | {distinct['rps']:,.0f} (fake) | "
+            f"tokenize {floor['rps']:,.0f} ({ratio(floor['rps'], fixed_hi['rps'])} of fixed) | "
+            f"{ratio(distinct['rps'], floor['rps'])} | | |"
+        )
     scaled = fig.get(f"distinct/fake2/c{c_hi}")
     if scaled is not None:
         rows.append(
@@ -609,7 +618,12 @@ def report(fig, cold, mem, check, spec, load: Load, args, elapsed: float) -> str
         "Ceilings (`bench/ceilings.py`), served by the same uvicorn settings as the fake "
         "(`mockserver.server.uvicorn_options`): **fixed** drains the body and returns a fixed "
         "chat completion of the fake's size; **parse** also parses the JSON body (orjson); "
-        "**SSE** writes one `data:` event per token, as many events as the fake's stream.",
+        "**SSE** writes one `data:` event per token, as many events as the fake's stream; "
+        "**tokenize** does the tokenizer work an exact fake cannot skip on an unseen body and "
+        "nothing else (parses it, counts its messages with the gpt-oss tokenizer, the history "
+        "from the fragment counts, tokenizes an answer and a reasoning of the fake's length "
+        "that quote the last message): its counts are not Ollama's, it prices exactness, and "
+        "the fake / tokenize ratio is what the engine and the wire layers cost above it.",
         "",
         "Requests: the Post 1 5-turn conversation on `gpt-oss:20b` (the same body each time, as a "
         "test suite re-sends it; the fake keeps its answer the second time and answers it from "
@@ -693,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
                 assert post(ports["fake"], PATH, body).status_code == 200
             assert post(ports["fake"], NATIVE_PATH, NATIVE_BODY).status_code == 200
             events = post(ports["fake"], PATH, STREAM_BODY).content.count(b"data: {")
-            for name in ("fixed", "parse", "sse"):
+            for name in ("fixed", "parse", "sse", "tokenize"):
                 ports[name] = free_port()
                 env = {"PORTWAY_BENCH_SSE_EVENTS": str(events)}
                 procs.append(ceiling(name, ports[name], env))
@@ -704,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait_listening()
             if "fake2" in ports:  # its workers start after the socket listens
                 assert post(ports["fake2"], PATH, CHAT_BODY).status_code == 200
-            for name in ("fixed", "parse", "fake"):  # warm-up: connections, caches, JIT-free
+            for name in ("fixed", "parse", "tokenize", "fake"):  # warm-up: connections, caches
                 load.run(ports[name], CHAT_BODY, 2, 1)
             fig = rounds_run(load, args, ports)
             check = loadgen_check(load, ports["fixed"], min(args.duration, 3))
