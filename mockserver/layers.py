@@ -31,10 +31,11 @@ from mockserver.guards import (
     RequireApiKey,
 )
 from mockserver.journal import Journal, KeepJournal
-from mockserver.modelref import RefuseCloudModels
+from mockserver.modelref import PASSTHROUGH_POSTS, RefuseCloudModels
 from mockserver.pacing import pacer_for
 from mockserver.scenarios import PlayScenario, Scenario
 from mockserver.wire.errors import render_for
+from mockserver.wire.zstd_body import ReadZstdBodies
 
 # An ASGI middleware class (called with the app it wraps) and its keyword arguments.
 Layer = tuple[Callable[..., ASGIApp], dict[str, Any]]
@@ -90,6 +91,8 @@ def layers(state: State) -> list[Layer]:
     ]
     if settings.api_key:
         stack.append((RequireApiKey, {"key": settings.api_key}))
+    # cloudPassthroughMiddleware's first step, before every layer that reads the body.
+    stack.append((ReadZstdBodies, {"paths": PASSTHROUGH_POSTS}))
     if state.faults:
         stack.append((InjectFaults, {"faults": state.faults}))
     if settings.replay_dir:  # inside guards and faults: they apply to replies from recordings

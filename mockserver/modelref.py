@@ -126,7 +126,7 @@ def is_cloud(raw: object) -> bool:
 
 # server/routes.go: the /v1 routes behind cloudPassthroughMiddleware (a JSON body's "model")
 # and cloudModelPathPassthroughMiddleware (GET /v1/models/:model).
-_PASSTHROUGH_POSTS = frozenset(
+PASSTHROUGH_POSTS = frozenset(
     {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/messages"}
 )
 _MODEL_PATH = "/v1/models/"
@@ -148,7 +148,7 @@ class RefuseCloudModels:
             if is_cloud(path[len(_MODEL_PATH) :]):
                 await _refuse(scope, receive, send, REMOTE_DETAILS)
                 return
-        elif method == "POST" and path in _PASSTHROUGH_POSTS:
+        elif method == "POST" and path in PASSTHROUGH_POSTS:
             body, complete = await read_body(receive)
             if complete and is_cloud(_model_field(body)):
                 await _refuse(scope, receive, send, REMOTE_INFERENCE)
