@@ -372,3 +372,33 @@ def test_browser_headers_never_break_the_fake(origin, host, method) -> None:
     body = encode({"model": "gpt-oss:20b", "prompt": "hi", "stream": False})
     reply = LOOP.run_until_complete(call(APP, method, "/api/generate", body, headers))
     assert reply.error is None and reply.status < 500
+
+
+ZSTD_HEADERS = [(b"content-type", b"application/json"), (b"content-encoding", b"zstd")]
+
+
+@FUZZ
+@given(
+    body=st.one_of(build(wrong_types=True).map(encode), raw_bodies),
+    checksum=st.booleans(),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=3),
+    cut=st.integers(0, 40),
+)
+def test_zstd_bodies_compressed_corrupted_or_cut(body, checksum, flips, cut) -> None:
+    """``Content-Encoding: zstd`` on ``/v1`` (``wire/zstd_body.py``): whatever the frames hold,
+    a plain answer or a 400 (the Go decoder's words, Ollama's native shape), never a 5xx."""
+    import zstandard
+
+    data = bytearray(zstandard.ZstdCompressor(write_checksum=checksum).compress(body))
+    for at, mask in flips:
+        data[at % len(data)] ^= mask
+    data = data[: max(len(data) - cut, 0)]
+    SENT["requests"] += 1
+    reply = LOOP.run_until_complete(
+        asyncio.wait_for(call(APP, "POST", "/v1/chat/completions", bytes(data), ZSTD_HEADERS), 120)
+    )
+    assert reply.error is None, f"crash: {reply.error!r} for {bytes(data)[:300]!r}"
+    assert reply.status < 500 or ollamas_own_500(reply.status, reply.body), reply.body[:300]
+    if reply.status >= 400:
+        error = orjson.loads(reply.body)["error"]
+        assert error if isinstance(error, str) else error["message"], reply.body[:300]
