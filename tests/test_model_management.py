@@ -284,7 +284,26 @@ def test_push_and_status(fake) -> None:
     no_name = httpx.post(fake.url + "/api/push", json={})
     assert (no_name.status_code, no_name.json()) == (400, {"error": "model is required"})
     status = httpx.get(fake.url + "/api/status")
-    assert status.json() == {"cloud": {"disabled": False, "source": "none"}}
+    assert status.json() == {"cloud": {"disabled": True, "source": "env"}}  # OLLAMA_NO_CLOUD=1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/api/experimental/web_search", b'{"query": "ottawa"}', 403,
+         "ollama cloud is disabled: web search is unavailable"),
+        ("/api/experimental/web_fetch", b'{"url": "https://example.com"}', 403,
+         "ollama cloud is disabled: web fetch is unavailable"),
+        ("/api/experimental/web_search", b" \n ", 400, "missing request body"),
+        ("/api/experimental/web_fetch", b"", 400, "missing request body"),
+        ("/api/me", b"", 503, "account unavailable"),
+    ],
+)  # fmt: skip
+def test_the_cloud_routes_answer_as_an_offline_ollama_with_cloud_off(
+    fake, path: str, body: bytes, status: int, error: str
+) -> None:
+    reply = httpx.post(fake.url + path, content=body)
+    assert (reply.status_code, reply.json()) == (status, {"error": error})
 
 
 LESSON_SYSTEM = "You are a pirate. Answer every question in pirate speak, in two sentences at most."

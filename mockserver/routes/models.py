@@ -30,7 +30,7 @@ from mockserver.engine import store
 from mockserver.engine.catalog import Catalog, ModelCard, is_valid_name, known_card, parse_name
 from mockserver.engine.engine import Engine
 from mockserver.errors import OllamaError
-from mockserver.modelref import local_base, parse_ref, pull_name
+from mockserver.modelref import cloud_disabled, local_base, parse_ref, pull_name
 from mockserver.routes.deferred import DeferredRouter
 from mockserver.wire.decode import parse_json, validate
 from mockserver.wire.gojson import dumps
@@ -442,10 +442,39 @@ async def create_blob(request: Request) -> Response:
     return Response(status_code=201)
 
 
+# --- what an Ollama with its cloud off answers (``OLLAMA_NO_CLOUD=1``, mockserver/modelref.py) ---
+
+
 @router.get("/api/status")
 async def status() -> Response:
-    """``StatusHandler``: cloud models allowed (``OLLAMA_NO_CLOUD`` unset, no config file)."""
-    return GinJSONResponse({"cloud": {"disabled": False, "source": "none"}})
+    """``StatusHandler``: ``internalcloud.Status()``, cloud disabled by the environment (the
+    fake refuses cloud models as that Ollama does: ``modelref.cloud_disabled``)."""
+    return GinJSONResponse({"cloud": {"disabled": True, "source": "env"}})
+
+
+async def _web_experimental(request: Request, operation: str) -> Response:
+    """``webExperimentalProxyHandler``: a body of only whitespace is a 400; any other goes to
+    ``proxyCloudRequestWithPath``, which refuses it with cloud off (403)."""
+    if not (await request.body()).strip():
+        raise OllamaError(400, "missing request body")
+    raise cloud_disabled(operation)
+
+
+@router.post("/api/experimental/web_search")
+async def web_search(request: Request) -> Response:
+    return await _web_experimental(request, "web search is unavailable")
+
+
+@router.post("/api/experimental/web_fetch")
+async def web_fetch(request: Request) -> Response:
+    return await _web_experimental(request, "web fetch is unavailable")
+
+
+@router.post("/api/me")
+async def whoami() -> Response:
+    """``WhoamiHandler`` asks ollama.com, whatever the cloud setting; the fake is offline, and
+    an offline Ollama answers 503 ``account unavailable`` (a failure that is not a 401)."""
+    raise OllamaError(503, "account unavailable")
 
 
 __all__ = ["pull_lines", "router"]
