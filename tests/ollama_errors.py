@@ -7,6 +7,8 @@
   GenerateHandler detokenizes it and answers any error with 500 and the error's text
   (``server/routes.go``); the runner's ``Detokenize`` (``llm/llama_server.go``) asks
   llama-server's ``/detokenize`` and words a failure ``detokenize error: <its body>``.
+- ``POST /api/me`` on a machine that cannot reach ollama.com (the fake is offline):
+  ``WhoamiHandler`` answers 503 ``account unavailable`` to any failure that is not a 401.
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ _FROM_MAP_ERROR = re.compile(
 _DETOKENIZE_ERROR = re.compile(rb'\{"error":"detokenize error: [^"]+"\}')
 
 
+_OFFLINE_ACCOUNT = b'{"error":"account unavailable"}'
+
+
 def ollamas_own_500(status: int, body: bytes) -> bool:
-    """Whether a 500 is the one Ollama answers too (its exact body), not a fake's failure."""
+    """Whether a 5xx is the one Ollama answers too (its exact body), not a fake's failure."""
     body = body.strip()
+    if status == 503:
+        return body == _OFFLINE_ACCOUNT
     return status == 500 and any(
         pattern.fullmatch(body) is not None for pattern in (_FROM_MAP_ERROR, _DETOKENIZE_ERROR)
     )
