@@ -31,8 +31,13 @@ def with_request_bodies(document: dict[str, Any]) -> dict[str, Any]:
                 continue
             module, _, name = operation.pop(_BODY_MODEL).partition(":")
             model: type[BaseModel] = getattr(importlib.import_module(module), name)
+            # The nested models go to the document's components, where OpenAPI tools resolve
+            # a "$ref" (pydantic's own "#/$defs/..." would point at the document's root).
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            components.update(schema.pop("$defs", {}))
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": model.model_json_schema()}},
+                "content": {"application/json": {"schema": schema}},
             }
     return document
