@@ -202,8 +202,8 @@ def fuzz(session: nox.Session) -> None:
     """The property-based fuzz tests at full size (over 10,000 requests, new examples each run),
     with the attack families of issue 10: hostile tool-call arguments (numbers beyond float64,
     nesting to Go's 10,000 limit, lone surrogates), bodies under ``--replay``, browsers'
-    Origin and Host headers, zstd bodies (compressed, corrupted, cut); then the hostile-client regression tests (slow, hanging up,
-    the open-file limit, per-key bounds, security)."""
+    Origin and Host headers, zstd bodies (compressed, corrupted, cut); then the hostile-client
+    regression tests (slow, hanging up, the open-file limit, per-key bounds, security)."""
     session.install("-e", ".[test,fuzz]")
     env = {"PORTWAY_FUZZ_EXAMPLES": "850", "PORTWAY_FUZZ_RANDOM": "1", "PYTHONHASHSEED": "0",
            "PORTWAY_SLOW": "1"}  # fmt: skip
