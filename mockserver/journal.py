@@ -128,6 +128,7 @@ class KeepJournal:
             await self.app(scope, receive, send)
             return
         entry = Entry(method=scope["method"], path=scope["path"], body=None)
+        zstd = _sent_in_zstd(scope)
         entry.started_at = time.time()
         started = time.perf_counter()
         sent: list[bytes] = []
@@ -158,9 +159,14 @@ class KeepJournal:
                     # reads a complete entry
             await send(message)
 
+        decoded: list[Any] = []  # the request body, decoded once (finish runs twice)
+
         def finish() -> None:
             entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            entry.body = _decode(b"".join(received), entry)
+            if not decoded:
+                raw = b"".join(received)
+                decoded.append(_decode(_decompressed(raw) if zstd else raw, entry))
+            entry.body = decoded[0]
             entry.response = _answer(b"".join(sent), entry.stream)
 
         self.journal.add(entry)  # in order of arrival; filled in as the answer goes out
@@ -170,6 +176,28 @@ class KeepJournal:
         finally:
             _current.reset(token)
             finish()  # again: a request that failed or was cut still ends up complete
+
+
+def _sent_in_zstd(scope: Scope) -> bool:
+    """A ``/v1`` body the fake reads decompressed (``wire/zstd_body.py``): kept decompressed."""
+    from mockserver.modelref import PASSTHROUGH_POSTS
+    from mockserver.wire.zstd_body import is_zstd
+
+    return (
+        scope["method"] == "POST"
+        and scope["path"] in PASSTHROUGH_POSTS
+        and is_zstd(scope["headers"])
+    )
+
+
+def _decompressed(raw: bytes) -> bytes:
+    """What the routes read; a body the decoder refuses is kept as it came."""
+    from mockserver.wire.zstd_body import ZstdBodyError, decompress
+
+    try:
+        return decompress(raw)
+    except ZstdBodyError:
+        return raw
 
 
 def _decode(raw: bytes, entry: Entry) -> Any:

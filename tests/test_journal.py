@@ -58,6 +58,22 @@ def test_an_entry_has_the_request_the_answer_and_the_counts(sdk, kept: Backgroun
     assert kept.journal[-2].prompt == rendered
 
 
+def test_a_zstd_body_is_journaled_as_the_routes_read_it(kept: BackgroundServer):
+    import json
+
+    import zstandard
+
+    body = json.dumps({"model": MODEL, "messages": CITIES}).encode()
+    headers = {"Content-Type": "application/json", "Content-Encoding": "zstd"}
+    compressed = zstandard.ZstdCompressor().compress(body)
+    answer = httpx.post(kept.url + "/v1/chat/completions", content=compressed, headers=headers)
+    assert answer.status_code == 200
+    assert kept.journal.last.body == {"model": MODEL, "messages": CITIES}
+    refused = httpx.post(kept.url + "/v1/chat/completions", content=b"{}", headers=headers)
+    assert refused.status_code == 400
+    assert (kept.journal.last.status, kept.journal.last.body) == (400, {})  # kept as it came
+
+
 def test_a_memoized_answer_is_journaled_like_the_first(sdk, kept: BackgroundServer):
     for _ in range(3):  # the third from the memo (kept the second time)
         sdk.chat.completions.create(model=MODEL, messages=CITIES)
