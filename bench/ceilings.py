@@ -16,6 +16,7 @@ the ceilings move the same bytes; they only skip the model logic.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import orjson
@@ -85,16 +86,11 @@ async def sse(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-_TOKENIZER = None
-
-
+@functools.cache
 def _harmony():
-    global _TOKENIZER
-    if _TOKENIZER is None:
-        from mockserver.engine.tokenizers import HarmonyTokenizer
+    from mockserver.engine.tokenizers import HarmonyTokenizer
 
-        _TOKENIZER = HarmonyTokenizer()
-    return _TOKENIZER
+    return HarmonyTokenizer()
 
 
 async def tokenize(scope, receive, send) -> None:

@@ -41,7 +41,8 @@ class RequestIdentity:
             self._rng = self._crypto = None
             self._now = float(FROZEN_CLOCK)
 
-    def _seeded(self) -> random.Random:
+    def _generator(self) -> random.Random:
+        """The request's generator; seeded, made at its first use (from the hash's first half)."""
         if self._rng is None:
             self._rng = self._crypto = random.Random(int.from_bytes(self._digest[:16], "big"))
         return self._rng
@@ -60,16 +61,13 @@ class RequestIdentity:
             return f"{prefix}-{number}"
         return f"{prefix}-{self._generator().randrange(999)}"
 
-    def _generator(self) -> random.Random:
-        return self._rng if self._rng is not None else self._seeded()
-
     def number(self, below: int) -> int:
         """Go's ``rand.Intn(below)`` (Ollama's ``resp_<n>``, ``msg_<n>`` ids)."""
         return self._generator().randrange(below)
 
     def token_hex(self, nbytes: int) -> str:
         """``nbytes`` random bytes in hex (Ollama's crypto/rand ids, e.g. Anthropic ``msg_``)."""
-        crypto = self._crypto if self._crypto is not None else self._seeded()
+        crypto = self._crypto if self._crypto is not None else self._generator()
         return f"{crypto.getrandbits(8 * nbytes):0{2 * nbytes}x}"
 
     def call_ids(self, count: int) -> list[str]:

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +45,9 @@ class Entry:
     completion_tokens: int | None = None
     answered_by: str = ""  # "scenario:<rule>", "script:<name>", "agent:tool-call", ...
     truncated: bool = False  # the body or the answer was longer than MAX_BYTES
+    # The body as the routes read it, where a layer decoded what was sent (``read_as``: a zstd
+    # body, decompressed once by ``wire/zstd_body.py``); journaled as ``body``, not on its own.
+    read: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -53,7 +56,9 @@ class Entry:
         return list(messages) if isinstance(messages, list) else []
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["read"]
+        return data
 
 
 class Journal:
@@ -110,6 +115,13 @@ def observe(result: ChatResult) -> None:
         entry.answered_by = entry.answered_by or result.completion.source
 
 
+def read_as(body: bytes) -> None:
+    """The request being journaled (if any) was read as ``body``, not as the bytes sent."""
+    entry = _current.get()
+    if entry is not None:
+        entry.read = body
+
+
 def note(answered_by: str) -> None:
     entry = _current.get()
     if entry is not None:
@@ -128,7 +140,6 @@ class KeepJournal:
             await self.app(scope, receive, send)
             return
         entry = Entry(method=scope["method"], path=scope["path"], body=None)
-        zstd = _sent_in_zstd(scope)
         entry.started_at = time.time()
         started = time.perf_counter()
         sent: list[bytes] = []
@@ -164,8 +175,8 @@ class KeepJournal:
         def finish() -> None:
             entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
             if not decoded:
-                raw = b"".join(received)
-                decoded.append(_decode(_decompressed(raw) if zstd else raw, entry))
+                raw = entry.read if entry.read is not None else b"".join(received)
+                decoded.append(_decode(raw, entry))
             entry.body = decoded[0]
             entry.response = _answer(b"".join(sent), entry.stream)
 
@@ -176,28 +187,6 @@ class KeepJournal:
         finally:
             _current.reset(token)
             finish()  # again: a request that failed or was cut still ends up complete
-
-
-def _sent_in_zstd(scope: Scope) -> bool:
-    """A ``/v1`` body the fake reads decompressed (``wire/zstd_body.py``): kept decompressed."""
-    from mockserver.modelref import PASSTHROUGH_POSTS
-    from mockserver.wire.zstd_body import is_zstd
-
-    return (
-        scope["method"] == "POST"
-        and scope["path"] in PASSTHROUGH_POSTS
-        and is_zstd(scope["headers"])
-    )
-
-
-def _decompressed(raw: bytes) -> bytes:
-    """What the routes read; a body the decoder refuses is kept as it came."""
-    from mockserver.wire.zstd_body import ZstdBodyError, decompress
-
-    try:
-        return decompress(raw)
-    except ZstdBodyError:
-        return raw
 
 
 def _decode(raw: bytes, entry: Entry) -> Any:

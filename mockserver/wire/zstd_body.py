@@ -66,6 +66,7 @@ class ReadZstdBodies:
         ):
             await self.app(scope, receive, send)
             return
+        from mockserver.journal import read_as
         from mockserver.threads import off_loop
         from mockserver.wire.errors import Surface, render
 
@@ -81,6 +82,7 @@ class ReadZstdBodies:
         except ZstdBodyError as error:
             await render(OllamaError(400, str(error)), Surface.NATIVE)(scope, receive, send)
             return
+        read_as(plain)  # the journal keeps what the routes read
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-encoding"]
         scope = {**scope, "headers": headers}
         await self.app(scope, replaying(plain, complete, receive), send)
